@@ -1,0 +1,48 @@
+/** Label names to values; every name must be declared in `labelNames`. */
+export type Labels = Readonly<Record<string, string | number>>;
+
+/** Options shared by every instrument. */
+export interface InstrumentOptions {
+  help?: string;
+  labelNames?: readonly string[];
+}
+
+/** Options of a histogram: bucket upper bounds in the metric's unit (seconds for durations). */
+export interface HistogramOptions extends InstrumentOptions {
+  buckets?: readonly number[];
+}
+
+/** A monotonically increasing count. */
+export interface Counter {
+  inc(labels?: Labels, value?: number): void;
+}
+
+/** A value that goes up and down. */
+export interface Gauge {
+  set(labels: Labels | undefined, value: number): void;
+  inc(labels?: Labels, value?: number): void;
+  dec(labels?: Labels, value?: number): void;
+}
+
+/** A distribution of observed values in buckets. */
+export interface Histogram {
+  observe(labels: Labels | undefined, value: number): void;
+}
+
+/** What a scrape handler returns: the exposition text and its content type. */
+export interface Exposition {
+  contentType: string;
+  body: string;
+}
+
+/**
+ * `rt.metrics`: Prometheus-style instruments. Asking twice for the same name returns the same
+ * instrument; the same names and labels appear whichever mode runs.
+ */
+export interface Metrics {
+  counter(name: string, options?: InstrumentOptions): Counter;
+  gauge(name: string, options?: InstrumentOptions): Gauge;
+  histogram(name: string, options?: HistogramOptions): Histogram;
+  /** Renders every metric, as Prometheus text or OpenMetrics according to `accept`. */
+  expose(accept?: string): Promise<Exposition>;
+}

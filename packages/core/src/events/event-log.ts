@@ -1,0 +1,95 @@
+import type { ServerResponse } from "node:http";
+
+/** One event kept for replay. `id` increases by one per event. */
+export interface LoggedEvent {
+  id: number;
+  event: string;
+  data: string;
+}
+
+type Subscriber = (event: LoggedEvent) => void;
+
+/**
+ * A bounded log of events served as Server-Sent Events: subscribers get every new event, and a
+ * reconnecting client sending `Last-Event-ID` first gets the events it missed, as long as they
+ * are still in the log. A client that fell too far behind gets a `reset` event instead, so it
+ * knows to fetch a fresh snapshot rather than silently miss changes.
+ */
+export class EventLog {
+  readonly #events: LoggedEvent[] = [];
+  readonly #subscribers = new Set<Subscriber>();
+  readonly #enders = new Set<() => void>();
+  readonly #capacity: number;
+  #nextId = 1;
+  #closed = false;
+
+  constructor(capacity = 256) {
+    this.#capacity = capacity;
+  }
+
+  /** Appends an event and sends it to every subscriber. `data` is sent as JSON. */
+  publish(event: string, data: unknown): LoggedEvent {
+    const logged: LoggedEvent = { id: this.#nextId++, event, data: JSON.stringify(data) };
+    this.#events.push(logged);
+    if (this.#events.length > this.#capacity) this.#events.shift();
+    for (const subscriber of this.#subscribers) subscriber(logged);
+    return logged;
+  }
+
+  /** The events after `lastId`, or `undefined` when some of them have already left the log. */
+  since(lastId: number): LoggedEvent[] | undefined {
+    const oldest = this.#events[0]?.id ?? this.#nextId;
+    if (lastId + 1 < oldest) return undefined;
+    return this.#events.filter((e) => e.id > lastId);
+  }
+
+  /**
+   * Serves the log on `res` as `text/event-stream` until the client leaves or the log closes.
+   * A comment line every `heartbeatMs` keeps idle connections from being dropped.
+   */
+  serve(res: ServerResponse, lastEventId: string | undefined, heartbeatMs = 15_000): void {
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      "x-accel-buffering": "no",
+    });
+    res.write(`retry: 1000\n\n`);
+    const last = lastEventId === undefined ? Number.NaN : Number(lastEventId);
+    if (Number.isInteger(last) && last >= 0) {
+      const missed = this.since(last);
+      if (missed === undefined) res.write(format({ id: this.#nextId - 1, event: "reset", data: "{}" }));
+      else for (const e of missed) res.write(format(e));
+    }
+    if (this.#closed) {
+      res.end();
+      return;
+    }
+    const subscriber: Subscriber = (e) => res.write(format(e));
+    const end = () => {
+      clearInterval(heartbeat);
+      this.#subscribers.delete(subscriber);
+      this.#enders.delete(end);
+      if (!res.writableEnded) res.end();
+    };
+    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), heartbeatMs);
+    heartbeat.unref();
+    this.#subscribers.add(subscriber);
+    this.#enders.add(end);
+    res.on("close", end);
+  }
+
+  /** Number of connected streams. */
+  get subscribers(): number {
+    return this.#subscribers.size;
+  }
+
+  /** Ends every open stream; later `serve` calls send the backlog and end at once. */
+  close(): void {
+    this.#closed = true;
+    for (const end of [...this.#enders]) end();
+  }
+}
+
+function format(e: LoggedEvent): string {
+  return `id: ${e.id}\nevent: ${e.event}\ndata: ${e.data}\n\n`;
+}

@@ -1,0 +1,393 @@
+import { chmod } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  type Concern,
+  type ConcernContext,
+  type ConcernInstance,
+  ConfigError,
+  EventLog,
+  isLoopbackHost,
+  type Listener,
+  type Logger,
+  loadConfigFile,
+  type RouteDefinition,
+  resolveEnv,
+  type TandemEnv,
+  TandemError,
+} from "@tandem/core";
+import { pino } from "pino";
+import { builtinRoutes, type SidecarControl } from "./builtin-routes.js";
+import { hostAllowed, TokenCheck } from "./internal/auth.js";
+import { parseJsonBody, readBody, sendJson, sendProblem, tooLarge, validate } from "./internal/io.js";
+import { Router } from "./internal/router.js";
+import { formatListenAddress, type ListenAddress } from "./listen-address.js";
+import { buildOpenApi, type OpenApiDocument } from "./openapi.js";
+import { ProcessMetrics } from "./process-metrics.js";
+
+/** Options of `Sidecar.start`. Every field has a safe default. */
+export interface SidecarOptions {
+  /** API listener. Default 127.0.0.1:4600. */
+  api?: ListenAddress;
+  /** Admin listener (probes, metrics, shutdown). Default 127.0.0.1:4601. */
+  admin?: ListenAddress;
+  /** Required on every `/v1` call when set. Needed to bind beyond loopback. */
+  token?: string | undefined;
+  /** Allow listeners on addresses other than loopback (a token is then required). */
+  allowNonLoopback?: boolean;
+  /** The config file to load before becoming ready. None: defaults. */
+  configPath?: string | undefined;
+  /** The concerns this sidecar serves. */
+  concerns?: readonly Concern[];
+  /** How long in-flight requests may take to finish on shutdown. Default 10 000 ms. */
+  drainTimeoutMs?: number;
+  /** Largest request body accepted on either listener. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Time a client has to send its request headers. Default 10 000 ms. */
+  headersTimeoutMs?: number;
+  /** Simultaneous connections per listener. Default 1024. */
+  maxConnections?: number;
+  logger?: Logger;
+  env?: TandemEnv;
+  version?: string;
+}
+
+type State = SidecarControl["state"];
+
+const DEFAULT_MAX_BODY = 1024 * 1024;
+
+/**
+ * The sidecar: two HTTP listeners serving the built-in routes and those of each concern, with
+ * the token, host and body-size checks in front of every handler, and an orderly drain.
+ */
+export class Sidecar implements SidecarControl {
+  readonly version: string;
+  readonly lifecycle = new EventLog(16);
+  readonly log: Logger;
+  /** Settles when the sidecar has stopped, whoever stopped it. */
+  readonly stopped: Promise<void>;
+  #state: State = "starting";
+  #api: ListenAddress;
+  #admin: ListenAddress;
+  readonly #options: SidecarOptions;
+  readonly #routers: Record<Listener, Router> = { api: new Router(), admin: new Router() };
+  readonly #metrics: ProcessMetrics;
+  readonly #token: TokenCheck | undefined;
+  readonly #extraHosts = new Set<string>();
+  readonly #instances: { concern: Concern; instance: ConcernInstance<object> }[] = [];
+  readonly #servers: { listener: Listener; server: Server }[] = [];
+  readonly #streams = new Set<ServerResponse>();
+  #inflight = 0;
+  #idle: (() => void) | undefined;
+  #stopping: Promise<void> | undefined;
+  #resolveStopped!: () => void;
+  #openapi: OpenApiDocument | undefined;
+
+  private constructor(options: SidecarOptions) {
+    this.#options = options;
+    this.version = options.version ?? "0.0.0";
+    this.log = options.logger ?? pino({ base: { component: "tandem-sidecar" } });
+    this.#api = options.api ?? { kind: "tcp", host: "127.0.0.1", port: 4600 };
+    this.#admin = options.admin ?? { kind: "tcp", host: "127.0.0.1", port: 4601 };
+    this.#token = options.token === undefined || options.token === "" ? undefined : new TokenCheck(options.token);
+    this.#metrics = new ProcessMetrics(this.version);
+    this.stopped = new Promise((resolve) => {
+      this.#resolveStopped = resolve;
+    });
+    for (const address of [this.#api, this.#admin]) {
+      if (address.kind === "tcp") this.#extraHosts.add(address.host.toLowerCase());
+    }
+  }
+
+  /**
+   * Loads the config, builds each concern, opens both listeners and turns ready. Any failure
+   * closes what was opened and rejects with an error that says what failed.
+   */
+  static async start(options: SidecarOptions = {}): Promise<Sidecar> {
+    const sidecar = new Sidecar(options);
+    try {
+      await sidecar.#start();
+    } catch (error) {
+      await sidecar.stop("start failed").catch(() => {});
+      throw error;
+    }
+    return sidecar;
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** The API listener's address, with the port the system picked when 0 was asked. */
+  get api(): ListenAddress {
+    return this.#api;
+  }
+
+  /** The admin listener's address. */
+  get admin(): ListenAddress {
+    return this.#admin;
+  }
+
+  openapi(): OpenApiDocument {
+    this.#openapi ??= buildOpenApi([...this.#routers.api.routes, ...this.#routers.admin.routes], this.version);
+    return this.#openapi;
+  }
+
+  metrics(accept: string | undefined): Promise<{ contentType: string; body: string }> {
+    return this.#metrics.expose(accept);
+  }
+
+  /**
+   * Drains and stops: readiness turns 503 at once, event streams end, in-flight requests get up
+   * to `drainTimeoutMs` to finish, each concern flushes, then the listeners close. Calling it
+   * again returns the same promise.
+   */
+  stop(reason: string): Promise<void> {
+    this.#stopping ??= this.#drain(reason).finally(() => this.#resolveStopped());
+    return this.#stopping;
+  }
+
+  async #start(): Promise<void> {
+    const o = this.#options;
+    const nonLoopback = [this.#api, this.#admin].filter((a) => a.kind === "tcp" && !isLoopbackHost(a.host));
+    if (nonLoopback.length > 0 && !(o.allowNonLoopback && this.#token !== undefined)) {
+      throw new ConfigError(
+        `listening on ${nonLoopback.map(formatListenAddress).join(", ")} (not loopback) needs --allow-non-loopback and a token`,
+        { details: { addresses: nonLoopback.map(formatListenAddress) } },
+      );
+    }
+    this.log.info({ event: "starting", version: this.version, config: o.configPath ?? null }, "sidecar starting");
+    const config = o.configPath === undefined ? {} : await loadConfigFile(o.configPath);
+    const context: ConcernContext = { env: o.env ?? resolveEnv({}), config, logger: this.log };
+    for (const concern of o.concerns ?? []) {
+      const instance = await concern.local(context);
+      this.#instances.push({ concern, instance });
+      if (concern.routes !== undefined) this.#addRoutes(concern.routes(instance, context));
+    }
+    this.#addRoutes(builtinRoutes(this));
+    this.#api = await this.#listen("api", this.#api);
+    this.#admin = await this.#listen("admin", this.#admin);
+    this.#state = "ready";
+    this.#metrics.setReady(true);
+    this.lifecycle.publish("ready", { version: this.version });
+    this.log.info(
+      { event: "ready", api: formatListenAddress(this.#api), admin: formatListenAddress(this.#admin) },
+      "sidecar ready",
+    );
+  }
+
+  #addRoutes(routes: readonly RouteDefinition[]): void {
+    for (const route of routes) this.#routers[route.listener ?? "api"].add([route]);
+  }
+
+  async #listen(listener: Listener, address: ListenAddress): Promise<ListenAddress> {
+    const server = createServer(
+      { headersTimeout: this.#options.headersTimeoutMs ?? 10_000, requestTimeout: 60_000, keepAliveTimeout: 60_000 },
+      (req, res) => this.#handle(listener, req, res),
+    );
+    server.maxConnections = this.#options.maxConnections ?? 1024;
+    this.#servers.push({ listener, server });
+    if (address.kind === "unix") {
+      // The socket is created 0600 from the start (umask), so no other user can connect even
+      // for the instant before chmod.
+      const previous = process.umask(0o177);
+      try {
+        await listenOn(server, address.path);
+      } finally {
+        process.umask(previous);
+      }
+      await chmod(address.path, 0o600);
+      return address;
+    }
+    await listenOn(server, address.port, address.host);
+    const bound = server.address() as AddressInfo;
+    return { kind: "tcp", host: address.host, port: bound.port };
+  }
+
+  #handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
+    this.#inflight++;
+    this.#metrics.setInflight(this.#inflight);
+    res.once("close", () => this.#finished(res));
+    if (this.#state === "draining") res.setHeader("connection", "close");
+    this.#route(listener, req, res).catch((error: unknown) => {
+      if (!TandemError.is(error) || error.status >= 500) {
+        this.log.error({ event: "handler_error", err: error, path: req.url }, "request failed");
+      }
+      // A body left unread cannot be skipped safely: close the connection after answering.
+      const unread = TandemError.is(error) && error.status === 413;
+      sendProblem(res, error, pathOf(req.url), unread ? { connection: "close" } : undefined);
+    });
+  }
+
+  #finished(res: ServerResponse): void {
+    if (this.#streams.delete(res)) return;
+    this.#inflight--;
+    this.#metrics.setInflight(this.#inflight);
+    if (this.#inflight === 0) this.#idle?.();
+  }
+
+  async #route(listener: Listener, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? "/";
+    if (!url.startsWith("/")) {
+      // Absolute-form (forward proxy) and authority-form (CONNECT) targets: only configured
+      // upstreams may be reached, and this build configures none.
+      throw new TandemError("forbidden", `the forward proxy does not reach ${url}: it is not a configured upstream`, {
+        details: { target: url },
+      });
+    }
+    if (!hostAllowed(req.headers.host, this.#extraHosts)) {
+      throw new TandemError("forbidden", `Host "${req.headers.host ?? ""}" is not a loopback name`, {
+        details: { host: req.headers.host ?? null },
+      });
+    }
+    const path = pathOf(url);
+    const match = this.#routers[listener].match(req.method ?? "GET", path);
+    if (match.kind === "not_found") {
+      throw new TandemError("not_found", `no route ${req.method} ${path} on the ${listener} listener`);
+    }
+    if (match.kind === "method_not_allowed") {
+      res.setHeader("allow", match.allowed.join(", "));
+      throw new TandemError(
+        "method_not_allowed",
+        `${req.method} is not allowed on ${path}; allowed: ${match.allowed.join(", ")}`,
+        {
+          details: { allowed: match.allowed },
+        },
+      );
+    }
+    if (path.startsWith("/v1/") && this.#token !== undefined && !this.#token.matches(req.headers.authorization)) {
+      res.setHeader("www-authenticate", 'Bearer realm="tandem"');
+      throw new TandemError(
+        "unauthorized",
+        req.headers.authorization === undefined ? "a bearer token is required" : "the bearer token is wrong",
+      );
+    }
+    const route = match.route;
+    const body = await this.#body(route, req);
+    const controller = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) controller.abort(new TandemError("aborted", "the client went away"));
+    });
+    const result = await route.handler({
+      params: match.params,
+      query: new URLSearchParams(url.slice(path.length + 1)),
+      body,
+      signal: controller.signal,
+      log: this.log,
+      req,
+      res,
+    });
+    if (result === undefined) {
+      if (!res.writableEnded && String(res.getHeader("content-type") ?? "").startsWith("text/event-stream")) {
+        // A long-lived stream is not in-flight work: draining ends it instead of waiting for it.
+        this.#streams.add(res);
+        this.#inflight--;
+        this.#metrics.setInflight(this.#inflight);
+        if (this.#inflight === 0) this.#idle?.();
+      }
+      return;
+    }
+    sendJson(res, result.status ?? 200, result.body, result.headers);
+  }
+
+  async #body(route: RouteDefinition, req: IncomingMessage): Promise<unknown> {
+    const limit = this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit) throw tooLarge(limit);
+    if (route.body === undefined) {
+      if (declared > 0 || req.headers["transfer-encoding"] !== undefined) await readBody(req, limit);
+      return undefined;
+    }
+    const type = req.headers["content-type"] ?? "";
+    if (!/^application\/([a-z.+-]*\+)?json\b/i.test(type)) {
+      throw new TandemError("unsupported_media_type", `expected an application/json body, got "${type || "none"}"`);
+    }
+    const bytes = await readBody(req, limit);
+    return validate(route.body, parseJsonBody(bytes));
+  }
+
+  async #drain(reason: string): Promise<void> {
+    if (this.#state === "stopped") return;
+    const wasReady = this.#state === "ready";
+    this.#state = "draining";
+    this.#metrics.setReady(false);
+    const started = Date.now();
+    if (wasReady) {
+      this.log.info({ event: "draining", reason, inflight: this.#inflight }, "sidecar draining");
+      this.lifecycle.publish("draining", { reason });
+    }
+    this.lifecycle.close();
+    for (const stream of this.#streams) stream.end();
+    const api = this.#servers.filter((s) => s.listener === "api");
+    for (const { server } of api) {
+      server.close();
+      server.closeIdleConnections();
+    }
+    const deadline = this.#options.drainTimeoutMs ?? 10_000;
+    const drained = await this.#waitIdle(deadline);
+    for (const { concern, instance } of [...this.#instances].reverse()) {
+      try {
+        await instance.close?.();
+      } catch (error) {
+        this.log.error({ event: "concern_close_failed", concern: concern.name, err: error }, "concern failed to close");
+      }
+    }
+    await Promise.all(
+      this.#servers.map(
+        ({ server }) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    );
+    this.#state = "stopped";
+    if (wasReady) {
+      this.log.info(
+        { event: "stopped", reason, drained, abandoned: drained ? 0 : this.#inflight, ms: Date.now() - started },
+        "sidecar stopped",
+      );
+    }
+  }
+
+  #waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.#inflight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#idle = undefined;
+        resolve(false);
+      }, timeoutMs);
+      this.#idle = () => {
+        clearTimeout(timer);
+        this.#idle = undefined;
+        resolve(true);
+      };
+    });
+  }
+}
+
+function listenOn(server: Server, portOrPath: number | string, host?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => {
+      const where = host === undefined ? String(portOrPath) : `${host}:${portOrPath}`;
+      reject(
+        new ConfigError(`cannot listen on ${where}: ${(error as { code?: string }).code ?? error.message}`, {
+          cause: error,
+        }),
+      );
+    };
+    server.once("error", onError);
+    const done = () => {
+      server.off("error", onError);
+      resolve();
+    };
+    if (typeof portOrPath === "string") server.listen(portOrPath, done);
+    else server.listen(portOrPath, host, done);
+  });
+}
+
+function pathOf(url: string | undefined): string {
+  const u = url ?? "/";
+  const q = u.indexOf("?");
+  return q === -1 ? u : u.slice(0, q);
+}

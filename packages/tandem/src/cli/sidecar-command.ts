@@ -1,0 +1,53 @@
+import { resolveEnv } from "@tandem/core";
+import { formatListenAddress, Sidecar } from "@tandem/sidecar";
+import { pino } from "pino";
+import { builtinConcerns } from "../concerns.js";
+import { SIDECAR_HELP } from "./help.js";
+import { parse, SIDECAR_FLAGS, sidecarOptions } from "./options.js";
+import { EXIT_SIGNAL_BASE, type ReadyMessage, SIGNAL_NUMBERS } from "./protocol.js";
+
+/**
+ * `tandem sidecar`: runs until a signal or `/v1/shutdown`, drains, and resolves with the exit
+ * code. When started by `tandem run` (an IPC channel exists) it reports its addresses once ready
+ * and stops by itself if its supervisor goes away.
+ */
+export async function sidecarCommand(argv: readonly string[], version: string): Promise<number> {
+  const { values } = parse("sidecar", argv, SIDECAR_FLAGS, false);
+  if (values.help === true) {
+    process.stdout.write(`${SIDECAR_HELP}\n`);
+    return 0;
+  }
+  const env = resolveEnv(process.env);
+  const logger = pino({ level: env.logLevel ?? "info", base: { component: "tandem-sidecar", pid: process.pid } });
+  const options = sidecarOptions(values, process.env);
+  let sidecar: Sidecar;
+  try {
+    sidecar = await Sidecar.start({ ...options, concerns: builtinConcerns, version, logger, env });
+  } catch (error) {
+    logger.fatal({ event: "start_failed", err: error }, `sidecar failed to start: ${(error as Error).message}`);
+    return 1;
+  }
+  let signalled = false;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      if (signalled) {
+        logger.warn({ event: "forced_exit", signal }, "second signal, exiting at once");
+        process.exit(EXIT_SIGNAL_BASE + SIGNAL_NUMBERS[signal]);
+      }
+      signalled = true;
+      void sidecar.stop(signal);
+    });
+  }
+  if (process.send !== undefined) {
+    const ready: ReadyMessage = {
+      type: "tandem:ready",
+      api: formatListenAddress(sidecar.api),
+      admin: formatListenAddress(sidecar.admin),
+      pid: process.pid,
+    };
+    process.send(ready);
+    process.once("disconnect", () => void sidecar.stop("supervisor went away"));
+  }
+  await sidecar.stopped;
+  return 0;
+}

@@ -1,0 +1,34 @@
+export type {
+  Concern,
+  Config,
+  ConfigChange,
+  ConfigSnapshot,
+  Counter,
+  EvaluationContext,
+  EvaluationDetails,
+  Flags,
+  Gauge,
+  Histogram,
+  Http,
+  Logger,
+  Metrics,
+  Mode,
+  Resilience,
+  Runtime,
+  RuntimeStatus,
+  Secrets,
+  UpstreamRequest,
+  UpstreamResponse,
+} from "@tandem/core";
+export {
+  AbortedError,
+  ConfigError,
+  NotAvailableError,
+  SidecarUnavailableError,
+  TandemError,
+  TimeoutError,
+} from "@tandem/core";
+export type { ExitStatus, LaunchedSidecar, LaunchOptions } from "./launch.js";
+export { launchSidecar } from "./launch.js";
+export type { RuntimeOptions } from "./runtime.js";
+export { createRuntime } from "./runtime.js";

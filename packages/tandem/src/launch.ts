@@ -1,0 +1,92 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { SidecarUnavailableError } from "@tandem/core";
+import { isReadyMessage } from "./cli/protocol.js";
+
+const CLI = fileURLToPath(new URL("./cli/main.js", import.meta.url));
+
+/** How a process ended: an exit code, or the signal that ended it. */
+export interface ExitStatus {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Options of `launchSidecar`. */
+export interface LaunchOptions {
+  /** Flags for `tandem sidecar` (e.g. `["--listen", "127.0.0.1:0"]`). */
+  args?: readonly string[];
+  /** The sidecar's environment. Default: this process's. */
+  env?: NodeJS.ProcessEnv;
+  /** Give up when not ready within this long. Default 30 000 ms. */
+  readyTimeoutMs?: number;
+  /** Where the sidecar's stdout and stderr go. Default `inherit`. */
+  stdio?: "inherit" | "pipe" | "ignore";
+}
+
+/** A sidecar child process that reported ready. */
+export interface LaunchedSidecar {
+  /** The API address in `TANDEM_SIDECAR` form, with the real port. */
+  api: string;
+  /** The admin address (`http://host:port` or `unix:/path`). */
+  admin: string;
+  child: ChildProcess;
+  /** Settles when the process has exited, however it ended. */
+  exited: Promise<ExitStatus>;
+  /**
+   * Sends `signal` (SIGTERM: drain) and waits for the exit; after `killAfterMs` it sends SIGKILL.
+   * Resolves with how the process ended.
+   */
+  stop(signal?: NodeJS.Signals, killAfterMs?: number): Promise<ExitStatus>;
+}
+
+/**
+ * Starts `tandem sidecar` as a child process of this one and resolves once it is ready, with the
+ * addresses it really listens on (ports asked as 0 are resolved). Rejects with
+ * `SidecarUnavailableError` when it exits or stays unready, and kills it in the latter case.
+ * The child stops by itself if this process goes away.
+ */
+export function launchSidecar(options: LaunchOptions = {}): Promise<LaunchedSidecar> {
+  const stdio = options.stdio ?? "inherit";
+  const child = spawn(process.execPath, [CLI, "sidecar", ...(options.args ?? [])], {
+    env: options.env ?? process.env,
+    stdio: ["ignore", stdio, stdio, "ipc"],
+  });
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  const stop = async (signal: NodeJS.Signals = "SIGTERM", killAfterMs = 15_000): Promise<ExitStatus> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+      const status = await exited;
+      clearTimeout(timer);
+      return status;
+    }
+    return exited;
+  };
+  return new Promise((resolve, reject) => {
+    const timeoutMs = options.readyTimeoutMs ?? 30_000;
+    const timer = setTimeout(() => {
+      void stop("SIGKILL");
+      reject(new SidecarUnavailableError(`the sidecar was not ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on("message", (message) => {
+      if (!isReadyMessage(message)) return;
+      clearTimeout(timer);
+      resolve({ api: message.api, admin: message.admin, child, exited, stop });
+    });
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(new SidecarUnavailableError(`the sidecar could not be started: ${error.message}`, { cause: error }));
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(
+        new SidecarUnavailableError(
+          `the sidecar exited before it was ready (${signal === null ? `exit code ${code}` : signal}); its log says why`,
+          { details: { code, signal } },
+        ),
+      );
+    });
+  });
+}

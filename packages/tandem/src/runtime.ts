@@ -1,0 +1,136 @@
+import { trace } from "@opentelemetry/api";
+import {
+  type Concern,
+  type ConcernContext,
+  type ConcernInstance,
+  type Facets,
+  formatSidecarAddress,
+  type Logger,
+  loadConfigFile,
+  type Mode,
+  type Runtime,
+  type RuntimeStatus,
+  resolveEnv,
+  SidecarClient,
+} from "@tandem/core";
+import { pino } from "pino";
+import { builtinConcerns } from "./concerns.js";
+import { unavailable } from "./unavailable.js";
+
+/** Options of `createRuntime`; each overrides the matching env variable. */
+export interface RuntimeOptions {
+  /** Overrides `TANDEM_MODE`. */
+  mode?: Mode;
+  /** Overrides `TANDEM_SIDECAR` (`http://127.0.0.1:4600` or `unix:/path.sock`). */
+  sidecar?: string;
+  /** Overrides `TANDEM_TOKEN`. */
+  token?: string;
+  /** Overrides `TANDEM_SIDECAR_REQUIRED`: fail instead of falling back to library mode. */
+  sidecarRequired?: boolean;
+  /** Overrides `TANDEM_CONFIG`. */
+  configPath?: string;
+  /** How long to wait for the sidecar to be ready. Default 30 000 ms. */
+  readyTimeoutMs?: number;
+  /** The environment to read instead of `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** The logger tandem and `rt.logger` use. Default: pino to stdout at `TANDEM_LOG_LEVEL` or info. */
+  logger?: Logger;
+  /** The concerns to run. Default: every concern this build ships. */
+  concerns?: readonly Concern[];
+}
+
+/**
+ * Creates the runtime in the mode `TANDEM_MODE` asks for. In sidecar mode it waits for the
+ * sidecar to be ready; when it is not and `TANDEM_SIDECAR_REQUIRED` is off, it falls back to
+ * library mode with the same configuration, logs that once and counts it.
+ *
+ * @example
+ * const rt = await createRuntime();
+ * rt.logger.info({ mode: rt.mode }, "started");
+ * await rt.close();
+ */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const env = resolveEnv(overlay(options));
+  const logger: Logger = options.logger ?? pino({ level: env.logLevel ?? "info" });
+  const config = env.configPath === undefined ? {} : await loadConfigFile(env.configPath);
+  const context: ConcernContext = { env, config, logger };
+  const concerns = options.concerns ?? builtinConcerns;
+  let client: SidecarClient | undefined;
+  let fallbacks = 0;
+  let mode: Mode = env.mode;
+  if (env.mode === "sidecar") {
+    client = new SidecarClient({ address: env.sidecar, token: env.token });
+    try {
+      await client.waitUntilReady({ timeoutMs: options.readyTimeoutMs ?? 30_000 });
+    } catch (error) {
+      await client.close();
+      client = undefined;
+      if (env.sidecarRequired) throw error;
+      fallbacks++;
+      mode = "library";
+      logger.warn(
+        {
+          event: "sidecar_fallback",
+          sidecar: formatSidecarAddress(env.sidecar),
+          reason: error instanceof Error ? error.message : String(error),
+        },
+        "sidecar unavailable, running in library mode",
+      );
+    }
+  }
+  const instances: ConcernInstance<Partial<Facets>>[] = [];
+  try {
+    for (const concern of concerns) {
+      instances.push(
+        client === undefined ? await concern.local(context) : await concern.remote({ ...context, client }),
+      );
+    }
+  } catch (error) {
+    await closeAll(instances);
+    await client?.close();
+    throw error;
+  }
+  const facets: Partial<Facets> = Object.assign({}, ...instances.map((i) => i.facets));
+  let closing: Promise<void> | undefined;
+  const sidecar = env.mode === "sidecar" ? formatSidecarAddress(env.sidecar) : undefined;
+  return {
+    mode,
+    http: facets.http ?? unavailable("rt.http"),
+    resilience: facets.resilience ?? unavailable("rt.resilience"),
+    metrics: facets.metrics ?? unavailable("rt.metrics"),
+    tracer: facets.tracer ?? trace.getTracer("tandem"),
+    logger: facets.logger ?? logger,
+    config: facets.config ?? unavailable("rt.config"),
+    flags: facets.flags ?? unavailable("rt.flags"),
+    secrets: facets.secrets ?? unavailable("rt.secrets"),
+    status: (): RuntimeStatus => ({
+      requestedMode: env.mode,
+      mode,
+      degraded: mode !== env.mode,
+      sidecarFallbacks: fallbacks,
+      ...(sidecar === undefined ? {} : { sidecar }),
+    }),
+    close: () => {
+      closing ??= (async () => {
+        await closeAll(instances);
+        await client?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The env with the options written over it, so both go through the same validation. */
+function overlay(options: RuntimeOptions): Record<string, string | undefined> {
+  const env = { ...(options.env ?? process.env) };
+  if (options.mode !== undefined) env.TANDEM_MODE = options.mode;
+  if (options.sidecar !== undefined) env.TANDEM_SIDECAR = options.sidecar;
+  if (options.token !== undefined) env.TANDEM_TOKEN = options.token;
+  if (options.sidecarRequired !== undefined) env.TANDEM_SIDECAR_REQUIRED = String(options.sidecarRequired);
+  if (options.configPath !== undefined) env.TANDEM_CONFIG = options.configPath;
+  return env;
+}
+
+async function closeAll(instances: readonly ConcernInstance<Partial<Facets>>[]): Promise<void> {
+  for (const instance of [...instances].reverse()) await instance.close?.();
+}

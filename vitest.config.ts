@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["packages/*/test/**/*.test.ts"],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+    // Tests start real sidecar processes; two cores do not gain from more workers.
+    maxWorkers: 2,
+    reporters: ["default", ["json", { outputFile: ".vitest-results.json" }]],
+  },
+});
