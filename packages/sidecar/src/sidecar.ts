@@ -1,6 +1,7 @@
-import { chmod } from "node:fs/promises";
+import { chmod, lstat, unlink } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
+import type { Duplex } from "node:stream";
 import {
   type Concern,
   type ConcernContext,
@@ -19,7 +20,7 @@ import {
 import { pino } from "pino";
 import { builtinRoutes, type SidecarControl } from "./builtin-routes.js";
 import { hostAllowed, TokenCheck } from "./internal/auth.js";
-import { parseJsonBody, readBody, sendJson, sendProblem, tooLarge, validate } from "./internal/io.js";
+import { parseJsonBody, readBody, refuseTunnel, sendJson, sendProblem, tooLarge, validate } from "./internal/io.js";
 import { Router } from "./internal/router.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import { buildOpenApi, type OpenApiDocument } from "./openapi.js";
@@ -77,7 +78,7 @@ export class Sidecar implements SidecarControl {
   readonly #instances: { concern: Concern; instance: ConcernInstance<object> }[] = [];
   readonly #servers: { listener: Listener; server: Server }[] = [];
   readonly #streams = new Set<ServerResponse>();
-  #inflight = 0;
+  readonly #inflight = new Set<ServerResponse>();
   #idle: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
   #resolveStopped!: () => void;
@@ -186,10 +187,15 @@ export class Sidecar implements SidecarControl {
       (req, res) => this.#handle(listener, req, res),
     );
     server.maxConnections = this.#options.maxConnections ?? 1024;
+    // CONNECT tunnels would make the sidecar an open proxy: refused on every listener.
+    server.on("connect", (req: IncomingMessage, socket: Duplex) => {
+      refuseTunnel(socket, req.url ?? "");
+    });
     this.#servers.push({ listener, server });
     if (address.kind === "unix") {
       // The socket is created 0600 from the start (umask), so no other user can connect even
       // for the instant before chmod.
+      await removeStaleSocket(address.path);
       const previous = process.umask(0o177);
       try {
         await listenOn(server, address.path);
@@ -205,9 +211,9 @@ export class Sidecar implements SidecarControl {
   }
 
   #handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
-    this.#inflight++;
-    this.#metrics.setInflight(this.#inflight);
-    res.once("close", () => this.#finished(res));
+    this.#inflight.add(res);
+    this.#metrics.setInflight(this.#inflight.size);
+    res.once("close", () => this.#settled(res));
     if (this.#state === "draining") res.setHeader("connection", "close");
     this.#route(listener, req, res).catch((error: unknown) => {
       if (!TandemError.is(error) || error.status >= 500) {
@@ -219,11 +225,12 @@ export class Sidecar implements SidecarControl {
     });
   }
 
-  #finished(res: ServerResponse): void {
-    if (this.#streams.delete(res)) return;
-    this.#inflight--;
-    this.#metrics.setInflight(this.#inflight);
-    if (this.#inflight === 0) this.#idle?.();
+  /** Takes `res` out of the in-flight set: it finished, or it became a long-lived stream. */
+  #settled(res: ServerResponse): void {
+    this.#streams.delete(res);
+    if (!this.#inflight.delete(res)) return;
+    this.#metrics.setInflight(this.#inflight.size);
+    if (this.#inflight.size === 0) this.#idle?.();
   }
 
   async #route(listener: Listener, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -280,10 +287,8 @@ export class Sidecar implements SidecarControl {
     if (result === undefined) {
       if (!res.writableEnded && String(res.getHeader("content-type") ?? "").startsWith("text/event-stream")) {
         // A long-lived stream is not in-flight work: draining ends it instead of waiting for it.
+        this.#settled(res);
         this.#streams.add(res);
-        this.#inflight--;
-        this.#metrics.setInflight(this.#inflight);
-        if (this.#inflight === 0) this.#idle?.();
       }
       return;
     }
@@ -313,9 +318,11 @@ export class Sidecar implements SidecarControl {
     this.#metrics.setReady(false);
     const started = Date.now();
     if (wasReady) {
-      this.log.info({ event: "draining", reason, inflight: this.#inflight }, "sidecar draining");
+      this.log.info({ event: "draining", reason, inflight: this.#inflight.size }, "sidecar draining");
       this.lifecycle.publish("draining", { reason });
     }
+    // Clients learn from the answers in progress that this connection will not be reused.
+    for (const res of this.#inflight) if (!res.headersSent) res.setHeader("connection", "close");
     this.lifecycle.close();
     for (const stream of this.#streams) stream.end();
     const api = this.#servers.filter((s) => s.listener === "api");
@@ -344,14 +351,14 @@ export class Sidecar implements SidecarControl {
     this.#state = "stopped";
     if (wasReady) {
       this.log.info(
-        { event: "stopped", reason, drained, abandoned: drained ? 0 : this.#inflight, ms: Date.now() - started },
+        { event: "stopped", reason, drained, abandoned: this.#inflight.size, ms: Date.now() - started },
         "sidecar stopped",
       );
     }
   }
 
   #waitIdle(timeoutMs: number): Promise<boolean> {
-    if (this.#inflight === 0) return Promise.resolve(true);
+    if (this.#inflight.size === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#idle = undefined;
@@ -384,6 +391,29 @@ function listenOn(server: Server, portOrPath: number | string, host?: string): P
     if (typeof portOrPath === "string") server.listen(portOrPath, done);
     else server.listen(portOrPath, host, done);
   });
+}
+
+/**
+ * Removes a socket file that nothing listens on any more (left by a crash), so a restart can
+ * bind. A socket that still answers is left alone: listening then fails with EADDRINUSE.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let isSocket = false;
+  try {
+    isSocket = (await lstat(path)).isSocket();
+  } catch {
+    return;
+  }
+  if (!isSocket) return;
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+  if (!alive) await unlink(path);
 }
 
 function pathOf(url: string | undefined): string {

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { SidecarUnavailableError } from "@tandem/core";
 import { isReadyMessage } from "./cli/protocol.js";
 
-const CLI = fileURLToPath(new URL("./cli/main.js", import.meta.url));
+const CLI = fileURLToPath(new URL("../bin/tandem.js", import.meta.url));
 
 /** How a process ended: an exit code, or the signal that ended it. */
 export interface ExitStatus {

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import { PROBLEM_CONTENT_TYPE, type StandardSchemaV1, TandemError, toProblem } from "@tandem/core";
 
 /** Writes `body` as JSON with `status`, unless the response was already sent. */
@@ -104,4 +105,17 @@ function formatPath(path: StandardSchemaV1.Issue["path"]): string {
     .map((k) => (typeof k === "number" ? `[${k}]` : `.${String(k)}`))
     .join("")
     .replace(/^\./, "");
+}
+
+/** Answers a CONNECT request with 403 problem+json on the raw socket and closes it. */
+export function refuseTunnel(socket: Duplex, target: string): void {
+  const problem = toProblem(
+    new TandemError("forbidden", `the forward proxy does not tunnel to ${target}: it is not a configured upstream`, {
+      details: { target },
+    }),
+  );
+  const body = JSON.stringify(problem);
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }

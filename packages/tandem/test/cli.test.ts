@@ -1,0 +1,71 @@
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const BIN = fileURLToPath(new URL("../bin/tandem.js", import.meta.url));
+
+function tandem(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 15_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("tandem CLI", () => {
+  it("prints help and the version", () => {
+    const help = tandem("--help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("tandem sidecar [flags]");
+    expect(help.stdout).toContain("tandem run [flags] -- COMMAND...");
+    const version = tandem("--version");
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    for (const command of ["sidecar", "run"]) {
+      const sub = tandem(command, "--help");
+      expect(sub.code).toBe(0);
+      expect(sub.stdout).toContain(`Usage: tandem ${command}`);
+      expect(sub.stdout).toContain("--drain-timeout");
+    }
+  });
+
+  it("exits 2 with a clear message on an unknown command or flag", () => {
+    const unknown = tandem("sidekick");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe("tandem: unknown command 'sidekick'\nSee 'tandem --help'.\n");
+    const flag = tandem("sidecar", "--lisen", "127.0.0.1:1");
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("Unknown option '--lisen'");
+    expect(flag.stderr).toContain("See 'tandem sidecar --help'.");
+    expect(tandem("run", "--bogus", "--", "true").code).toBe(2);
+  });
+
+  it("exits 2 naming the flag and the value for a bad address, duration or size", () => {
+    const address = tandem("sidecar", "--listen", "0.0.0.0:4600");
+    expect(address.code).toBe(2);
+    expect(address.stderr).toContain('--listen is "0.0.0.0:4600"');
+    expect(address.stderr).toContain("--allow-non-loopback");
+    expect(tandem("sidecar", "--drain-timeout", "soon").stderr).toContain('--drain-timeout is "soon"');
+    expect(tandem("sidecar", "--max-body", "lots").stderr).toContain('--max-body is "lots"');
+    expect(tandem("sidecar", "--token-file", "/nonexistent").stderr).toContain(
+      "--token-file /nonexistent cannot be read",
+    );
+  });
+
+  it("exits 2 when run has no command", () => {
+    const r = tandem("run");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("tandem run needs a command after --");
+  });
+
+  it("exits 1 with the reason when the sidecar cannot start", () => {
+    const r = tandem(
+      "sidecar",
+      "--config",
+      "/nonexistent/tandem.yaml",
+      "--listen",
+      "127.0.0.1:0",
+      "--admin",
+      "127.0.0.1:0",
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("config file /nonexistent/tandem.yaml cannot be read (ENOENT)");
+  });
+});

@@ -1,0 +1,87 @@
+import { readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { startSidecar } from "@tandem/testkit";
+import { describe, expect, it } from "vitest";
+
+function portOf(address: string): number {
+  return Number(new URL(address).port);
+}
+
+describe("tandem sidecar process", () => {
+  it("on SIGTERM turns unready, lets a slow in-flight request finish, and exits 0", async () => {
+    const sidecar = await startSidecar();
+    // A request whose body is still arriving is in flight until the last chunk.
+    const socket = connect(portOf(sidecar.api), "127.0.0.1");
+    let answer = "";
+    socket.on("data", (c) => (answer += c.toString()));
+    const closed = new Promise((r) => socket.on("close", r));
+    socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+    await new Promise((r) => setTimeout(r, 100));
+    sidecar.kill("SIGTERM");
+    // Readiness flips at once, while the request is still in flight.
+    let ready = 200;
+    for (let i = 0; i < 100 && ready === 200; i++) {
+      ready = (await fetch(`${sidecar.admin}/readyz`)).status;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(ready).toBe(503);
+    socket.write("0\r\n\r\n");
+    await closed;
+    expect(answer).toMatch(/^HTTP\/1.1 200/);
+    expect(answer.toLowerCase()).toContain("connection: close");
+    expect(await sidecar.exited).toEqual({ code: 0, signal: null });
+    const events = sidecar.logs.map((l) => JSON.parse(l).event);
+    expect(events).toEqual(["starting", "ready", "draining", "stopped"]);
+  });
+
+  it("stops on POST /v1/shutdown with the token, and not without it", async () => {
+    const sidecar = await startSidecar();
+    const refused = await fetch(`${sidecar.admin}/v1/shutdown`, { method: "POST" });
+    expect(refused.status).toBe(401);
+    const accepted = await fetch(`${sidecar.admin}/v1/shutdown`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${sidecar.token}` },
+    });
+    expect(accepted.status).toBe(202);
+    expect(await sidecar.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it("exits at once on a second signal", async () => {
+    const sidecar = await startSidecar({ args: ["--drain-timeout", "30s"] });
+    const socket = connect(portOf(sidecar.api), "127.0.0.1");
+    socket.on("error", () => {});
+    socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 100));
+    sidecar.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 100));
+    sidecar.kill("SIGINT");
+    expect(await sidecar.exited).toEqual({ code: 130, signal: null });
+    socket.destroy();
+  });
+
+  it("never writes the token to its logs", async () => {
+    const sidecar = await startSidecar();
+    await fetch(`${sidecar.api}/v1/openapi.json`, { headers: { authorization: "Bearer wrong-token" } });
+    await fetch(`${sidecar.api}/v1/openapi.json`, { headers: { authorization: `Bearer ${sidecar.token}` } });
+    await sidecar.stop();
+    expect(sidecar.logs.length).toBeGreaterThan(0);
+    expect(sidecar.logs.join("\n")).not.toContain(sidecar.token as string);
+  });
+
+  it("serves on a unix socket", async () => {
+    const sidecar = await startSidecar({ unixSocket: true });
+    expect(sidecar.api).toMatch(/^unix:\/.*api\.sock$/);
+    await sidecar.stop();
+  });
+
+  it("serves the OpenAPI document committed in docs/openapi.json", async () => {
+    const sidecar = await startSidecar();
+    const served = await (
+      await fetch(`${sidecar.api}/v1/openapi.json`, { headers: { authorization: `Bearer ${sidecar.token}` } })
+    ).json();
+    await sidecar.stop();
+    const committed = JSON.parse(readFileSync(new URL("../../../docs/openapi.json", import.meta.url), "utf8"));
+    // Regenerate with `pnpm openapi` after changing a route.
+    expect(committed).toEqual(served);
+  });
+});
