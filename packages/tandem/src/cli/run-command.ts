@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { resolveEnv } from "@tandem/core";
 import { formatListenAddress } from "@tandem/sidecar";
 import { pino } from "pino";
 import { type LaunchedSidecar, launchSidecar } from "../launch.js";
@@ -24,7 +25,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   const [file, ...args] = command;
   if (file === undefined) throw new UsageError("tandem run needs a command after --", "run");
-  const log = pino({ base: { component: "tandem-run", pid: process.pid } });
+  const log = pino({
+    level: resolveEnv(process.env).logLevel ?? "info",
+    base: { component: "tandem-run", pid: process.pid },
+  });
   const options = sidecarOptions(values, process.env);
   const token = options.token ?? randomBytes(32).toString("base64url");
   const sidecarEnv = { ...process.env, TANDEM_TOKEN: token };
