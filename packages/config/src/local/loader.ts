@@ -1,0 +1,116 @@
+import { readFile } from "node:fs/promises";
+import { ConfigError, parseConfigText, type StandardSchemaV1 } from "@tandem/core";
+import { parse as parseYaml } from "yaml";
+import { type TandemConfig, tandemConfigSchema } from "../schema/tandem-schema.js";
+import { applyEnvOverrides } from "./env-overrides.js";
+import { resolveSecretRefs, type SecretLookup } from "./secret-refs.js";
+
+/** One problem found in the configuration, with where it is and what was expected. */
+export interface ConfigIssue {
+  /** Dotted path, e.g. `upstreams.payments.timeout.attempt`; `(root)` for the whole file. */
+  path: string;
+  message: string;
+  /** The offending value, shortened; never a secret's value. */
+  received?: string;
+}
+
+/** Where a configuration comes from. */
+export interface ConfigSources {
+  /** The YAML or JSON file; none means defaults and env overrides only. */
+  file?: string | undefined;
+  /** Env variables, for `TANDEM__SECTION__KEY` overrides. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Resolves `${secret:name}` references. */
+  secrets?: SecretLookup;
+  /** The application's own schema for the `app` section. */
+  appSchema?: StandardSchemaV1 | undefined;
+}
+
+/**
+ * Loads, overrides, validates and resolves a configuration. Either every check passes and the
+ * whole configuration comes back, or a `ConfigError` lists every problem with its path;
+ * nothing in between.
+ */
+export async function loadConfig(sources: ConfigSources): Promise<TandemConfig> {
+  const text = sources.file === undefined ? undefined : await readConfigFile(sources.file);
+  return parseConfig(text, sources);
+}
+
+/** The same as `loadConfig`, from text already read (`undefined`: no file). */
+export async function parseConfig(text: string | undefined, sources: ConfigSources): Promise<TandemConfig> {
+  const label = sources.file ?? "configuration";
+  const raw = text === undefined ? {} : await parseConfigText(text, sources.file ?? "tandem.yaml");
+  const overridden = applyEnvOverrides(raw, sources.env ?? {}, parseScalar);
+  const result = tandemConfigSchema.safeParse(overridden, { reportInput: true });
+  if (!result.success) {
+    throw invalid(
+      label,
+      result.error.issues.map((issue) => ({
+        path: formatPath(issue.path),
+        message: issue.message,
+        ...("input" in issue && issue.code !== "unrecognized_keys" ? { received: describe(issue.input) } : {}),
+      })),
+    );
+  }
+  const issues: ConfigIssue[] = [];
+  const resolved = resolveSecretRefs(result.data, sources.secrets, issues) as TandemConfig;
+  if (sources.appSchema !== undefined) {
+    const app = await sources.appSchema["~standard"].validate(resolved.app);
+    if (app.issues !== undefined) {
+      for (const issue of app.issues) {
+        issues.push({
+          path: formatPath(["app", ...(issue.path ?? []).map((p) => (typeof p === "object" ? p.key : p))]),
+          message: issue.message,
+        });
+      }
+    } else {
+      resolved.app = app.value as Record<string, unknown>;
+    }
+  }
+  if (issues.length > 0) throw invalid(label, issues);
+  return resolved;
+}
+
+async function readConfigFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? "unknown error";
+    throw new ConfigError(`config file ${file} cannot be read (${code})`, {
+      cause: error,
+      details: { file, reason: code },
+    });
+  }
+}
+
+function invalid(label: string, issues: ConfigIssue[]): ConfigError {
+  const lines = issues.map(
+    (i) => `  - ${i.path}: ${i.message}${i.received === undefined ? "" : ` (got ${i.received})`}`,
+  );
+  const count = issues.length === 1 ? "1 problem" : `${issues.length} problems`;
+  return new ConfigError(`${label} is invalid, ${count}:\n${lines.join("\n")}`, { details: { file: label, issues } });
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return "(root)";
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("");
+}
+
+function describe(value: unknown): string {
+  const text =
+    value === undefined
+      ? "nothing"
+      : typeof value === "string"
+        ? JSON.stringify(value)
+        : (JSON.stringify(value) ?? String(value));
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Env override values are YAML scalars: `50` is a number, `true` a boolean, `[a, b]` a list. */
+function parseScalar(text: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch {
+    return text;
+  }
+}

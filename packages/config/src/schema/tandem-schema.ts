@@ -1,0 +1,168 @@
+import { z } from "zod";
+
+// One schema for the whole tandem.yaml. Durations and sizes are written as strings (`2s`,
+// `250ms`) and read back as numbers of milliseconds, so code never parses units itself.
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration: `250ms`, `2s`, `1.5m`, `1h`, or a number of milliseconds. Read as milliseconds. */
+export const duration = z
+  .union([
+    z.string().regex(DURATION, { message: "expected a duration such as 250ms, 2s, 1m or 1h" }),
+    z.number().nonnegative(),
+  ])
+  .transform((value) => {
+    if (typeof value === "number") return value;
+    const [, amount, unit] = DURATION.exec(value) as RegExpExecArray;
+    return Math.round(Number(amount) * (UNIT_MS[unit as string] as number));
+  })
+  .meta({ description: "A duration: 250ms, 2s, 1.5m, 1h, or a number of milliseconds." });
+
+const ratio = z.number().min(0).max(1);
+const name = z.string().regex(/^[a-z0-9]([a-z0-9-_]*[a-z0-9])?$/, {
+  message: "expected lowercase letters, digits, '-' and '_'",
+});
+
+const endpoint = z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" });
+
+const retry = z
+  .strictObject({
+    attempts: z.int().min(1).max(10).default(3).describe("Attempts in all, the first included."),
+    backoff: z
+      .strictObject({ base: duration.default(25), max: duration.default(1000) })
+      .default({ base: 25, max: 1000 })
+      .describe("Full-jitter exponential backoff between attempts."),
+    on: z
+      .array(z.union([z.enum(["connect-error", "reset", "timeout"]), z.int().min(400).max(599)]))
+      .default(["connect-error", "reset", 502, 503, 504])
+      .describe("What is retried: connection failures and these statuses."),
+    budget: z
+      .strictObject({ ratio: ratio.default(0.2), minPerSecond: z.number().nonnegative().default(10) })
+      .default({ ratio: 0.2, minPerSecond: 10 })
+      .describe("Retries allowed on top of requests (Finagle/Linkerd retry budget)."),
+  })
+  .describe("Retry policy.");
+
+const circuitBreaker = z
+  .strictObject({
+    failureRatio: ratio.default(0.5),
+    minThroughput: z.int().min(1).default(20),
+    consecutiveFailures: z.int().min(1).optional(),
+    window: duration.default(10_000),
+    breakFor: duration.default(5000),
+    halfOpenProbes: z.int().min(1).default(3),
+    slowCall: duration.optional().describe("Calls slower than this count as failures."),
+  })
+  .describe("Circuit breaker: opens on a failure ratio over a rolling window, or on consecutive failures.");
+
+const bulkhead = z.strictObject({
+  maxConcurrent: z.int().min(1).default(100),
+  maxQueued: z.int().min(0).default(0),
+});
+
+const rateLimit = z.strictObject({
+  rps: z.number().positive(),
+  burst: z.int().min(1).optional(),
+});
+
+const policy = z
+  .strictObject({
+    timeout: duration.optional().describe("Per-attempt timeout."),
+    totalTimeout: duration.optional().describe("Bound on all attempts together."),
+    retry: retry.optional(),
+    circuitBreaker: circuitBreaker.optional(),
+    bulkhead: bulkhead.optional(),
+    rateLimit: rateLimit.optional(),
+  })
+  .describe("A named policy for rt.resilience.execute(name, fn).");
+
+const upstream = z
+  .strictObject({
+    endpoints: z.array(endpoint).min(1).optional(),
+    dns: z
+      .string()
+      .regex(/^[a-zA-Z0-9.-]+:\d{1,5}$/, { message: "expected HOST:PORT" })
+      .optional()
+      .describe("Resolve endpoints from DNS: HOST:PORT, re-resolved respecting TTL."),
+    loadBalancer: z.enum(["round-robin", "least-request", "peak-ewma"]).default("least-request"),
+    timeout: z
+      .strictObject({ attempt: duration.default(2000), total: duration.default(10_000) })
+      .default({ attempt: 2000, total: 10_000 }),
+    retry: retry.optional(),
+    circuitBreaker: circuitBreaker.optional(),
+    outlierDetection: z
+      .strictObject({
+        consecutive5xx: z.int().min(1).default(5),
+        baseEjection: duration.default(30_000),
+        maxEjectionPercent: z.int().min(0).max(100).default(50),
+      })
+      .optional(),
+    bulkhead: bulkhead.optional(),
+    rateLimit: rateLimit.optional(),
+    hedging: z
+      .strictObject({
+        after: z.union([z.enum(["p50", "p90", "p95", "p99"]), duration]).default("p95"),
+        maxHedges: z.int().min(1).max(3).default(1),
+      })
+      .optional()
+      .describe("Hedged requests, for idempotent requests only."),
+  })
+  .refine((u) => (u.endpoints === undefined) !== (u.dns === undefined), {
+    message: "set exactly one of endpoints or dns",
+  })
+  .describe("A named upstream for rt.http.request(name, ...).");
+
+const telemetry = z.strictObject({
+  metrics: z.strictObject({ prefix: z.string().default("") }).default({ prefix: "" }),
+  traces: z
+    .strictObject({
+      sampler: z
+        .enum(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_traceidratio"])
+        .default("parentbased_always_on"),
+      ratio: ratio.default(1),
+      export: z.strictObject({ otlp: endpoint.optional() }).default({}),
+    })
+    .default({ sampler: "parentbased_always_on", ratio: 1, export: {} }),
+  logs: z
+    .strictObject({
+      level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+      sinks: z.array(z.enum(["stdout", "file", "otlp"])).default(["stdout"]),
+    })
+    .default({ level: "info", sinks: ["stdout"] }),
+});
+
+/** The schema of tandem.yaml. Every section is optional; what is left out takes its default. */
+export const tandemConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe("Path or URL of this JSON Schema, for editors."),
+    service: z.string().min(1).default("unknown_service").describe("The service's name (OTEL_SERVICE_NAME)."),
+    upstreams: z.record(name, upstream).default({}),
+    policies: z.record(name, policy).default({}),
+    telemetry: telemetry.default({
+      metrics: { prefix: "" },
+      traces: { sampler: "parentbased_always_on", ratio: 1, export: {} },
+      logs: { level: "info", sinks: ["stdout"] },
+    }),
+    flags: z
+      .strictObject({ source: z.string().min(1).describe("A flagd flag-definition file (JSON or YAML).") })
+      .optional(),
+    secrets: z
+      .strictObject({
+        dir: z.string().min(1).optional().describe("A directory with one file per secret."),
+        envPrefix: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]*$/)
+          .optional()
+          .describe("Env variables PREFIX<NAME> are secrets named <name>."),
+      })
+      .default({}),
+    app: z.record(z.string(), z.unknown()).default({}).describe("The service's own settings."),
+  })
+  .meta({ title: "tandem configuration", description: "tandem.yaml: the same file drives library and sidecar mode." });
+
+/** The configuration as code reads it: defaults applied, durations in milliseconds. */
+export type TandemConfig = z.output<typeof tandemConfigSchema>;
+
+/** The configuration as a file may write it. */
+export type TandemConfigInput = z.input<typeof tandemConfigSchema>;
