@@ -1,5 +1,17 @@
-export type { ConfigIssue, ConfigSources } from "./local/loader.js";
+export { configConcern } from "./concern.js";
+export { ConfigStore } from "./config-store.js";
+export { TandemFlagProvider } from "./flags/provider.js";
+export type { ConfigIssue, ConfigSources, LoadedConfig } from "./local/loader.js";
 export { loadConfig, parseConfig } from "./local/loader.js";
+export type { LocalConfigOptions, SourceKind } from "./local/local-config.js";
+export { LocalConfigSources } from "./local/local-config.js";
+export { redact } from "./local/secret-refs.js";
+export type { SecretStoreOptions } from "./local/secret-store.js";
+export { isSecretName, SecretStore } from "./local/secret-store.js";
+export type { RemoteConfigOptions } from "./remote/remote-config.js";
+export { RemoteConfigSources, RemoteSecrets } from "./remote/remote-config.js";
+export { configRoutes } from "./routes.js";
 export { tandemJsonSchema } from "./schema/json-schema.js";
 export type { TandemConfig, TandemConfigInput } from "./schema/tandem-schema.js";
 export { tandemConfigSchema } from "./schema/tandem-schema.js";
+export type { ReloadStats } from "./status.js";

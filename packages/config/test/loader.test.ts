@@ -22,7 +22,7 @@ async function problems(text: string, sources = {}): Promise<{ path: string; mes
 
 describe("loadConfig", () => {
   it("starts from safe defaults with no file at all", async () => {
-    const config = await loadConfig({});
+    const { values: config } = await loadConfig({});
     expect(config).toMatchObject({
       service: "unknown_service",
       upstreams: {},
@@ -34,7 +34,7 @@ describe("loadConfig", () => {
   });
 
   it("reads the design's example file and applies defaults, durations in milliseconds", async () => {
-    const config = await loadConfig({
+    const { values: config } = await loadConfig({
       file: file(
         "tandem.yaml",
         `service: orders
@@ -105,7 +105,7 @@ app:
   });
 
   it("applies TANDEM__SECTION__KEY overrides over the file, as YAML scalars", async () => {
-    const config = await parseConfig("service: orders\napp:\n  maxItems: 50\n", {
+    const { values: config } = await parseConfig("service: orders\napp:\n  maxItems: 50\n", {
       env: {
         TANDEM__APP__MAX_ITEMS: "75",
         TANDEM__APP__NEW_SETTING: "[a, b]",
@@ -125,8 +125,15 @@ app:
 
   it("resolves ${secret:name} references, and names a missing one without any value", async () => {
     const secrets = (name: string) => (name === "db-password" ? "hunter2" : undefined);
-    const config = await parseConfig('app:\n  dsn: "postgres://app:${secret:db-password}@db/app"\n', { secrets });
+    const { values: config } = await parseConfig('app:\n  dsn: "postgres://app:${secret:db-password}@db/app"\n', {
+      secrets,
+    });
     expect(config.app.dsn).toBe("postgres://app:hunter2@db/app");
+    const loaded = await parseConfig('app:\n  dsn: "postgres://app:${secret:db-password}@db/app"\n', { secrets });
+    // What is safe to send and show keeps the reference, not the value.
+    expect(loaded.template.app.dsn).toBe("postgres://app:${secret:db-password}@db/app");
+    expect(loaded.secretPaths).toEqual(["app.dsn"]);
+    expect(loaded.secretNames).toEqual(["db-password"]);
     const issues = await problems("app:\n  key: ${secret:missing}\n", { secrets });
     expect(issues).toEqual([{ path: "app.key", message: 'secret "missing" is referenced but not found' }]);
   });
@@ -135,7 +142,7 @@ app:
     const appSchema = z.object({ maxItems: z.number().int().max(100) });
     const issues = await problems("app:\n  maxItems: 500\n", { appSchema });
     expect(issues).toEqual([{ path: "app.maxItems", message: expect.stringContaining("<=100") }]);
-    const ok = await parseConfig("app:\n  maxItems: 5\n", { appSchema });
+    const { values: ok } = await parseConfig("app:\n  maxItems: 5\n", { appSchema });
     expect(ok.app).toEqual({ maxItems: 5 });
   });
 
@@ -154,7 +161,7 @@ app:
         ),
         async (text) => {
           try {
-            const loaded = await parseConfig(text, { file: "fuzz.yaml" });
+            const { values: loaded } = await parseConfig(text, { file: "fuzz.yaml" });
             // A loaded config is always a whole one.
             expect(typeof loaded.service).toBe("string");
             expect(loaded.telemetry.logs.sinks.length).toBeGreaterThan(0);

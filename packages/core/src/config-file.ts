@@ -44,7 +44,15 @@ export async function parseConfigText(text: string, file: string): Promise<Recor
         details: { file, ...(at === undefined ? {} : { line: at.line, column: at.col }) },
       });
     }
-    value = doc.toJS();
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      // An alias to no anchor, or too many alias expansions (a "billion laughs" file).
+      throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message.split("\n")[0]}`, {
+        cause: error,
+        details: { file },
+      });
+    }
   }
   if (value === null || value === undefined) return {};
   if (typeof value !== "object" || Array.isArray(value)) {

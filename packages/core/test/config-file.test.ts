@@ -45,3 +45,17 @@ describe("loadConfigFile", () => {
     expect(error.details).toMatchObject({ reason: "ENOENT" });
   });
 });
+
+describe("loadConfigFile on hostile YAML", () => {
+  it("refuses an alias to no anchor and an alias bomb with a ConfigError", async () => {
+    await expect(loadConfigFile(file("alias.yaml", "a: *nowhere\n"))).rejects.toBeInstanceOf(ConfigError);
+    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 8; i++)
+      bomb.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(96 + i)}`)
+          .join(", ")}]`,
+      );
+    await expect(loadConfigFile(file("bomb.yaml", `${bomb.join("\n")}\n`))).rejects.toThrow(/not valid YAML/);
+  });
+});

@@ -8,10 +8,10 @@ import {
   type ConcernInstance,
   ConfigError,
   EventLog,
+  type Facets,
   isLoopbackHost,
   type Listener,
   type Logger,
-  loadConfigFile,
   type RouteDefinition,
   resolveEnv,
   type TandemEnv,
@@ -36,8 +36,10 @@ export interface SidecarOptions {
   token?: string | undefined;
   /** Allow listeners on addresses other than loopback (a token is then required). */
   allowNonLoopback?: boolean;
-  /** The config file to load before becoming ready. None: defaults. */
+  /** The config file the concerns load before the sidecar turns ready. None: defaults. */
   configPath?: string | undefined;
+  /** The environment the concerns read (`TANDEM__...` overrides, secrets by prefix). Default none. */
+  variables?: Readonly<Record<string, string | undefined>>;
   /** The concerns this sidecar serves. */
   concerns?: readonly Concern[];
   /** How long in-flight requests may take to finish on shutdown. Default 10 000 ms. */
@@ -75,7 +77,7 @@ export class Sidecar implements SidecarControl {
   readonly #metrics: ProcessMetrics;
   readonly #token: TokenCheck | undefined;
   readonly #extraHosts = new Set<string>();
-  readonly #instances: { concern: Concern; instance: ConcernInstance<object> }[] = [];
+  readonly #instances: { concern: Concern; instance: ConcernInstance<Partial<Facets>> }[] = [];
   readonly #servers: { listener: Listener; server: Server }[] = [];
   readonly #streams = new Set<ServerResponse>();
   readonly #inflight = new Set<ServerResponse>();
@@ -158,11 +160,13 @@ export class Sidecar implements SidecarControl {
       );
     }
     this.log.info({ event: "starting", version: this.version, config: o.configPath ?? null }, "sidecar starting");
-    const config = o.configPath === undefined ? {} : await loadConfigFile(o.configPath);
-    const context: ConcernContext = { env: o.env ?? resolveEnv({}), config, logger: this.log };
+    const variables = o.variables ?? {};
+    const env = { ...(o.env ?? resolveEnv(variables)), configPath: o.configPath };
+    const context: ConcernContext = { env, variables, logger: this.log, facets: {} };
     for (const concern of o.concerns ?? []) {
       const instance = await concern.local(context);
       this.#instances.push({ concern, instance });
+      Object.assign(context.facets, instance.facets);
       if (concern.routes !== undefined) this.#addRoutes(concern.routes(instance, context));
     }
     this.#addRoutes(builtinRoutes(this));

@@ -1,4 +1,5 @@
 import { request as httpRequest } from "node:http";
+import { configConcern } from "@tandem/config";
 import type { Concern } from "@tandem/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -222,7 +223,7 @@ describe("sidecar routes and checks", () => {
   });
 
   it("refuses a config file it cannot load, and does not become ready", async () => {
-    await expect(startInProcess({ configPath: "/nonexistent/tandem.yaml" })).rejects.toThrow(
+    await expect(startInProcess({ configPath: "/nonexistent/tandem.yaml" }, [configConcern])).rejects.toThrow(
       /cannot be read \(ENOENT\)/,
     );
   });

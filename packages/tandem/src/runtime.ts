@@ -6,12 +6,12 @@ import {
   type Facets,
   formatSidecarAddress,
   type Logger,
-  loadConfigFile,
   type Mode,
   type Runtime,
   type RuntimeStatus,
   resolveEnv,
   SidecarClient,
+  type StandardSchemaV1,
 } from "@tandem/core";
 import { pino } from "pino";
 import { builtinConcerns } from "./concerns.js";
@@ -29,6 +29,8 @@ export interface RuntimeOptions {
   sidecarRequired?: boolean;
   /** Overrides `TANDEM_CONFIG`. */
   configPath?: string;
+  /** Validates the `app` section of the config (any Standard Schema: zod, valibot, ...). */
+  appSchema?: StandardSchemaV1;
   /** How long to wait for the sidecar to be ready. Default 30 000 ms. */
   readyTimeoutMs?: number;
   /** The environment to read instead of `process.env`. */
@@ -50,10 +52,10 @@ export interface RuntimeOptions {
  * await rt.close();
  */
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
-  const env = resolveEnv(overlay(options));
+  const variables = overlay(options);
+  const env = resolveEnv(variables);
   const logger: Logger = options.logger ?? pino({ level: env.logLevel ?? "info" });
-  const config = env.configPath === undefined ? {} : await loadConfigFile(env.configPath);
-  const context: ConcernContext = { env, config, logger };
+  const context: ConcernContext = { env, variables, logger, facets: {}, appSchema: options.appSchema };
   const concerns = options.concerns ?? builtinConcerns;
   let client: SidecarClient | undefined;
   let fallbacks = 0;
@@ -81,9 +83,10 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   const instances: ConcernInstance<Partial<Facets>>[] = [];
   try {
     for (const concern of concerns) {
-      instances.push(
-        client === undefined ? await concern.local(context) : await concern.remote({ ...context, client }),
-      );
+      const instance =
+        client === undefined ? await concern.local(context) : await concern.remote({ ...context, client });
+      instances.push(instance);
+      Object.assign(context.facets, instance.facets);
     }
   } catch (error) {
     await closeAll(instances);

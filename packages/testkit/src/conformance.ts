@@ -14,8 +14,11 @@ export interface ConformanceContext {
 
 /** Options of `describeConformance`. */
 export interface ConformanceOptions {
-  /** Used by both modes: the runtime in library mode, the sidecar process in sidecar mode. */
-  config?: string;
+  /**
+   * The config file: the runtime loads it in library mode, the sidecar process in sidecar mode.
+   * A function gets each mode its own file, for suites that change files.
+   */
+  config?: string | ((mode: Mode) => string);
   /** More options for `createRuntime` in both modes. */
   runtime?: Omit<RuntimeOptions, "mode" | "sidecar" | "token" | "configPath">;
   /** More options for the sidecar process. */
@@ -37,18 +40,16 @@ export function describeConformance(
       let runtime: Runtime | undefined;
       let sidecar: StartedSidecar | undefined;
       beforeAll(async () => {
+        const config = typeof options.config === "function" ? options.config(mode) : options.config;
         if (mode === "sidecar") {
-          sidecar = await startSidecar({
-            ...options.sidecar,
-            ...(options.config === undefined ? {} : { config: options.config }),
-          });
+          sidecar = await startSidecar({ ...options.sidecar, ...(config === undefined ? {} : { config }) });
         }
         runtime = await createRuntime({
           env: {},
           ...options.runtime,
           mode,
           sidecarRequired: mode === "sidecar",
-          ...(options.config === undefined ? {} : { configPath: options.config }),
+          ...(config === undefined || mode === "sidecar" ? {} : { configPath: config }),
           ...(sidecar === undefined
             ? {}
             : { sidecar: sidecar.api, ...(sidecar.token === undefined ? {} : { token: sidecar.token }) }),

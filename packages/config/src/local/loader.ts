@@ -3,7 +3,7 @@ import { ConfigError, parseConfigText, type StandardSchemaV1 } from "@tandem/cor
 import { parse as parseYaml } from "yaml";
 import { type TandemConfig, tandemConfigSchema } from "../schema/tandem-schema.js";
 import { applyEnvOverrides } from "./env-overrides.js";
-import { resolveSecretRefs, type SecretLookup } from "./secret-refs.js";
+import { resolveSecretRefs, type SecretLookup, type SecretUse } from "./secret-refs.js";
 
 /** One problem found in the configuration, with where it is and what was expected. */
 export interface ConfigIssue {
@@ -12,6 +12,18 @@ export interface ConfigIssue {
   message: string;
   /** The offending value, shortened; never a secret's value. */
   received?: string;
+}
+
+/** A loaded configuration and what a dump must hide. */
+export interface LoadedConfig {
+  /** Validated, defaults applied, secret references resolved. */
+  values: TandemConfig;
+  /** The same before secret references were resolved: safe to send and to show. */
+  template: TandemConfig;
+  /** Where secret values went, for redaction. */
+  secretPaths: string[];
+  /** The secrets referenced, so a rotation of one of them reloads the configuration. */
+  secretNames: string[];
 }
 
 /** Where a configuration comes from. */
@@ -31,13 +43,13 @@ export interface ConfigSources {
  * whole configuration comes back, or a `ConfigError` lists every problem with its path;
  * nothing in between.
  */
-export async function loadConfig(sources: ConfigSources): Promise<TandemConfig> {
-  const text = sources.file === undefined ? undefined : await readConfigFile(sources.file);
+export async function loadConfig(sources: ConfigSources): Promise<LoadedConfig> {
+  const text = sources.file === undefined ? undefined : await readConfigText(sources.file);
   return parseConfig(text, sources);
 }
 
 /** The same as `loadConfig`, from text already read (`undefined`: no file). */
-export async function parseConfig(text: string | undefined, sources: ConfigSources): Promise<TandemConfig> {
+export async function parseConfig(text: string | undefined, sources: ConfigSources): Promise<LoadedConfig> {
   const label = sources.file ?? "configuration";
   const raw = text === undefined ? {} : await parseConfigText(text, sources.file ?? "tandem.yaml");
   const overridden = applyEnvOverrides(raw, sources.env ?? {}, parseScalar);
@@ -53,25 +65,15 @@ export async function parseConfig(text: string | undefined, sources: ConfigSourc
     );
   }
   const issues: ConfigIssue[] = [];
-  const resolved = resolveSecretRefs(result.data, sources.secrets, issues) as TandemConfig;
-  if (sources.appSchema !== undefined) {
-    const app = await sources.appSchema["~standard"].validate(resolved.app);
-    if (app.issues !== undefined) {
-      for (const issue of app.issues) {
-        issues.push({
-          path: formatPath(["app", ...(issue.path ?? []).map((p) => (typeof p === "object" ? p.key : p))]),
-          message: issue.message,
-        });
-      }
-    } else {
-      resolved.app = app.value as Record<string, unknown>;
-    }
-  }
+  const use: SecretUse = { paths: [], names: new Set() };
+  const resolved = resolveSecretRefs(result.data, sources.secrets, issues, use) as TandemConfig;
+  await applyAppSchema(resolved, sources.appSchema, issues);
   if (issues.length > 0) throw invalid(label, issues);
-  return resolved;
+  return { values: resolved, template: result.data, secretPaths: use.paths, secretNames: [...use.names].sort() };
 }
 
-async function readConfigFile(file: string): Promise<string> {
+/** Reads a config or flags file; a failure is a `ConfigError` naming the file and the reason. */
+export async function readConfigText(file: string): Promise<string> {
   try {
     return await readFile(file, "utf8");
   } catch (error) {
@@ -80,6 +82,27 @@ async function readConfigFile(file: string): Promise<string> {
       cause: error,
       details: { file, reason: code },
     });
+  }
+}
+
+/**
+ * Validates `values.app` against the application's schema, replacing it with the schema's
+ * output (defaults, coercions) or adding an issue per problem.
+ */
+export async function applyAppSchema(
+  values: { app?: unknown },
+  schema: StandardSchemaV1 | undefined,
+  issues: ConfigIssue[],
+): Promise<void> {
+  if (schema === undefined) return;
+  const app = await schema["~standard"].validate(values.app ?? {});
+  if (app.issues === undefined) {
+    values.app = app.value;
+    return;
+  }
+  for (const issue of app.issues) {
+    const path = (issue.path ?? []).map((p) => (typeof p === "object" ? p.key : p));
+    issues.push({ path: formatPath(["app", ...path]), message: issue.message });
   }
 }
 

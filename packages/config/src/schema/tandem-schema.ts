@@ -7,7 +7,7 @@ const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A duration: `250ms`, `2s`, `1.5m`, `1h`, or a number of milliseconds. Read as milliseconds. */
-export const duration = z
+const duration = z
   .union([
     z.string().regex(DURATION, { message: "expected a duration such as 250ms, 2s, 1m or 1h" }),
     z.number().nonnegative(),

@@ -3,13 +3,19 @@ import type { TandemEnv } from "../env.js";
 import type { Logger } from "./logger.js";
 import type { RouteDefinition } from "./routes.js";
 import type { Facets } from "./runtime.js";
+import type { StandardSchemaV1 } from "./standard-schema.js";
 
 /** What a concern's implementations are built from, in either mode. */
 export interface ConcernContext {
+  /** tandem's own variables, validated; `env.configPath` is the config file in use. */
   env: TandemEnv;
-  /** The parsed config file (`{}` when there is none). */
-  config: Readonly<Record<string, unknown>>;
+  /** Every environment variable, for the sources that read by prefix (`TANDEM__...`, secrets). */
+  variables: Readonly<Record<string, string | undefined>>;
   logger: Logger;
+  /** The facets of the concerns started before this one (the config facet first of all). */
+  facets: Partial<Facets>;
+  /** The application's schema for the `app` section of the config, if it gave one. */
+  appSchema?: StandardSchemaV1 | undefined;
 }
 
 /** What a remote implementation gets in addition: the client of the sidecar. */
@@ -30,12 +36,15 @@ export interface ConcernInstance<F extends Partial<Facets>> {
  * local one over the wire. The runtime and the sidecar compose a list of these, so adding a
  * concern never edits either of them.
  */
-export interface Concern<F extends Partial<Facets> = Partial<Facets>> {
+export interface Concern<
+  F extends Partial<Facets> = Partial<Facets>,
+  L extends ConcernInstance<F> = ConcernInstance<F>,
+> {
   readonly name: string;
   /** The in-process implementation: library mode, the fallback, and the sidecar's own engine. */
-  local(context: ConcernContext): Promise<ConcernInstance<F>>;
+  local(context: ConcernContext): Promise<L>;
   /** The sidecar-mode implementation, talking to the sidecar through `context.client`. */
   remote(context: RemoteConcernContext): Promise<ConcernInstance<F>>;
   /** The routes the sidecar serves for this concern, wrapping a local instance. */
-  routes?(instance: ConcernInstance<F>, context: ConcernContext): readonly RouteDefinition[];
+  routes?(instance: L, context: ConcernContext): readonly RouteDefinition[];
 }

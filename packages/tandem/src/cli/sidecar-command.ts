@@ -22,7 +22,14 @@ export async function sidecarCommand(argv: readonly string[], version: string): 
   const options = sidecarOptions(values, process.env);
   let sidecar: Sidecar;
   try {
-    sidecar = await Sidecar.start({ ...options, concerns: builtinConcerns, version, logger, env });
+    sidecar = await Sidecar.start({
+      ...options,
+      concerns: builtinConcerns,
+      version,
+      logger,
+      env,
+      variables: process.env,
+    });
   } catch (error) {
     logger.fatal({ event: "start_failed", err: error }, `sidecar failed to start: ${(error as Error).message}`);
     return 1;

@@ -1,0 +1,212 @@
+import { dirname, resolve } from "node:path";
+import { type Logger, type StandardSchemaV1, TandemError } from "@tandem/core";
+import { ConfigStore } from "../config-store.js";
+import { changedFlagKeys, type FlagSet, parseFlagDefinitions } from "../flags/flag-definitions.js";
+import { TandemFlagProvider } from "../flags/provider.js";
+import type { ReloadStats } from "../status.js";
+import { DirWatcher } from "./dir-watcher.js";
+import { type LoadedConfig, parseConfig, readConfigText as readText } from "./loader.js";
+import { SecretStore } from "./secret-store.js";
+
+/** Options of `LocalConfigSources.open`. */
+export interface LocalConfigOptions {
+  /** tandem.yaml; none: defaults and env overrides only. */
+  file?: string | undefined;
+  env: Readonly<Record<string, string | undefined>>;
+  appSchema?: StandardSchemaV1 | undefined;
+  logger: Logger;
+  /** Quiet time after a burst of file events before reloading. Default 100 ms. */
+  debounceMs?: number;
+  /** Watch the files and reload on change. Default true. */
+  watch?: boolean;
+}
+
+type LoadedFlags = (FlagSet & { source: string }) | undefined;
+
+const EMPTY_FLAGS = '{"flags":{}}';
+
+function emptyFlags(): FlagSet {
+  return parseFlagDefinitions(EMPTY_FLAGS, "none.json");
+}
+
+/** What changed in a reload, for the sidecar's change streams. */
+export type SourceKind = "config" | "flags";
+
+/**
+ * The configuration, flag definitions and secrets read from files, kept current: each source's
+ * directory is watched, a change is re-read and re-validated as a whole, and only a valid
+ * result replaces the one in force. A rejected change is logged with every problem and counted,
+ * and the last good state stays.
+ */
+export class LocalConfigSources {
+  readonly store: ConfigStore;
+  readonly secrets: SecretStore;
+  readonly provider: TandemFlagProvider;
+  readonly stats: ReloadStats = { applied: 0, rejected: 0, unchanged: 0, lastError: undefined };
+  #loaded: LoadedConfig;
+  #flags: LoadedFlags;
+  readonly #options: LocalConfigOptions;
+  readonly #watchers = new Map<string, DirWatcher>();
+  readonly #listeners = new Set<(kind: SourceKind) => void>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  private constructor(options: LocalConfigOptions, loaded: LoadedConfig, secrets: SecretStore, flags: LoadedFlags) {
+    this.#options = options;
+    this.#loaded = loaded;
+    this.secrets = secrets;
+    this.#flags = flags;
+    this.store = new ConfigStore(loaded.values, options.logger);
+    this.provider = new TandemFlagProvider(flags ?? emptyFlags());
+  }
+
+  /**
+   * Loads everything once. At start there is no last good state to fall back on, so any
+   * problem rejects with a `ConfigError` listing it.
+   */
+  static async open(options: LocalConfigOptions): Promise<LocalConfigSources> {
+    const text = options.file === undefined ? undefined : await readText(options.file);
+    // Secrets come first: the config may reference them, yet where they live is in the config.
+    const bootstrap = await parseConfig(text, { file: options.file, env: options.env, secrets: () => "" });
+    const secrets = await SecretStore.open({ ...bootstrap.values.secrets, env: options.env });
+    const loaded = await parseConfig(text, {
+      file: options.file,
+      env: options.env,
+      secrets: (name) => secrets.lookup(name),
+      appSchema: options.appSchema,
+    });
+    const flags = await readFlags(loaded, options.file);
+    const sources = new LocalConfigSources(options, loaded, secrets, flags);
+    if (options.watch !== false) sources.#watch();
+    return sources;
+  }
+
+  /** The configuration in force, with what a dump must hide. */
+  get loaded(): LoadedConfig {
+    return this.#loaded;
+  }
+
+  /** The flag definitions in force, as flagd JSON. */
+  get flagDefinitions(): string {
+    return this.#flags?.json ?? EMPTY_FLAGS;
+  }
+
+  /** Calls `listener` after each applied change of the configuration or the flags. */
+  onUpdate(listener: (kind: SourceKind) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Re-reads every source now; reloads never overlap. */
+  reload(): Promise<void> {
+    const next = this.#queue.then(() => this.#reload());
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const watcher of this.#watchers.values()) watcher.close();
+    this.#watchers.clear();
+  }
+
+  async #reload(): Promise<void> {
+    if (this.#closed) return;
+    const log = this.#options.logger;
+    let loaded: LoadedConfig;
+    try {
+      const secretsChanged = await this.secrets.reload();
+      if (secretsChanged.length > 0) log.info({ event: "secrets_reloaded", names: secretsChanged }, "secrets changed");
+      const text = this.#options.file === undefined ? undefined : await readText(this.#options.file);
+      loaded = await parseConfig(text, {
+        file: this.#options.file,
+        env: this.#options.env,
+        secrets: (name) => this.secrets.lookup(name),
+        appSchema: this.#options.appSchema,
+      });
+    } catch (error) {
+      this.#reject("config", error);
+      return;
+    }
+    const changed = this.store.apply(loaded.values);
+    this.#loaded = loaded;
+    if (changed.length > 0) {
+      this.stats.applied++;
+      log.info(
+        { event: "config_applied", generation: this.store.snapshot().generation, changed },
+        "config change applied",
+      );
+      this.#emit("config");
+    } else {
+      this.stats.unchanged++;
+    }
+    this.#watch();
+    await this.#reloadFlags(loaded);
+  }
+
+  async #reloadFlags(loaded: LoadedConfig): Promise<void> {
+    let flags: LoadedFlags;
+    try {
+      flags = await readFlags(loaded, this.#options.file);
+    } catch (error) {
+      this.#reject("flags", error);
+      this.provider.markError((error as Error).message);
+      return;
+    }
+    const changed = changedFlagKeys(this.#flags, flags ?? emptyFlags());
+    const recovered = this.stats.lastError?.source === "flags";
+    this.#flags = flags;
+    if (recovered) {
+      this.stats.lastError = undefined;
+      this.provider.markReady();
+    }
+    if (changed.length > 0) {
+      this.provider.update(flags ?? emptyFlags(), changed);
+      this.#options.logger.info({ event: "flags_applied", changed }, "flag definitions changed");
+      this.#emit("flags");
+    }
+  }
+
+  #reject(source: SourceKind, error: unknown): void {
+    this.stats.rejected++;
+    const message = (error as Error).message;
+    const issues = TandemError.is(error) ? error.details.issues : undefined;
+    this.stats.lastError = { source, message, at: new Date().toISOString() };
+    this.#options.logger.warn(
+      { event: "config_rejected", source, reason: message, ...(issues === undefined ? {} : { issues }) },
+      `${source} change rejected; the last good ${source} stays in force`,
+    );
+  }
+
+  #emit(kind: SourceKind): void {
+    for (const listener of this.#listeners) listener(kind);
+  }
+
+  /** Watches the directories of every source in use, adding any a config change introduced. */
+  #watch(): void {
+    if (this.#options.watch === false || this.#closed) return;
+    const dirs = new Set<string>();
+    if (this.#options.file !== undefined) dirs.add(dirname(resolve(this.#options.file)));
+    const flagSource = flagPath(this.#loaded, this.#options.file);
+    if (flagSource !== undefined) dirs.add(dirname(flagSource));
+    const secretsDir = this.#loaded.values.secrets.dir;
+    if (secretsDir !== undefined) dirs.add(resolve(secretsDir));
+    for (const dir of dirs) {
+      if (!this.#watchers.has(dir)) {
+        this.#watchers.set(dir, new DirWatcher(dir, this.#options.debounceMs ?? 100, () => void this.reload()));
+      }
+    }
+  }
+}
+
+function flagPath(loaded: LoadedConfig, file: string | undefined): string | undefined {
+  const source = loaded.values.flags?.source;
+  if (source === undefined) return undefined;
+  return resolve(file === undefined ? process.cwd() : dirname(resolve(file)), source);
+}
+
+async function readFlags(loaded: LoadedConfig, file: string | undefined) {
+  const path = flagPath(loaded, file);
+  if (path === undefined) return undefined;
+  return { ...parseFlagDefinitions(await readText(path), path), source: path };
+}
