@@ -1,6 +1,5 @@
 import { request as httpRequest } from "node:http";
-import { configConcern } from "@tandem/config";
-import type { Concern } from "@tandem/core";
+import { type Concern, loadConfigFile } from "@tandem/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { rawRequest, startInProcess } from "./helpers.js";
@@ -222,8 +221,16 @@ describe("sidecar routes and checks", () => {
     await expect(noToken).rejects.toThrow(/needs --allow-non-loopback and a token/);
   });
 
-  it("refuses a config file it cannot load, and does not become ready", async () => {
-    await expect(startInProcess({ configPath: "/nonexistent/tandem.yaml" }, [configConcern])).rejects.toThrow(
+  it("does not become ready when a concern cannot load its config, and says why", async () => {
+    const strict: Concern = {
+      name: "strict",
+      local: async ({ env }) => {
+        await loadConfigFile(env.configPath as string);
+        return { facets: {} };
+      },
+      remote: async () => ({ facets: {} }),
+    };
+    await expect(startInProcess({ configPath: "/nonexistent/tandem.yaml" }, [strict])).rejects.toThrow(
       /cannot be read \(ENOENT\)/,
     );
   });

@@ -10,6 +10,8 @@ export interface StartSidecarOptions {
   config?: string;
   /** Listen on a unix socket in a fresh temporary directory instead of a random TCP port. */
   unixSocket?: boolean;
+  /** Listen on this address (`HOST:PORT`), e.g. to restart a sidecar where it was. */
+  listen?: string;
   /** The token; default a random one. Pass `null` to run without a token. */
   token?: string | null;
   /** More flags for `tandem sidecar`. */
@@ -43,7 +45,7 @@ export interface StartedSidecar {
 export async function startSidecar(options: StartSidecarOptions = {}): Promise<StartedSidecar> {
   const token = options.token === null ? undefined : (options.token ?? randomBytes(24).toString("base64url"));
   let dir: string | undefined;
-  let listen = "127.0.0.1:0";
+  let listen = options.listen ?? "127.0.0.1:0";
   if (options.unixSocket === true) {
     dir = mkdtempSync(join(tmpdir(), "tandem-"));
     listen = `unix:${join(dir, "api.sock")}`;

@@ -18,7 +18,7 @@ export interface RemoteConfigOptions {
   client: SidecarClient;
   logger: Logger;
   appSchema?: StandardSchemaV1 | undefined;
-  /** After this long without the sidecar, flags report STALE. Default 5000 ms. */
+  /** After this long without the sidecar, flags report STALE. Default: `flags.staleAfter` (5 s). */
   staleAfterMs?: number;
 }
 
@@ -149,10 +149,13 @@ export class RemoteConfigSources {
 
   #disconnected(): void {
     if (this.#staleTimer !== undefined || this.#stale) return;
-    this.#staleTimer = setTimeout(() => {
-      this.#stale = true;
-      this.provider.markStale("the sidecar is unreachable; evaluating the last definitions it sent");
-    }, this.#options.staleAfterMs ?? 5000);
+    this.#staleTimer = setTimeout(
+      () => {
+        this.#stale = true;
+        this.provider.markStale("the sidecar is unreachable; evaluating the last definitions it sent");
+      },
+      this.#options.staleAfterMs ?? this.store.get<number>("flags.staleAfter") ?? 5000,
+    );
     this.#staleTimer.unref();
   }
 }

@@ -145,7 +145,16 @@ export const tandemConfigSchema = z
       logs: { level: "info", sinks: ["stdout"] },
     }),
     flags: z
-      .strictObject({ source: z.string().min(1).describe("A flagd flag-definition file (JSON or YAML).") })
+      .strictObject({
+        source: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("A flagd flag-definition file (JSON or YAML), relative to this file."),
+        staleAfter: duration
+          .default(5000)
+          .describe("Sidecar mode: flags report STALE once the sidecar has been unreachable this long."),
+      })
       .optional(),
     secrets: z
       .strictObject({
