@@ -12,6 +12,7 @@ export type { RemoteConfigOptions } from "./remote/remote-config.js";
 export { RemoteConfigSources, RemoteSecrets } from "./remote/remote-config.js";
 export { configRoutes } from "./routes.js";
 export { tandemJsonSchema } from "./schema/json-schema.js";
+export { configReference } from "./schema/reference.js";
 export type { TandemConfig, TandemConfigInput } from "./schema/tandem-schema.js";
 export { tandemConfigSchema } from "./schema/tandem-schema.js";
 export type { ReloadStats } from "./status.js";

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, parseConfig, tandemJsonSchema } from "@tandem/config";
+import { configReference, loadConfig, parseConfig, tandemJsonSchema } from "@tandem/config";
 import { ConfigError } from "@tandem/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -180,5 +180,16 @@ describe("JSON Schema", () => {
     const committed = JSON.parse(readFileSync(new URL("../schema/tandem.schema.json", import.meta.url), "utf8"));
     // Regenerate with `pnpm schema`.
     expect(committed).toEqual(tandemJsonSchema());
+  });
+});
+
+describe("docs/config.md", () => {
+  it("has the current reference table", () => {
+    const docs = readFileSync(new URL("../../../docs/config.md", import.meta.url), "utf8");
+    const table = docs
+      .slice(docs.indexOf("<!-- reference:start -->") + 24, docs.indexOf("<!-- reference:end -->"))
+      .trim();
+    // Regenerate with `pnpm schema`.
+    expect(table).toBe(configReference());
   });
 });

@@ -57,11 +57,21 @@ export async function parseConfig(text: string | undefined, sources: ConfigSourc
   if (!result.success) {
     throw invalid(
       label,
-      result.error.issues.map((issue) => ({
-        path: formatPath(issue.path),
-        message: issue.message,
-        ...("input" in issue && issue.code !== "unrecognized_keys" ? { received: describe(issue.input) } : {}),
-      })),
+      result.error.issues.map((issue) => {
+        // A bad name in a map (`upstreams: { Bad_Name: ... }`): say what a name must be.
+        if (issue.code === "invalid_key") {
+          return {
+            path: formatPath(issue.path.slice(0, -1)),
+            message: `name ${issue.issues[0]?.message ?? "is invalid"}`,
+            received: describe(issue.path.at(-1)),
+          };
+        }
+        return {
+          path: formatPath(issue.path),
+          message: issue.message,
+          ...("input" in issue && issue.code !== "unrecognized_keys" ? { received: describe(issue.input) } : {}),
+        };
+      }),
     );
   }
   const issues: ConfigIssue[] = [];

@@ -17,7 +17,7 @@ const duration = z
     const [, amount, unit] = DURATION.exec(value) as RegExpExecArray;
     return Math.round(Number(amount) * (UNIT_MS[unit as string] as number));
   })
-  .meta({ description: "A duration: 250ms, 2s, 1.5m, 1h, or a number of milliseconds." });
+  .meta({ title: "duration", description: "250ms, 2s, 1.5m, 1h, or a number of milliseconds." });
 
 const ratio = z.number().min(0).max(1);
 const name = z.string().regex(/^[a-z0-9]([a-z0-9-_]*[a-z0-9])?$/, {
@@ -30,7 +30,10 @@ const retry = z
   .strictObject({
     attempts: z.int().min(1).max(10).default(3).describe("Attempts in all, the first included."),
     backoff: z
-      .strictObject({ base: duration.default(25), max: duration.default(1000) })
+      .strictObject({
+        base: duration.default(25).describe("First backoff ceiling (Envoy's 25 ms)."),
+        max: duration.default(1000).describe("Backoff cap."),
+      })
       .default({ base: 25, max: 1000 })
       .describe("Full-jitter exponential backoff between attempts."),
     on: z
@@ -38,7 +41,10 @@ const retry = z
       .default(["connect-error", "reset", 502, 503, 504])
       .describe("What is retried: connection failures and these statuses."),
     budget: z
-      .strictObject({ ratio: ratio.default(0.2), minPerSecond: z.number().nonnegative().default(10) })
+      .strictObject({
+        ratio: ratio.default(0.2).describe("Retries may add this share of the requests (Finagle's default 0.2)."),
+        minPerSecond: z.number().nonnegative().default(10).describe("Retries always allowed per second (Finagle: 10)."),
+      })
       .default({ ratio: 0.2, minPerSecond: 10 })
       .describe("Retries allowed on top of requests (Finagle/Linkerd retry budget)."),
   })
@@ -46,25 +52,29 @@ const retry = z
 
 const circuitBreaker = z
   .strictObject({
-    failureRatio: ratio.default(0.5),
-    minThroughput: z.int().min(1).default(20),
-    consecutiveFailures: z.int().min(1).optional(),
-    window: duration.default(10_000),
-    breakFor: duration.default(5000),
-    halfOpenProbes: z.int().min(1).default(3),
+    failureRatio: ratio.default(0.5).describe("Open when this share of calls in the window failed (Polly: 0.5)."),
+    minThroughput: z.int().min(1).default(20).describe("Calls the window needs before the ratio counts (Polly: 20)."),
+    consecutiveFailures: z.int().min(1).optional().describe("Open after this many failures in a row instead."),
+    window: duration.default(10_000).describe("Rolling window of the failure ratio (opossum: 10 s)."),
+    breakFor: duration.default(5000).describe("How long the breaker stays open (Polly: 5 s)."),
+    halfOpenProbes: z.int().min(1).default(3).describe("Trial calls let through while half-open."),
     slowCall: duration.optional().describe("Calls slower than this count as failures."),
   })
   .describe("Circuit breaker: opens on a failure ratio over a rolling window, or on consecutive failures.");
 
-const bulkhead = z.strictObject({
-  maxConcurrent: z.int().min(1).default(100),
-  maxQueued: z.int().min(0).default(0),
-});
+const bulkhead = z
+  .strictObject({
+    maxConcurrent: z.int().min(1).default(100).describe("Calls running at once."),
+    maxQueued: z.int().min(0).default(0).describe("Calls waiting for a slot; beyond, calls are rejected."),
+  })
+  .describe("Bulkhead: bounds concurrency.");
 
-const rateLimit = z.strictObject({
-  rps: z.number().positive(),
-  burst: z.int().min(1).optional(),
-});
+const rateLimit = z
+  .strictObject({
+    rps: z.number().positive().describe("Tokens added per second."),
+    burst: z.int().min(1).optional().describe("Bucket size; default: one second of tokens."),
+  })
+  .describe("Token-bucket rate limit.");
 
 const policy = z
   .strictObject({
@@ -79,31 +89,52 @@ const policy = z
 
 const upstream = z
   .strictObject({
-    endpoints: z.array(endpoint).min(1).optional(),
+    endpoints: z.array(endpoint).min(1).optional().describe("Static endpoints (http:// or https:// URLs)."),
     dns: z
       .string()
       .regex(/^[a-zA-Z0-9.-]+:\d{1,5}$/, { message: "expected HOST:PORT" })
       .optional()
       .describe("Resolve endpoints from DNS: HOST:PORT, re-resolved respecting TTL."),
-    loadBalancer: z.enum(["round-robin", "least-request", "peak-ewma"]).default("least-request"),
+    loadBalancer: z
+      .enum(["round-robin", "least-request", "peak-ewma"])
+      .default("least-request")
+      .describe("least-request is power-of-two-choices, Envoy's default."),
     timeout: z
-      .strictObject({ attempt: duration.default(2000), total: duration.default(10_000) })
+      .strictObject({
+        attempt: duration.default(2000).describe("Per attempt."),
+        total: duration.default(10_000).describe("Bounds all attempts and backoff together, as Envoy's route timeout."),
+      })
       .default({ attempt: 2000, total: 10_000 }),
     retry: retry.optional(),
     circuitBreaker: circuitBreaker.optional(),
     outlierDetection: z
       .strictObject({
-        consecutive5xx: z.int().min(1).default(5),
-        baseEjection: duration.default(30_000),
-        maxEjectionPercent: z.int().min(0).max(100).default(50),
+        consecutive5xx: z
+          .int()
+          .min(1)
+          .default(5)
+          .describe("Eject after this many 5xx or connect errors in a row (Envoy: 5)."),
+        baseEjection: duration
+          .default(30_000)
+          .describe("First ejection time, multiplied by the times ejected (Envoy: 30 s)."),
+        maxEjectionPercent: z
+          .int()
+          .min(0)
+          .max(100)
+          .default(50)
+          .describe("Never eject more of the endpoints than this."),
       })
-      .optional(),
+      .optional()
+      .describe("Outlier detection: eject failing endpoints for a while."),
     bulkhead: bulkhead.optional(),
     rateLimit: rateLimit.optional(),
     hedging: z
       .strictObject({
-        after: z.union([z.enum(["p50", "p90", "p95", "p99"]), duration]).default("p95"),
-        maxHedges: z.int().min(1).max(3).default(1),
+        after: z
+          .union([z.enum(["p50", "p90", "p95", "p99"]), duration])
+          .default("p95")
+          .describe("Send a hedge after this latency percentile of the upstream, or a fixed delay."),
+        maxHedges: z.int().min(1).max(3).default(1).describe("Extra attempts in flight at most."),
       })
       .optional()
       .describe("Hedged requests, for idempotent requests only."),
@@ -114,20 +145,31 @@ const upstream = z
   .describe("A named upstream for rt.http.request(name, ...).");
 
 const telemetry = z.strictObject({
-  metrics: z.strictObject({ prefix: z.string().default("") }).default({ prefix: "" }),
+  metrics: z
+    .strictObject({ prefix: z.string().default("").describe("Prefix for the service's own metric names.") })
+    .default({ prefix: "" }),
   traces: z
     .strictObject({
       sampler: z
         .enum(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_traceidratio"])
-        .default("parentbased_always_on"),
-      ratio: ratio.default(1),
-      export: z.strictObject({ otlp: endpoint.optional() }).default({}),
+        .default("parentbased_always_on")
+        .describe("OTEL_TRACES_SAMPLER's values."),
+      ratio: ratio.default(1).describe("Sampling ratio for the traceidratio samplers."),
+      export: z
+        .strictObject({ otlp: endpoint.optional().describe("OTLP/HTTP endpoint, e.g. http://collector:4318.") })
+        .default({}),
     })
     .default({ sampler: "parentbased_always_on", ratio: 1, export: {} }),
   logs: z
     .strictObject({
-      level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-      sinks: z.array(z.enum(["stdout", "file", "otlp"])).default(["stdout"]),
+      level: z
+        .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+        .default("info")
+        .describe("pino level."),
+      sinks: z
+        .array(z.enum(["stdout", "file", "otlp"]))
+        .default(["stdout"])
+        .describe("Where log lines go."),
     })
     .default({ level: "info", sinks: ["stdout"] }),
 });
