@@ -25,6 +25,7 @@ export const configConcern: Concern<ConfigFacets, LocalConfigInstance> = {
       env: context.variables,
       appSchema: context.appSchema,
       logger: context.logger,
+      metrics: context.facets.metrics,
     });
     const { client, domain } = await bindClient(sources.provider);
     return {

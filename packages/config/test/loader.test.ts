@@ -189,7 +189,17 @@ describe("docs/config.md", () => {
     const table = docs
       .slice(docs.indexOf("<!-- reference:start -->") + 24, docs.indexOf("<!-- reference:end -->"))
       .trim();
-    // Regenerate with `pnpm schema`.
-    expect(table).toBe(configReference());
+    // Regenerate with `pnpm schema`; the formatter may pad the cells, which changes nothing.
+    const normal = (text: string) =>
+      text
+        .split("\n")
+        .map((line) =>
+          line
+            .replace(/\s*\|\s*/g, "|")
+            .replace(/-{3,}/g, "---")
+            .trim(),
+        )
+        .join("\n");
+    expect(normal(table)).toBe(normal(configReference()));
   });
 });

@@ -28,6 +28,7 @@ export type {
 } from "./contract/routes.js";
 export type { Facets, Runtime, RuntimeStatus } from "./contract/runtime.js";
 export type { StandardSchemaV1 } from "./contract/standard-schema.js";
+export { defineRoute } from "./define-route.js";
 export type { LogLevel, Mode, ParseAddressOptions, SidecarAddress, TandemEnv } from "./env.js";
 export {
   DEFAULT_SIDECAR,

@@ -136,8 +136,13 @@ export class Sidecar implements SidecarControl {
     return this.#openapi;
   }
 
-  metrics(accept: string | undefined): Promise<{ contentType: string; body: string }> {
-    return this.#metrics.expose(accept);
+  /** The admin scrape: the sidecar's process metrics, then what each concern exposes. */
+  async metrics(accept: string | undefined): Promise<{ contentType: string; body: string }> {
+    const own = await this.#metrics.expose(accept);
+    const openMetrics = own.contentType.startsWith("application/openmetrics-text");
+    let body = openMetrics ? own.body.replace(/# EOF\n?$/, "") : own.body;
+    for (const { instance } of this.#instances) body += instance.metricsText?.(openMetrics) ?? "";
+    return { contentType: own.contentType, body: openMetrics ? `${body}# EOF\n` : body };
   }
 
   /**

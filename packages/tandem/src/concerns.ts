@@ -1,9 +1,10 @@
 import { configConcern } from "@tandem/config";
 import type { Concern } from "@tandem/core";
+import { observabilityConcern } from "@tandem/observability";
 
 /**
  * The concerns this build ships, in the order they start (and stop in reverse). The runtime
  * and the sidecar both compose this list, so a concern added here appears in both modes.
- * Configuration comes first: the others read their settings from it.
+ * Observability comes first, so the others can record metrics from the start.
  */
-export const builtinConcerns: readonly Concern[] = [configConcern];
+export const builtinConcerns: readonly Concern[] = [observabilityConcern, configConcern];

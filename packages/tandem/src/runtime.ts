@@ -93,7 +93,14 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     await client?.close();
     throw error;
   }
-  const facets: Partial<Facets> = Object.assign({}, ...instances.map((i) => i.facets));
+  const facets: Partial<Facets> = context.facets;
+  if (fallbacks > 0) {
+    facets.metrics
+      ?.counter("tandem_sidecar_fallback_total", {
+        help: "Times this process ran on the local implementation because the sidecar was unreachable.",
+      })
+      .inc(undefined, fallbacks);
+  }
   let closing: Promise<void> | undefined;
   const sidecar = env.mode === "sidecar" ? formatSidecarAddress(env.sidecar) : undefined;
   return {

@@ -1,5 +1,5 @@
 import { dirname, resolve } from "node:path";
-import { type Logger, type StandardSchemaV1, TandemError } from "@tandem/core";
+import { type Counter, type Gauge, type Logger, type Metrics, type StandardSchemaV1, TandemError } from "@tandem/core";
 import { ConfigStore } from "../config-store.js";
 import { changedFlagKeys, type FlagSet, parseFlagDefinitions } from "../flags/flag-definitions.js";
 import { TandemFlagProvider } from "../flags/provider.js";
@@ -19,6 +19,8 @@ export interface LocalConfigOptions {
   debounceMs?: number;
   /** Watch the files and reload on change. Default true. */
   watch?: boolean;
+  /** Where reloads are counted (`tandem_config_reloads_total`, `tandem_config_generation`). */
+  metrics?: Metrics | undefined;
 }
 
 type LoadedFlags = (FlagSet & { source: string }) | undefined;
@@ -50,6 +52,8 @@ export class LocalConfigSources {
   readonly #listeners = new Set<(kind: SourceKind) => void>();
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  readonly #reloads: Counter | undefined;
+  readonly #generation: Gauge | undefined;
 
   private constructor(options: LocalConfigOptions, loaded: LoadedConfig, secrets: SecretStore, flags: LoadedFlags) {
     this.#options = options;
@@ -58,6 +62,14 @@ export class LocalConfigSources {
     this.#flags = flags;
     this.store = new ConfigStore(loaded.values, options.logger);
     this.provider = new TandemFlagProvider(flags ?? emptyFlags());
+    this.#reloads = options.metrics?.counter("tandem_config_reloads_total", {
+      help: "Config and flag reloads by result: applied, rejected (the last good stays) or unchanged.",
+      labelNames: ["result"],
+    });
+    this.#generation = options.metrics?.gauge("tandem_config_generation", {
+      help: "Generation of the config in force; goes up by one per applied change.",
+    });
+    this.#generation?.set(undefined, this.store.snapshot().generation);
   }
 
   /**
@@ -132,6 +144,8 @@ export class LocalConfigSources {
     this.#loaded = loaded;
     if (changed.length > 0) {
       this.stats.applied++;
+      this.#reloads?.inc({ result: "applied" });
+      this.#generation?.set(undefined, this.store.snapshot().generation);
       log.info(
         { event: "config_applied", generation: this.store.snapshot().generation, changed },
         "config change applied",
@@ -139,6 +153,7 @@ export class LocalConfigSources {
       this.#emit("config");
     } else {
       this.stats.unchanged++;
+      this.#reloads?.inc({ result: "unchanged" });
     }
     this.#watch();
     await this.#reloadFlags(loaded);
@@ -169,6 +184,7 @@ export class LocalConfigSources {
 
   #reject(source: SourceKind, error: unknown): void {
     this.stats.rejected++;
+    this.#reloads?.inc({ result: "rejected" });
     const message = (error as Error).message;
     const issues = TandemError.is(error) ? error.details.issues : undefined;
     this.stats.lastError = { source, message, at: new Date().toISOString() };

@@ -28,6 +28,11 @@ export interface ConcernInstance<F extends Partial<Facets>> {
   facets: F;
   /** Drains and flushes; called once when the runtime or the sidecar closes. */
   close?(): Promise<void>;
+  /**
+   * Metric families this instance exposes on the sidecar's admin `/metrics`, as Prometheus text
+   * or OpenMetrics, without the final `# EOF`.
+   */
+  metricsText?(openMetrics: boolean): string;
 }
 
 /**

@@ -32,7 +32,6 @@ export function runtimeSuite(context: ConformanceContext): void {
     const calls: [string, () => unknown][] = [
       ["rt.http.request()", () => context.runtime.http.request("payments", { path: "/" })],
       ["rt.resilience.execute()", () => context.runtime.resilience.execute("db", async () => 1)],
-      ["rt.metrics.counter()", () => context.runtime.metrics.counter("x_total")],
       ["rt.config.get()", () => context.runtime.config.get("app.maxItems")],
       ["rt.flags.getBooleanValue()", () => context.runtime.flags.getBooleanValue("f", false)],
       ["rt.secrets.get()", () => context.runtime.secrets.get("s")],

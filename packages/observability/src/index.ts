@@ -1,0 +1,12 @@
+export { observabilityConcern } from "./concern.js";
+export type { FamilySnapshot } from "./metrics/exposition.js";
+export { OPENMETRICS_TEXT, PROMETHEUS_TEXT, writeFamilies } from "./metrics/exposition.js";
+export type { GaugeAggregation, MetricDefinition, MetricType } from "./metrics/metric-family.js";
+export { DEFAULT_BUCKETS, MetricError, OVERFLOW_LABEL } from "./metrics/metric-family.js";
+export type { GaugeOptions, MetricRegistryOptions } from "./metrics/metric-registry.js";
+export { MetricRegistry } from "./metrics/metric-registry.js";
+export type { FamilyBatch, MetricsBatch, PodMetricsOptions, RejectedFamily } from "./metrics/pod-metrics.js";
+export { PodMetrics } from "./metrics/pod-metrics.js";
+export type { RemoteMetricsOptions } from "./remote/remote-metrics.js";
+export { RemoteMetrics } from "./remote/remote-metrics.js";
+export { metricsRoutes } from "./routes.js";
