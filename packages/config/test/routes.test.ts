@@ -73,13 +73,20 @@ describe("config routes", () => {
     await new Promise((r) => setTimeout(r, 100));
     rewrite(2);
     while (events.length < 1) await new Promise((r) => setTimeout(r, 10));
-    expect(events[0]).toMatchObject({ event: "config", id: "1" });
+    expect(events[0]).toMatchObject({ event: "config", id: expect.stringMatching(/^[0-9a-f]{8}-1$/) });
     expect(JSON.parse(events[0]!.data)).toEqual({ generation: 2 });
     stream.close();
+    // A change while the client is away reaches it on resume.
+    await new Promise((r) => setTimeout(r, 50));
+    rewrite(3);
+    await new Promise((r) => setTimeout(r, 300));
     const replay: ServerSentEvent[] = [];
-    const resumed = client.events("/v1/config/events", { onEvent: (e) => replay.push(e), lastEventId: "0" });
+    const resumed = client.events("/v1/config/events", {
+      onEvent: (e) => replay.push(e),
+      lastEventId: events[0]!.id as string,
+    });
     while (replay.length < 1) await new Promise((r) => setTimeout(r, 10));
-    expect(replay[0]?.id).toBe("1");
+    expect(JSON.parse(replay[0]!.data)).toEqual({ generation: 3 });
     resumed.close();
     await client.close();
   });

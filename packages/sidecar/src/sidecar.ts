@@ -251,12 +251,28 @@ export class Sidecar implements SidecarControl {
         details: { target: url },
       });
     }
-    if (!hostAllowed(req.headers.host, this.#extraHosts)) {
+    // Beyond loopback a token is mandatory and is the guard; on loopback the Host check stops
+    // DNS rebinding, where a web page reaches the sidecar through a name it controls.
+    if (!this.#options.allowNonLoopback && !hostAllowed(req.headers.host, this.#extraHosts)) {
       throw new TandemError("forbidden", `Host "${req.headers.host ?? ""}" is not a loopback name`, {
         details: { host: req.headers.host ?? null },
       });
     }
     const path = pathOf(url);
+    // The token is checked before routing, so that without it nothing is learnt, not even
+    // which paths exist.
+    if (
+      (path.startsWith("/v1/") || path === "/v1") &&
+      this.#token !== undefined &&
+      !this.#token.matches(req.headers.authorization)
+    ) {
+      res.setHeader("www-authenticate", 'Bearer realm="tandem"');
+      throw new TandemError(
+        "unauthorized",
+        req.headers.authorization === undefined ? "a bearer token is required" : "the bearer token is wrong",
+      );
+    }
+
     const match = this.#routers[listener].match(req.method ?? "GET", path);
     if (match.kind === "not_found") {
       throw new TandemError("not_found", `no route ${req.method} ${path} on the ${listener} listener`);
@@ -269,13 +285,6 @@ export class Sidecar implements SidecarControl {
         {
           details: { allowed: match.allowed },
         },
-      );
-    }
-    if (path.startsWith("/v1/") && this.#token !== undefined && !this.#token.matches(req.headers.authorization)) {
-      res.setHeader("www-authenticate", 'Bearer realm="tandem"');
-      throw new TandemError(
-        "unauthorized",
-        req.headers.authorization === undefined ? "a bearer token is required" : "the bearer token is wrong",
       );
     }
     const route = match.route;

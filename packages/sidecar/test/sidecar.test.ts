@@ -93,6 +93,36 @@ describe("sidecar routes and checks", () => {
     }
   });
 
+  it("asks for the token before saying whether a /v1 path or method exists", async () => {
+    const { api } = await start();
+    for (const [method, path] of [
+      ["GET", "/v1/no-such-route"],
+      ["DELETE", "/v1/echo"],
+      ["GET", "/v1"],
+    ]) {
+      const res = await fetch(`${api}${path}`, { method });
+      expect(res.status).toBe(401);
+    }
+  });
+
+  it("accepts any Host when bound beyond loopback on purpose, where the token guards", async () => {
+    const s = await startInProcess(
+      { api: { kind: "tcp", host: "0.0.0.0", port: 0 }, allowNonLoopback: true, token: TOKEN },
+      [echoConcern()],
+    );
+    stops.push(() => s.sidecar.stop("test over"));
+    const answer = await rawRequest(
+      s.apiPort,
+      `GET /v1/echo/x HTTP/1.1\r\nHost: 10.1.2.3:4600\r\nAuthorization: Bearer ${TOKEN}\r\nConnection: close\r\n\r\n`,
+    );
+    expect(answer).toMatch(/^HTTP\/1.1 200/);
+    const noToken = await rawRequest(
+      s.apiPort,
+      `GET /v1/echo/x HTTP/1.1\r\nHost: 10.1.2.3\r\nConnection: close\r\n\r\n`,
+    );
+    expect(noToken).toMatch(/^HTTP\/1.1 401/);
+  });
+
   it("needs no token for the probes, and none at all when no token is configured", async () => {
     const { api } = await start();
     expect((await fetch(`${api}/readyz`)).status).toBe(200);

@@ -50,6 +50,9 @@ export function launchSidecar(options: LaunchOptions = {}): Promise<LaunchedSide
   const child = spawn(process.execPath, [CLI, "sidecar", ...(options.args ?? [])], {
     env: options.env ?? process.env,
     stdio: ["ignore", stdio, stdio, "ipc"],
+    // A group of its own: a Ctrl-C in the terminal must not drain the sidecar while the app it
+    // serves is still stopping. It still stops if this process dies: the IPC channel closes.
+    detached: true,
   });
   const exited = new Promise<ExitStatus>((resolve) => {
     child.once("exit", (code, signal) => resolve({ code, signal }));

@@ -14,25 +14,17 @@ function script(name: string, source: string): string {
   return path;
 }
 
-/** Runs `tandem run` on random ports with `app` as the command; collects the app's stdout lines. */
-function run(app: string) {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      "run",
-      "--listen",
-      "127.0.0.1:0",
-      "--admin",
-      "127.0.0.1:0",
-      "--drain-timeout",
-      "2s",
-      "--",
-      process.execPath,
-      app,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TANDEM_TOKEN: "" } },
-  );
+/**
+ * Runs `tandem run` on random ports with `app` as the command; collects the app's stdout lines.
+ * `group` puts it in a process group of its own, as a terminal's foreground job is.
+ */
+function run(app: string, options: { group?: boolean; args?: string[] } = {}) {
+  const flags = ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--drain-timeout", "2s", ...(options.args ?? [])];
+  const child = spawn(process.execPath, [BIN, "run", ...flags, "--", process.execPath, app], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, TANDEM_TOKEN: "" },
+    detached: options.group === true,
+  });
   const lines: string[] = [];
   let buffered = "";
   child.stdout.on("data", (c) => {
@@ -97,6 +89,36 @@ setInterval(() => {}, 1000);`,
   it("reports death by signal as 128 + N", async () => {
     const app = script("die.mjs", `console.log("app:ready"); process.kill(process.pid, "SIGKILL");`);
     expect(await run(app).exited).toBe(137);
+    const usr2 = script("usr2.mjs", `process.kill(process.pid, "SIGUSR2"); setTimeout(() => {}, 5000);`);
+    expect(await run(usr2).exited).toBe(140);
+  });
+
+  it("on Ctrl-C (SIGINT to the terminal's process group) the app stops first, the sidecar after", async () => {
+    const app = script(
+      "ctrlc.mjs",
+      `process.on("SIGINT", async () => {
+  await new Promise((r) => setTimeout(r, 300));
+  const r = await fetch(process.env.TANDEM_SIDECAR + "/readyz").then((x) => x.status, () => "down");
+  console.log("app:sidecar after Ctrl-C: " + r);
+  process.exit(0);
+});
+console.log("app:ready");
+setInterval(() => {}, 1000);`,
+    );
+    const { child, exited, waitFor, appLines } = run(app, { group: true });
+    await waitFor("ready");
+    process.kill(-(child.pid as number), "SIGINT");
+    expect(await exited).toBe(0);
+    expect(appLines()).toContain("sidecar after Ctrl-C: 200");
+  });
+
+  it("gives the app TANDEM_CONFIG, so a fallback runs on the same configuration", async () => {
+    const config = join(dir, "tandem.yaml");
+    writeFileSync(config, "app:\n  n: 1\n");
+    const app = script("config.mjs", `console.log("app:" + process.env.TANDEM_CONFIG);`);
+    const { exited, appLines } = run(app, { args: ["--config", config] });
+    expect(await exited).toBe(0);
+    expect(appLines()).toEqual([config]);
   });
 
   it("exits 127 when the command cannot be started", async () => {

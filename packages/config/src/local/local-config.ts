@@ -80,7 +80,11 @@ export class LocalConfigSources {
     const text = options.file === undefined ? undefined : await readText(options.file);
     // Secrets come first: the config may reference them, yet where they live is in the config.
     const bootstrap = await parseConfig(text, { file: options.file, env: options.env, secrets: () => "" });
-    const secrets = await SecretStore.open({ ...bootstrap.values.secrets, env: options.env });
+    const secrets = await SecretStore.open({
+      dir: secretsDir(bootstrap, options.file),
+      envPrefix: bootstrap.values.secrets.envPrefix,
+      env: options.env,
+    });
     const loaded = await parseConfig(text, {
       file: options.file,
       env: options.env,
@@ -205,8 +209,8 @@ export class LocalConfigSources {
     if (this.#options.file !== undefined) dirs.add(dirname(resolve(this.#options.file)));
     const flagSource = flagPath(this.#loaded, this.#options.file);
     if (flagSource !== undefined) dirs.add(dirname(flagSource));
-    const secretsDir = this.#loaded.values.secrets.dir;
-    if (secretsDir !== undefined) dirs.add(resolve(secretsDir));
+    const secrets = secretsDir(this.#loaded, this.#options.file);
+    if (secrets !== undefined) dirs.add(secrets);
     for (const dir of dirs) {
       if (!this.#watchers.has(dir)) {
         this.#watchers.set(dir, new DirWatcher(dir, this.#options.debounceMs ?? 100, () => void this.reload()));
@@ -215,10 +219,18 @@ export class LocalConfigSources {
   }
 }
 
+/** Relative paths in the config are relative to the config file, as in flagd and Envoy. */
+function fromConfig(file: string | undefined, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  return resolve(file === undefined ? process.cwd() : dirname(resolve(file)), path);
+}
+
 function flagPath(loaded: LoadedConfig, file: string | undefined): string | undefined {
-  const source = loaded.values.flags?.source;
-  if (source === undefined) return undefined;
-  return resolve(file === undefined ? process.cwd() : dirname(resolve(file)), source);
+  return fromConfig(file, loaded.values.flags?.source);
+}
+
+function secretsDir(loaded: LoadedConfig, file: string | undefined): string | undefined {
+  return fromConfig(file, loaded.values.secrets.dir);
 }
 
 async function readFlags(loaded: LoadedConfig, file: string | undefined) {

@@ -200,7 +200,7 @@ export const tandemConfigSchema = z
       .optional(),
     secrets: z
       .strictObject({
-        dir: z.string().min(1).optional().describe("A directory with one file per secret."),
+        dir: z.string().min(1).optional().describe("A directory with one file per secret, relative to this file."),
         envPrefix: z
           .string()
           .regex(/^[A-Z_][A-Z0-9_]*$/)

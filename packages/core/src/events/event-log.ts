@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { ServerResponse } from "node:http";
 
 /** One event kept for replay. `id` increases by one per event. */
@@ -12,8 +13,10 @@ type Subscriber = (event: LoggedEvent) => void;
 /**
  * A bounded log of events served as Server-Sent Events: subscribers get every new event, and a
  * reconnecting client sending `Last-Event-ID` first gets the events it missed, as long as they
- * are still in the log. A client that fell too far behind gets a `reset` event instead, so it
- * knows to fetch a fresh snapshot rather than silently miss changes.
+ * are still in the log. A client that fell too far behind, or whose id comes from another
+ * process (a restarted sidecar numbers afresh), gets a `reset` event instead, so it knows to
+ * fetch a fresh snapshot rather than silently miss changes. Ids are `<epoch>-<n>`, the epoch
+ * being random per log.
  */
 export class EventLog {
   readonly #events: LoggedEvent[] = [];
@@ -22,6 +25,7 @@ export class EventLog {
   readonly #capacity: number;
   #nextId = 1;
   #closed = false;
+  readonly #epoch = randomBytes(4).toString("hex");
 
   constructor(capacity = 256) {
     this.#capacity = capacity;
@@ -54,17 +58,19 @@ export class EventLog {
       "x-accel-buffering": "no",
     });
     res.write(`retry: 1000\n\n`);
-    const last = lastEventId === undefined ? Number.NaN : Number(lastEventId);
-    if (Number.isInteger(last) && last >= 0) {
-      const missed = this.since(last);
-      if (missed === undefined) res.write(format({ id: this.#nextId - 1, event: "reset", data: "{}" }));
-      else for (const e of missed) res.write(format(e));
+    if (lastEventId !== undefined) {
+      const ours = lastEventId.startsWith(`${this.#epoch}-`)
+        ? Number(lastEventId.slice(this.#epoch.length + 1))
+        : Number.NaN;
+      const missed = Number.isInteger(ours) && ours >= 0 ? this.since(ours) : undefined;
+      if (missed === undefined) res.write(this.#format({ id: this.#nextId - 1, event: "reset", data: "{}" }));
+      else for (const e of missed) res.write(this.#format(e));
     }
     if (this.#closed) {
       res.end();
       return;
     }
-    const subscriber: Subscriber = (e) => res.write(format(e));
+    const subscriber: Subscriber = (e) => res.write(this.#format(e));
     const end = () => {
       clearInterval(heartbeat);
       this.#subscribers.delete(subscriber);
@@ -78,6 +84,10 @@ export class EventLog {
     res.on("close", end);
   }
 
+  #format(e: LoggedEvent): string {
+    return `id: ${this.#epoch}-${e.id}\nevent: ${e.event}\ndata: ${e.data}\n\n`;
+  }
+
   /** Number of connected streams. */
   get subscribers(): number {
     return this.#subscribers.size;
@@ -88,8 +98,4 @@ export class EventLog {
     this.#closed = true;
     for (const end of [...this.#enders]) end();
   }
-}
-
-function format(e: LoggedEvent): string {
-  return `id: ${e.id}\nevent: ${e.event}\ndata: ${e.data}\n\n`;
 }

@@ -49,7 +49,7 @@ export class Router {
   match(method: string, path: string): Match {
     const byMethod = this.#static.get(path);
     if (byMethod !== undefined) {
-      const route = byMethod.get(method as RouteMethod) ?? (method === "HEAD" ? byMethod.get("GET") : undefined);
+      const route = byMethod.get(method as RouteMethod);
       if (route !== undefined) return { kind: "found", route, params: {} };
       return { kind: "method_not_allowed", allowed: [...byMethod.keys()] };
     }
@@ -58,7 +58,7 @@ export class Router {
     for (const { route, segments } of this.#dynamic) {
       const params = matchSegments(segments, parts);
       if (params === undefined) continue;
-      if (route.method === method || (method === "HEAD" && route.method === "GET")) {
+      if (route.method === method) {
         return { kind: "found", route, params };
       }
       allowed.push(route.method);

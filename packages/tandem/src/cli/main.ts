@@ -22,9 +22,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (command !== "sidecar" && command !== "run") {
     return usage(`unknown command '${command}'`, "tandem --help");
   }
-  const major = Number(process.versions.node.split(".")[0]);
-  if (major < 22) {
-    process.stderr.write(`tandem: needs Node.js >= 22, this is ${process.version}\n`);
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  if (major < 22 || (major === 22 && minor < 19)) {
+    process.stderr.write(`tandem: needs Node.js >= 22.19, this is ${process.version}\n`);
     return 1;
   }
   // Commands load their dependencies only when run, so that help and version stay instant.

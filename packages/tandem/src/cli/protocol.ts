@@ -1,3 +1,5 @@
+import { constants } from "node:os";
+
 /** What a sidecar started with an IPC channel sends its parent once it is ready. */
 export interface ReadyMessage {
   type: "tandem:ready";
@@ -13,6 +15,6 @@ export function isReadyMessage(message: unknown): message is ReadyMessage {
 }
 
 /** Shells report death by signal N as exit code 128 + N. */
-export const EXIT_SIGNAL_BASE = 128;
-
-export const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15, SIGKILL: 9, SIGHUP: 1, SIGQUIT: 3 } as const;
+export function exitCodeForSignal(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
+}

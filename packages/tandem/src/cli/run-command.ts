@@ -1,12 +1,13 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
 import { resolveEnv } from "@tandem/core";
 import { formatListenAddress } from "@tandem/sidecar";
 import { pino } from "pino";
 import { type LaunchedSidecar, launchSidecar } from "../launch.js";
 import { RUN_HELP } from "./help.js";
 import { parse, SIDECAR_FLAGS, sidecarOptions, UsageError } from "./options.js";
-import { EXIT_SIGNAL_BASE, SIGNAL_NUMBERS } from "./protocol.js";
+import { exitCodeForSignal } from "./protocol.js";
 
 const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"] as const;
 
@@ -74,7 +75,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const app = spawn(file, args, {
     stdio: "inherit",
     detached: true,
-    env: { ...process.env, TANDEM_MODE: "sidecar", TANDEM_SIDECAR: sidecar.api, TANDEM_TOKEN: token },
+    env: {
+      ...process.env,
+      TANDEM_MODE: "sidecar",
+      TANDEM_SIDECAR: sidecar.api,
+      TANDEM_TOKEN: token,
+      // Should the app ever fall back to library mode, it runs on the same configuration.
+      ...(options.configPath === undefined ? {} : { TANDEM_CONFIG: resolve(options.configPath) }),
+    },
   });
   const forward = (signal: NodeJS.Signals) => {
     log.info({ event: "signal_forwarded", signal }, `forwarding ${signal} to the app`);
@@ -87,11 +95,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       resolve(127);
     });
     app.once("exit", (exitCode, signal) => {
-      resolve(
-        signal === null
-          ? (exitCode ?? 1)
-          : EXIT_SIGNAL_BASE + (SIGNAL_NUMBERS[signal as keyof typeof SIGNAL_NUMBERS] ?? 0),
-      );
+      resolve(signal === null ? (exitCode ?? 1) : exitCodeForSignal(signal));
     });
   });
   appRunning = false;

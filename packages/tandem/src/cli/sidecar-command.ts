@@ -4,7 +4,7 @@ import { pino } from "pino";
 import { builtinConcerns } from "../concerns.js";
 import { SIDECAR_HELP } from "./help.js";
 import { parse, SIDECAR_FLAGS, sidecarOptions } from "./options.js";
-import { EXIT_SIGNAL_BASE, type ReadyMessage, SIGNAL_NUMBERS } from "./protocol.js";
+import { exitCodeForSignal, type ReadyMessage } from "./protocol.js";
 
 /**
  * `tandem sidecar`: runs until a signal or `/v1/shutdown`, drains, and resolves with the exit
@@ -34,12 +34,18 @@ export async function sidecarCommand(argv: readonly string[], version: string): 
     logger.fatal({ event: "start_failed", err: error }, `sidecar failed to start: ${(error as Error).message}`);
     return 1;
   }
+  if (options.token === undefined) {
+    logger.warn(
+      { event: "no_token" },
+      "no token is set: any local process can call the API (set TANDEM_TOKEN or --token-file)",
+    );
+  }
   let signalled = false;
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.on(signal, () => {
       if (signalled) {
         logger.warn({ event: "forced_exit", signal }, "second signal, exiting at once");
-        process.exit(EXIT_SIGNAL_BASE + SIGNAL_NUMBERS[signal]);
+        process.exit(exitCodeForSignal(signal));
       }
       signalled = true;
       void sidecar.stop(signal);
