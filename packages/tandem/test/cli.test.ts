@@ -1,4 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -67,5 +70,28 @@ describe("tandem CLI", () => {
     );
     expect(r.code).toBe(1);
     expect(r.stdout).toContain("config file /nonexistent/tandem.yaml cannot be read (ENOENT)");
+  });
+});
+
+describe("tandem config", () => {
+  it("prints the effective config with secrets redacted, and exits 1 listing every problem of a bad one", () => {
+    const dir = mkdtempSync(join(tmpdir(), "tandem-config-cmd-"));
+    mkdirSync(join(dir, "secrets"));
+    writeFileSync(join(dir, "secrets", "db"), "hunter2-secret\n");
+    writeFileSync(
+      join(dir, "tandem.yaml"),
+      'secrets: { dir: secrets }\napp:\n  dsn: "pg://u:${secret:db}@h"\n  n: 1\n',
+    );
+    const ok = tandem("config", "--config", join(dir, "tandem.yaml"), "--json");
+    expect(ok.code).toBe(0);
+    const dump = JSON.parse(ok.stdout);
+    expect(dump.app).toEqual({ dsn: "[redacted]", n: 1 });
+    expect(dump.telemetry.logs.level).toBe("info");
+    expect(ok.stdout + ok.stderr).not.toContain("hunter2-secret");
+    writeFileSync(join(dir, "bad.yaml"), "app: 5\nbogus: 1\n");
+    const bad = tandem("config", "--config", join(dir, "bad.yaml"));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("bad.yaml is invalid, 2 problems:");
+    expect(bad.stderr).toContain('(root): Unrecognized key: "bogus"');
   });
 });

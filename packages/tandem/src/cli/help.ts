@@ -17,6 +17,7 @@ in-process (library mode) or in a sidecar (sidecar mode).
 Usage:
   tandem sidecar [flags]              run the sidecar in the foreground
   tandem run [flags] -- COMMAND...    run COMMAND with a sidecar next to it
+  tandem config [--config FILE]       check a config file and print it, secrets redacted
   tandem --help | --version
 
 Run 'tandem COMMAND --help' for a command's flags.
@@ -40,3 +41,14 @@ COMMAND's exit code. A sidecar that dies while COMMAND runs is restarted on the 
 
 Flags:
 ${SIDECAR_FLAGS}`;
+
+export const CONFIG_HELP = `Usage: tandem config [--config FILE] [--json]
+
+Loads the config as tandem would (the file, TANDEM__SECTION__KEY overrides, secrets), checks it,
+and prints the effective configuration with defaults applied and every secret value shown as
+[redacted]. Exits 0 when it is valid, 1 listing every problem when it is not.
+
+Flags:
+  --config FILE   the file to check; default: $TANDEM_CONFIG, else none (defaults only)
+  --json          print JSON instead of YAML
+  -h, --help      show this help`;

@@ -19,7 +19,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  if (command !== "sidecar" && command !== "run") {
+  if (command !== "sidecar" && command !== "run" && command !== "config") {
     return usage(`unknown command '${command}'`, "tandem --help");
   }
   const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
@@ -34,6 +34,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (command === "sidecar") {
       const { sidecarCommand } = await import("./sidecar-command.js");
       return await sidecarCommand(rest, version());
+    }
+    if (command === "config") {
+      const { configCommand } = await import("./config-command.js");
+      return await configCommand(rest);
     }
     const { runCommand } = await import("./run-command.js");
     return await runCommand(rest);
