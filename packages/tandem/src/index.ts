@@ -28,6 +28,8 @@ export {
   TandemError,
   TimeoutError,
 } from "@tandem/core";
+export type { ServerMetricsOptions } from "@tandem/observability";
+export { fastifyServerMetrics, httpServerMetrics } from "@tandem/observability";
 export type { ExitStatus, LaunchedSidecar, LaunchOptions } from "./launch.js";
 export { launchSidecar } from "./launch.js";
 export type { RuntimeOptions } from "./runtime.js";
