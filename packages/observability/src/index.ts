@@ -1,6 +1,7 @@
 export { observabilityConcern } from "./concern.js";
 export type { ServerMetricsOptions } from "./http/server-metrics.js";
 export { fastifyServerMetrics, HTTP_SERVER_DURATION, httpServerMetrics } from "./http/server-metrics.js";
+export { traceMixin } from "./logs/trace-mixin.js";
 export type { FamilySnapshot } from "./metrics/exposition.js";
 export { OPENMETRICS_TEXT, PROMETHEUS_TEXT, writeFamilies } from "./metrics/exposition.js";
 export type { GaugeAggregation, MetricDefinition, MetricType } from "./metrics/metric-family.js";

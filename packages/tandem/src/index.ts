@@ -29,7 +29,7 @@ export {
   TimeoutError,
 } from "@tandem/core";
 export type { ServerMetricsOptions } from "@tandem/observability";
-export { fastifyServerMetrics, httpServerMetrics } from "@tandem/observability";
+export { fastifyServerMetrics, httpServerMetrics, traceMixin } from "@tandem/observability";
 export type { ExitStatus, LaunchedSidecar, LaunchOptions } from "./launch.js";
 export { launchSidecar } from "./launch.js";
 export type { RuntimeOptions } from "./runtime.js";

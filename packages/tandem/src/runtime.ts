@@ -13,6 +13,7 @@ import {
   SidecarClient,
   type StandardSchemaV1,
 } from "@tandem/core";
+import { traceMixin } from "@tandem/observability";
 import { pino } from "pino";
 import { builtinConcerns } from "./concerns.js";
 import { unavailable } from "./unavailable.js";
@@ -54,7 +55,7 @@ export interface RuntimeOptions {
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const variables = overlay(options);
   const env = resolveEnv(variables);
-  const logger: Logger = options.logger ?? pino({ level: env.logLevel ?? "info" });
+  const logger: Logger = options.logger ?? pino({ level: env.logLevel ?? "info", mixin: traceMixin });
   const context: ConcernContext = { env, variables, logger, facets: {}, appSchema: options.appSchema };
   const concerns = options.concerns ?? builtinConcerns;
   let client: SidecarClient | undefined;
