@@ -11,6 +11,7 @@ export type {
   Counter,
   Exposition,
   Gauge,
+  GaugeOptions,
   Histogram,
   HistogramOptions,
   InstrumentOptions,

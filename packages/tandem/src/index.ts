@@ -30,6 +30,12 @@ export {
 } from "@tandem/core";
 export type { ServerMetricsOptions } from "@tandem/observability";
 export { fastifyServerMetrics, httpServerMetrics, traceMixin } from "@tandem/observability";
+export {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  RateLimitedError,
+  RetryBudgetExhaustedError,
+} from "@tandem/resilience";
 export type { ExitStatus, LaunchedSidecar, LaunchOptions } from "./launch.js";
 export { launchSidecar } from "./launch.js";
 export type { RuntimeOptions } from "./runtime.js";

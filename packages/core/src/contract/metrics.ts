@@ -7,6 +7,14 @@ export interface InstrumentOptions {
   labelNames?: readonly string[];
 }
 
+/**
+ * Options of a gauge. `aggregation` says how the sidecar combines the gauge reported by the
+ * processes of one pod: added up (default), the highest, the lowest, or one series per process.
+ */
+export interface GaugeOptions extends InstrumentOptions {
+  aggregation?: "sum" | "max" | "min" | "per-process";
+}
+
 /** Options of a histogram: bucket upper bounds in the metric's unit (seconds for durations). */
 export interface HistogramOptions extends InstrumentOptions {
   buckets?: readonly number[];
@@ -41,7 +49,7 @@ export interface Exposition {
  */
 export interface Metrics {
   counter(name: string, options?: InstrumentOptions): Counter;
-  gauge(name: string, options?: InstrumentOptions): Gauge;
+  gauge(name: string, options?: GaugeOptions): Gauge;
   histogram(name: string, options?: HistogramOptions): Histogram;
   /** Renders every metric, as Prometheus text or OpenMetrics according to `accept`. */
   expose(accept?: string): Promise<Exposition>;

@@ -1,7 +1,14 @@
-import type { Counter, Gauge, Histogram, HistogramOptions, InstrumentOptions, Labels } from "@tandem/core";
+import type {
+  Counter,
+  Gauge,
+  GaugeOptions,
+  Histogram,
+  HistogramOptions,
+  InstrumentOptions,
+  Labels,
+} from "@tandem/core";
 import {
   DEFAULT_BUCKETS,
-  type GaugeAggregation,
   type HistogramSeries,
   type MetricDefinition,
   MetricError,
@@ -13,10 +20,7 @@ import {
   validateDefinition,
 } from "./metric-family.js";
 
-/** Options of a gauge: how the sidecar merges the processes of a pod. */
-export interface GaugeOptions extends InstrumentOptions {
-  aggregation?: GaugeAggregation;
-}
+export type { GaugeOptions };
 
 /** Options of a `MetricRegistry`. */
 export interface MetricRegistryOptions {

@@ -31,7 +31,6 @@ export function runtimeSuite(context: ConformanceContext): void {
   it("names every facet this build does not provide, with the same error in both modes", () => {
     const calls: [string, () => unknown][] = [
       ["rt.http.request()", () => context.runtime.http.request("payments", { path: "/" })],
-      ["rt.resilience.execute()", () => context.runtime.resilience.execute("db", async () => 1)],
       ["rt.config.get()", () => context.runtime.config.get("app.maxItems")],
       ["rt.flags.getBooleanValue()", () => context.runtime.flags.getBooleanValue("f", false)],
       ["rt.secrets.get()", () => context.runtime.secrets.get("s")],

@@ -1,0 +1,19 @@
+export { resilienceConcern } from "./concern.js";
+export {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  RateLimitedError,
+  RetryBudgetExhaustedError,
+  registerResilienceProblems,
+} from "./errors.js";
+export { LocalResilience, policyEvents } from "./local/local-resilience.js";
+export type { Waiter } from "./policies/bulkhead.js";
+export { Bulkhead } from "./policies/bulkhead.js";
+export type { CircuitBreakerOptions, CircuitState } from "./policies/circuit-breaker.js";
+export { CircuitBreaker } from "./policies/circuit-breaker.js";
+export type { Deadline } from "./policies/deadline-wheel.js";
+export { DeadlineWheel } from "./policies/deadline-wheel.js";
+export type { PolicyEvents, PolicyRuntime, PolicySettings, RejectReason } from "./policies/policy.js";
+export { Policy } from "./policies/policy.js";
+export { TokenBucket } from "./policies/rate-limit.js";
+export { RetryBudget } from "./policies/retry-budget.js";

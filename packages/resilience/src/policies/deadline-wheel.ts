@@ -1,0 +1,96 @@
+/** What a caller holds while its deadline is armed. */
+export interface Deadline {
+  /** Aborts when the deadline passes (shared with calls that started in the same millisecond). */
+  readonly signal: AbortSignal;
+  /** The call settled: its callback will not run. */
+  cancel(): void;
+}
+
+interface Bucket {
+  at: number;
+  controller: AbortController | undefined;
+  callbacks: ((() => void) | undefined)[];
+  pending: number;
+}
+
+interface Lane {
+  buckets: Bucket[];
+  head: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Deadlines without a timer per call. Calls that start in the same millisecond with the same
+ * timeout share a bucket: one AbortController, one timer for the whole lane of that timeout
+ * (armed for its earliest bucket). At a million calls a second that is one controller and one
+ * timer per thousand calls; a call that settles in time only clears its slot.
+ */
+export class DeadlineWheel {
+  readonly #lanes = new Map<number, Lane>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = performance.now.bind(performance)) {
+    this.#now = now;
+  }
+
+  /** Calls `onTimeout` after `timeoutMs` (rounded up to the next millisecond) unless cancelled. */
+  arm(timeoutMs: number, onTimeout: () => void): Deadline {
+    let lane = this.#lanes.get(timeoutMs);
+    if (lane === undefined) {
+      lane = { buckets: [], head: 0, timer: undefined };
+      this.#lanes.set(timeoutMs, lane);
+    }
+    const at = Math.ceil(this.#now() + timeoutMs);
+    let bucket = lane.buckets[lane.buckets.length - 1];
+    if (bucket === undefined || lane.buckets.length === lane.head || bucket.at !== at) {
+      bucket = { at, controller: undefined, callbacks: [], pending: 0 };
+      lane.buckets.push(bucket);
+      if (lane.timer === undefined) this.#schedule(timeoutMs, lane);
+    }
+    const index = bucket.callbacks.push(onTimeout) - 1;
+    bucket.pending++;
+    const b = bucket;
+    return {
+      get signal() {
+        b.controller ??= new AbortController();
+        return b.controller.signal;
+      },
+      cancel() {
+        if (b.callbacks[index] !== undefined) {
+          b.callbacks[index] = undefined;
+          b.pending--;
+        }
+      },
+    };
+  }
+
+  #schedule(timeoutMs: number, lane: Lane): void {
+    const head = lane.buckets[lane.head];
+    if (head === undefined) {
+      lane.timer = undefined;
+      lane.buckets.length = 0;
+      lane.head = 0;
+      return;
+    }
+    lane.timer = setTimeout(() => this.#fire(timeoutMs, lane), Math.max(0, head.at - this.#now()));
+    lane.timer.unref();
+  }
+
+  #fire(timeoutMs: number, lane: Lane): void {
+    const now = this.#now();
+    while (lane.head < lane.buckets.length) {
+      const bucket = lane.buckets[lane.head] as Bucket;
+      if (bucket.at > now) break;
+      lane.head++;
+      if (bucket.pending === 0) continue;
+      bucket.controller?.abort(new DOMException("the attempt timed out", "TimeoutError"));
+      for (const callback of bucket.callbacks) callback?.();
+    }
+    // Compact now and then so a busy lane does not keep every bucket it ever had.
+    if (lane.head > 1024) {
+      lane.buckets.splice(0, lane.head);
+      lane.head = 0;
+    }
+    this.#schedule(timeoutMs, lane);
+  }
+}
