@@ -19,6 +19,30 @@ interface Lane {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** A slot in a bucket: a plain object with its methods on the prototype, cheap to make. */
+class ArmedDeadline implements Deadline {
+  readonly #bucket: Bucket;
+  readonly #index: number;
+
+  constructor(bucket: Bucket, index: number) {
+    this.#bucket = bucket;
+    this.#index = index;
+  }
+
+  get signal(): AbortSignal {
+    this.#bucket.controller ??= new AbortController();
+    return this.#bucket.controller.signal;
+  }
+
+  cancel(): void {
+    const bucket = this.#bucket;
+    if (bucket.callbacks[this.#index] !== undefined) {
+      bucket.callbacks[this.#index] = undefined;
+      bucket.pending--;
+    }
+  }
+}
+
 /**
  * Deadlines without a timer per call. Calls that start in the same millisecond with the same
  * timeout share a bucket: one AbortController, one timer for the whole lane of that timeout
@@ -49,19 +73,7 @@ export class DeadlineWheel {
     }
     const index = bucket.callbacks.push(onTimeout) - 1;
     bucket.pending++;
-    const b = bucket;
-    return {
-      get signal() {
-        b.controller ??= new AbortController();
-        return b.controller.signal;
-      },
-      cancel() {
-        if (b.callbacks[index] !== undefined) {
-          b.callbacks[index] = undefined;
-          b.pending--;
-        }
-      },
-    };
+    return new ArmedDeadline(bucket, index);
   }
 
   #schedule(timeoutMs: number, lane: Lane): void {

@@ -78,6 +78,17 @@ export class Policy {
         : new RetryBudget(retry.budget.ratio, retry.budget.minPerSecond, runtime.now);
   }
 
+  // Made once: a closure per call would cost more than the bulkhead itself.
+  readonly #release = <V>(value: V): V => {
+    this.bulkhead?.exit();
+    return value;
+  };
+
+  readonly #releaseAndThrow = (error: unknown): never => {
+    this.bulkhead?.exit();
+    throw error;
+  };
+
   /** Runs `work` under the policy. The work gets a signal that aborts when its attempt is given up. */
   execute<T>(work: Work<T>): Promise<T> {
     if (this.#rate !== undefined) {
@@ -96,16 +107,10 @@ export class Policy {
       this.#rt.events.rejected("bulkhead");
       return Promise.reject(new BulkheadRejectedError(this.name, bulkhead.maxConcurrent, bulkhead.maxQueued));
     }
-    const release = <V>(value: V): V => {
-      bulkhead.exit();
-      return value;
-    };
-    const releaseAndThrow = (error: unknown): never => {
-      bulkhead.exit();
-      throw error;
-    };
-    if (entered === true) return this.#run(work, deadline).then(release, releaseAndThrow);
-    return this.#queued(entered, deadline).then(() => this.#run(work, deadline).then(release, releaseAndThrow));
+    if (entered === true) return this.#run(work, deadline).then(this.#release, this.#releaseAndThrow);
+    return this.#queued(entered, deadline).then(() =>
+      this.#run(work, deadline).then(this.#release, this.#releaseAndThrow),
+    );
   }
 
   /** Waits for a bulkhead slot, no longer than the total timeout. */
@@ -126,25 +131,29 @@ export class Policy {
   #run<T>(work: Work<T>, deadline: number): Promise<T> {
     const retry = this.settings.retry;
     if (retry === undefined || retry.attempts <= 1) return this.#attempt(work, deadline);
-    return this.#retrying(work, deadline, retry);
+    this.#budget?.request();
+    // The first attempt is not wrapped in an async function: a call that succeeds at once
+    // pays for no retry machinery.
+    return this.#attempt(work, deadline).then(undefined, (error: unknown) => this.#retry(error, work, deadline, retry));
   }
 
-  async #retrying<T>(work: Work<T>, deadline: number, retry: NonNullable<PolicySettings["retry"]>): Promise<T> {
-    this.#budget?.request();
+  async #retry<T>(first: unknown, work: Work<T>, deadline: number, retry: NonNullable<PolicySettings["retry"]>): Promise<T> {
+    let error = first;
     for (let attempt = 1; ; attempt++) {
+      if (attempt >= retry.attempts || !retryable(error)) throw error;
+      const delay = fullJitterDelay(attempt - 1, retry.backoff.base, retry.backoff.max, this.#rt.random);
+      // Waiting past the total deadline only to fail there helps nobody: fail now.
+      if (this.#rt.now() + delay >= deadline) throw error;
+      if (this.#budget !== undefined && !this.#budget.tryRetry()) {
+        this.#rt.events.rejected("budget");
+        throw new RetryBudgetExhaustedError(this.name, attempt, error);
+      }
+      this.#rt.events.retried();
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       try {
         return await this.#attempt(work, deadline);
-      } catch (error) {
-        if (attempt >= retry.attempts || !retryable(error)) throw error;
-        const delay = fullJitterDelay(attempt - 1, retry.backoff.base, retry.backoff.max, this.#rt.random);
-        // Waiting past the total deadline only to fail there helps nobody: fail now.
-        if (this.#rt.now() + delay >= deadline) throw error;
-        if (this.#budget !== undefined && !this.#budget.tryRetry()) {
-          this.#rt.events.rejected("budget");
-          throw new RetryBudgetExhaustedError(this.name, attempt, error);
-        }
-        this.#rt.events.retried();
-        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      } catch (next) {
+        error = next;
       }
     }
   }
