@@ -5,7 +5,16 @@
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { DeadlineWheel, Policy } from "@tandem/resilience";
-import { bulkhead, circuitBreaker, ConsecutiveBreaker, handleAll, retry, timeout, TimeoutStrategy, wrap } from "cockatiel";
+import {
+  bulkhead,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleAll,
+  retry,
+  TimeoutStrategy,
+  timeout,
+  wrap,
+} from "cockatiel";
 import CircuitBreakerOpossum from "opossum";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 200_000);
@@ -20,7 +29,11 @@ const tandem = new Policy(
     circuitBreaker: { failureRatio: 0.5, minThroughput: 20, window: 10_000, breakFor: 5000, halfOpenProbes: 3 },
     bulkhead: { maxConcurrent: 100, maxQueued: 0 },
   },
-  { wheel: new DeadlineWheel(), now: performance.now.bind(performance), events: { retried() {}, rejected() {}, transition() {} } },
+  {
+    wheel: new DeadlineWheel(),
+    now: performance.now.bind(performance),
+    events: { retried() {}, rejected() {}, transition() {} },
+  },
 );
 
 const cockatielPolicy = wrap(

@@ -137,7 +137,12 @@ export class Policy {
     return this.#attempt(work, deadline).then(undefined, (error: unknown) => this.#retry(error, work, deadline, retry));
   }
 
-  async #retry<T>(first: unknown, work: Work<T>, deadline: number, retry: NonNullable<PolicySettings["retry"]>): Promise<T> {
+  async #retry<T>(
+    first: unknown,
+    work: Work<T>,
+    deadline: number,
+    retry: NonNullable<PolicySettings["retry"]>,
+  ): Promise<T> {
     let error = first;
     for (let attempt = 1; ; attempt++) {
       if (attempt >= retry.attempts || !retryable(error)) throw error;
