@@ -229,7 +229,7 @@ export class Sidecar implements SidecarControl {
         this.log.error({ event: "handler_error", err: error, path: req.url }, "request failed");
       }
       // A body left unread cannot be skipped safely: close the connection after answering.
-      const unread = TandemError.is(error) && error.status === 413;
+      const unread = (TandemError.is(error) && error.status === 413) || !req.complete;
       sendProblem(res, error, pathOf(req.url), unread ? { connection: "close" } : undefined);
     });
   }
@@ -288,7 +288,8 @@ export class Sidecar implements SidecarControl {
       );
     }
     const route = match.route;
-    const body = await this.#body(route, req);
+    const limit = this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    const body = await this.#body(route, req, limit);
     const controller = new AbortController();
     res.once("close", () => {
       if (!res.writableFinished) controller.abort(new TandemError("aborted", "the client went away"));
@@ -297,6 +298,7 @@ export class Sidecar implements SidecarControl {
       params: match.params,
       query: new URLSearchParams(url.slice(path.length + 1)),
       body,
+      bodyLimit: limit,
       signal: controller.signal,
       log: this.log,
       req,
@@ -313,10 +315,10 @@ export class Sidecar implements SidecarControl {
     sendJson(res, result.status ?? 200, result.body, result.headers);
   }
 
-  async #body(route: RouteDefinition, req: IncomingMessage): Promise<unknown> {
-    const limit = this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  async #body(route: RouteDefinition, req: IncomingMessage, limit: number): Promise<unknown> {
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > limit) throw tooLarge(limit);
+    if (route.rawBody === true) return undefined;
     if (route.body === undefined) {
       if (declared > 0 || req.headers["transfer-encoding"] !== undefined) await readBody(req, limit);
       return undefined;

@@ -15,6 +15,11 @@ export interface RouteContext<B = unknown> {
   query: URLSearchParams;
   /** The JSON body, validated against the route's `body` schema (`undefined` without one). */
   body: B;
+  /**
+   * The largest request body the server accepts, in bytes. A `rawBody` handler reads `req` itself
+   * and must stop at this many bytes (a 413).
+   */
+  bodyLimit: number;
   /** Fires when the client goes away or the sidecar stops waiting for this request. */
   signal: AbortSignal;
   log: Logger;
@@ -55,6 +60,12 @@ export interface RouteDefinition<B = unknown> {
   description?: string;
   /** Schema of the JSON request body; a body that fails it is a 400 naming each problem. */
   body?: StandardSchemaV1<unknown, B>;
+  /**
+   * Hands the handler the request body unread, as `req`, for bodies that are not JSON (protobuf,
+   * streams). The server still refuses a declared `Content-Length` over the limit before calling
+   * the handler; a chunked body is the handler's to bound at `bodyLimit`. Not used with `body`.
+   */
+  rawBody?: boolean;
   responses: Readonly<Record<number, RouteResponse>>;
   handler(context: RouteContext<B>): Promise<RouteResult | undefined> | RouteResult | undefined;
 }
