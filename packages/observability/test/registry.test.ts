@@ -49,6 +49,21 @@ describe("MetricRegistry", () => {
     expect(error.message).toBe('metric orders_total has no label "region"; its labels are: status');
   });
 
+  it("keeps process_ and nodejs_ for runtime metrics, and refuses a per-process gauge with its own process label", () => {
+    const r = new MetricRegistry();
+    expect(errorOf(() => r.gauge("process_open_fds")).message).toContain("kept for runtime metrics");
+    expect(errorOf(() => r.gauge("workers", { labelNames: ["process"], aggregation: "per-process" })).message).toContain(
+      'adds the label "process"',
+    );
+  });
+
+  it("treats a label given as undefined as absent", () => {
+    const r = new MetricRegistry();
+    const c = r.counter("orders_total", { labelNames: ["status"] });
+    c.inc({ status: undefined as unknown as string });
+    expect([...(r.families.get("orders_total")?.series.values() ?? [])]).toEqual([{ labels: [""], value: 1 }]);
+  });
+
   it("refuses to count down", () => {
     const c = new MetricRegistry().counter("orders_total");
     expect(errorOf(() => c.inc(undefined, -1)).message).toContain("cannot go down");

@@ -253,7 +253,8 @@ export class Sidecar implements SidecarControl {
     }
     // Beyond loopback a token is mandatory and is the guard; on loopback the Host check stops
     // DNS rebinding, where a web page reaches the sidecar through a name it controls.
-    if (!this.#options.allowNonLoopback && !hostAllowed(req.headers.host, this.#extraHosts)) {
+    const tokenGuards = this.#options.allowNonLoopback === true && this.#token !== undefined;
+    if (!tokenGuards && !hostAllowed(req.headers.host, this.#extraHosts)) {
       throw new TandemError("forbidden", `Host "${req.headers.host ?? ""}" is not a loopback name`, {
         details: { host: req.headers.host ?? null },
       });

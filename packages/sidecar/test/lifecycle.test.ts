@@ -68,7 +68,7 @@ describe("sidecar lifecycle", () => {
   });
 
   it("streams lifecycle events over SSE, ends the stream on drain without waiting for it", async () => {
-    const { sidecar, apiPort } = await startInProcess({ token: "tok" });
+    const { sidecar, apiPort, lines } = await startInProcess({ token: "tok", drainTimeoutMs: 5000 });
     const client = new SidecarClient({
       address: { kind: "tcp", origin: `http://127.0.0.1:${apiPort}`, host: "127.0.0.1", port: apiPort },
       token: "tok",
@@ -88,6 +88,9 @@ describe("sidecar lifecycle", () => {
     stream.close();
     await client.close();
     expect(events.map((e) => [e.event, JSON.parse(e.data)])).toEqual([["draining", { reason: "test" }]]);
+    // The open stream was not waited for as in-flight work.
+    expect(lines.at(-1)).toMatchObject({ event: "stopped", drained: true, abandoned: 0 });
+    expect(lines.at(-1)?.ms as number).toBeLessThan(5000);
     expect(events[0]?.id).toMatch(/^[0-9a-f]{8}-2$/);
   });
 
@@ -189,5 +192,10 @@ describe("admin /metrics", () => {
     const om = await fetch(`${admin}/metrics`, { headers: { accept: "application/openmetrics-text; version=1.0.0" } });
     expect(om.headers.get("content-type")).toContain("application/openmetrics-text");
     expect(await om.text()).toMatch(/# EOF\n$/);
+    // A text scrape after an OpenMetrics one is still valid text (counters keep _total).
+    const again = await (await fetch(`${admin}/metrics`)).text();
+    expect(again).toContain("process_cpu_seconds_total");
+    const recheck = spawnSync("promtool", ["check", "metrics"], { input: again });
+    expect(recheck.stderr.toString() + recheck.stdout.toString()).toBe("");
   });
 });

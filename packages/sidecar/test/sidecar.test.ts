@@ -123,6 +123,13 @@ describe("sidecar routes and checks", () => {
     expect(noToken).toMatch(/^HTTP\/1.1 401/);
   });
 
+  it("keeps the Host check when the flag is set but no token guards", async () => {
+    const s = await startInProcess({ allowNonLoopback: true }, [echoConcern()]);
+    stops.push(() => s.sidecar.stop("test over"));
+    const answer = await rawRequest(s.apiPort, "GET /v1/echo/x HTTP/1.1\r\nHost: evil.example.com\r\nConnection: close\r\n\r\n");
+    expect(answer).toMatch(/^HTTP\/1.1 403/);
+  });
+
   it("needs no token for the probes, and none at all when no token is configured", async () => {
     const { api } = await start();
     expect((await fetch(`${api}/readyz`)).status).toBe(200);

@@ -88,6 +88,25 @@ describe("one /metrics per pod", () => {
     await second.stop();
   });
 
+  it("drops and counts a batch the sidecar refuses, and later metrics still arrive", async () => {
+    const sidecar = await startSidecar();
+    const rt = await createRuntime({
+      env: {},
+      mode: "sidecar",
+      sidecar: sidecar.api,
+      token: sidecar.token as string,
+      logger: pino({ level: "silent" }),
+    });
+    rt.metrics.counter("huge_labels_total", { labelNames: ["k"] }).inc({ k: "x".repeat(5000) });
+    await rt.metrics.expose();
+    rt.metrics.counter("after_total").inc();
+    const text = (await rt.metrics.expose()).body;
+    expect(samples(text, "after_total")).toEqual(["after_total 1"]);
+    expect(samples(text, "tandem_telemetry_dropped_total")).toEqual(['tandem_telemetry_dropped_total{signal="metrics"} 1']);
+    await rt.close();
+    await sidecar.stop();
+  });
+
   it("serves the sidecar's own metrics and the pod's in one scrape that promtool accepts", async (ctx) => {
     if (spawnSync("promtool", ["--version"]).error !== undefined)
       ctx.skip("promtool is not installed (Debian package prometheus)");

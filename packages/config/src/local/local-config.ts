@@ -147,30 +147,28 @@ export class LocalConfigSources {
     const changed = this.store.apply(loaded.values);
     this.#loaded = loaded;
     if (changed.length > 0) {
-      this.stats.applied++;
-      this.#reloads?.inc({ result: "applied" });
       this.#generation?.set(undefined, this.store.snapshot().generation);
       log.info(
         { event: "config_applied", generation: this.store.snapshot().generation, changed },
         "config change applied",
       );
       this.#emit("config");
-    } else {
-      this.stats.unchanged++;
-      this.#reloads?.inc({ result: "unchanged" });
     }
     this.#watch();
-    await this.#reloadFlags(loaded);
+    const flags = await this.#reloadFlags(loaded);
+    // One reload, one result: rejected if a part was, applied if a part changed.
+    if (flags === "rejected") return;
+    this.#count(changed.length > 0 || flags === "applied" ? "applied" : "unchanged");
   }
 
-  async #reloadFlags(loaded: LoadedConfig): Promise<void> {
+  async #reloadFlags(loaded: LoadedConfig): Promise<"applied" | "unchanged" | "rejected"> {
     let flags: LoadedFlags;
     try {
       flags = await readFlags(loaded, this.#options.file);
     } catch (error) {
       this.#reject("flags", error);
       this.provider.markError((error as Error).message);
-      return;
+      return "rejected";
     }
     const changed = changedFlagKeys(this.#flags, flags ?? emptyFlags());
     const recovered = this.stats.lastError?.source === "flags";
@@ -179,16 +177,20 @@ export class LocalConfigSources {
       this.stats.lastError = undefined;
       this.provider.markReady();
     }
-    if (changed.length > 0) {
-      this.provider.update(flags ?? emptyFlags(), changed);
-      this.#options.logger.info({ event: "flags_applied", changed }, "flag definitions changed");
-      this.#emit("flags");
-    }
+    if (changed.length === 0) return "unchanged";
+    this.provider.update(flags ?? emptyFlags(), changed);
+    this.#options.logger.info({ event: "flags_applied", changed }, "flag definitions changed");
+    this.#emit("flags");
+    return "applied";
+  }
+
+  #count(result: "applied" | "unchanged" | "rejected"): void {
+    this.stats[result]++;
+    this.#reloads?.inc({ result });
   }
 
   #reject(source: SourceKind, error: unknown): void {
-    this.stats.rejected++;
-    this.#reloads?.inc({ result: "rejected" });
+    this.#count("rejected");
     const message = (error as Error).message;
     const issues = TandemError.is(error) ? error.details.issues : undefined;
     this.stats.lastError = { source, message, at: new Date().toISOString() };

@@ -52,11 +52,11 @@ export class EventLog {
    * A comment line every `heartbeatMs` keeps idle connections from being dropped.
    */
   serve(res: ServerResponse, lastEventId: string | undefined, heartbeatMs = 15_000): void {
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      "x-accel-buffering": "no",
-    });
+    // Set one by one (not through writeHead) so the server can see this is a stream.
+    res.setHeader("content-type", "text/event-stream; charset=utf-8");
+    res.setHeader("cache-control", "no-store");
+    res.setHeader("x-accel-buffering", "no");
+    res.writeHead(200);
     res.write(`retry: 1000\n\n`);
     if (lastEventId !== undefined) {
       const ours = lastEventId.startsWith(`${this.#epoch}-`)

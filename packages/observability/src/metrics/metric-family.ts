@@ -93,7 +93,7 @@ export class MetricFamily {
         values[i] = value;
         key = i === 0 ? value : `${key}\u0000${value}`;
       }
-      if (matched !== Object.keys(labels).length) this.#unknownLabel(labels);
+      if (matched !== Object.keys(labels).length) this.#checkUnknown(labels);
     } else if (names.length > 0) {
       key = "\u0000".repeat(names.length - 1);
     }
@@ -145,13 +145,16 @@ export class MetricFamily {
     let series = this.series.get(key);
     if (series === undefined) {
       series = this.#create(labels);
+      if (this.#budget !== undefined && !this.#budget.take()) return series;
       this.series.set(key, series);
     }
     return series;
   }
 
-  #unknownLabel(labels: Labels): never {
-    const unknown = Object.keys(labels).filter((k) => !this.definition.labelNames.includes(k));
+  /** Throws on a label name not declared; keys given as `undefined` are only absent labels. */
+  #checkUnknown(labels: Labels): void {
+    const unknown = Object.keys(labels).filter((k) => labels[k] !== undefined && !this.definition.labelNames.includes(k));
+    if (unknown.length === 0) return;
     throw new MetricError(
       `metric ${this.definition.name} has no label ${unknown.map((u) => `"${u}"`).join(", ")}; its labels are: ${this.definition.labelNames.join(", ") || "(none)"}`,
       { metric: this.definition.name, unknown, labelNames: this.definition.labelNames },
@@ -173,6 +176,14 @@ export function validateDefinition(definition: MetricDefinition): void {
   }
   if (type !== "counter" && name.endsWith("_total")) {
     throw new MetricError(`${type} "${name}" must not end in _total, which marks counters`, { metric: name });
+  }
+  if (definition.aggregation === "per-process" && labelNames.includes("process")) {
+    throw new MetricError(`gauge ${name} is per-process, which adds the label "process": it cannot declare one itself`, {
+      metric: name,
+    });
+  }
+  if (/^(process|nodejs)_/.test(name)) {
+    throw new MetricError(`metric names starting with process_ or nodejs_ are kept for runtime metrics: ${name}`, { metric: name });
   }
   const seen = new Set<string>();
   for (const label of labelNames) {

@@ -1,8 +1,17 @@
-import type { Exposition, HistogramOptions, InstrumentOptions, Logger, Metrics, SidecarClient } from "@tandem/core";
+import {
+  type Exposition,
+  type HistogramOptions,
+  type InstrumentOptions,
+  type Logger,
+  type Metrics,
+  type SidecarClient,
+  TandemError,
+} from "@tandem/core";
 import { OPENMETRICS_TEXT, PROMETHEUS_TEXT, wantsOpenMetrics } from "../metrics/exposition.js";
 import type { HistogramSeries, ValueSeries } from "../metrics/metric-family.js";
 import { type GaugeOptions, MetricRegistry } from "../metrics/metric-registry.js";
 import type { FamilyBatch, MetricsBatch, RejectedFamily } from "../metrics/pod-metrics.js";
+import { TELEMETRY_DROPPED } from "../telemetry-dropped.js";
 
 /** Options of `RemoteMetrics`. */
 export interface RemoteMetricsOptions {
@@ -16,8 +25,6 @@ export interface RemoteMetricsOptions {
   maxPendingSeries?: number;
   maxSeriesPerMetric?: number;
 }
-
-const DROPPED = "tandem_telemetry_dropped_total";
 
 /**
  * `rt.metrics` in sidecar mode. Recording is the same in-process work as in library mode (no
@@ -100,6 +107,19 @@ export class RemoteMetrics implements Metrics {
         timeoutMs: 2000,
       }));
     } catch (error) {
+      if (TandemError.is(error) && error.status >= 400 && error.status < 500) {
+        // Refused as a whole (too large, malformed): sending it again would be refused again
+        // and hold back every later metric. Drop it, count it, say so.
+        let series = 0;
+        for (const family of batch.families) series += family.series.length;
+        for (const done of sent) done();
+        this.#dropped += series;
+        this.#options.logger.error(
+          { event: "metrics_batch_refused", reason: error.message, series },
+          "the sidecar refused a metrics batch; its series are dropped",
+        );
+        return;
+      }
       if (!this.#away) {
         this.#away = true;
         this.#options.logger.warn(
@@ -159,10 +179,9 @@ export class RemoteMetrics implements Metrics {
     const dropped = this.#dropped;
     if (dropped > 0) {
       families.push({
-        name: DROPPED,
+        ...TELEMETRY_DROPPED,
+        labelNames: [...TELEMETRY_DROPPED.labelNames],
         type: "counter",
-        help: "Telemetry dropped because a bound was reached, by signal.",
-        labelNames: ["signal"],
         series: [[["metrics"], dropped]],
       });
       sent.push(() => {
