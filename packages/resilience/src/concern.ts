@@ -1,33 +1,44 @@
-import type { Concern, Facets } from "@tandem/core";
+import type { Concern, ConcernContext, Facets } from "@tandem/core";
 import { registerResilienceProblems } from "./errors.js";
+import { LocalHttp } from "./http/local-http.js";
 import { LocalResilience } from "./local/local-resilience.js";
+import { DeadlineWheel } from "./policies/deadline-wheel.js";
 
-type ResilienceFacets = Pick<Facets, "resilience">;
+type ResilienceFacets = Pick<Facets, "resilience" | "http">;
+
+function build(context: ConcernContext) {
+  const config = context.facets.config;
+  if (config === undefined) throw new Error("the resilience concern needs the config concern before it");
+  const wheel = new DeadlineWheel();
+  const resilience = new LocalResilience(config, context.facets.metrics, context.logger, wheel);
+  const http = new LocalHttp(config, context.facets.metrics, context.logger, wheel);
+  return {
+    facets: { resilience, http },
+    close: async () => {
+      resilience.close();
+      await http.close();
+    },
+  };
+}
 
 /**
- * Resilience: named policies for `rt.resilience.execute`. This build runs them in-process in
- * both modes; in sidecar mode each process keeps its own policy state (one breaker per process,
- * not per pod) and says so once at start.
+ * Resilience: named policies for `rt.resilience.execute` and named upstreams for `rt.http`.
+ * This build runs both in-process in either mode; in sidecar mode each process keeps its own
+ * state (one breaker per process, not per pod) and says so once at start.
  */
 export const resilienceConcern: Concern<ResilienceFacets> = {
   name: "resilience",
 
   async local(context) {
-    const config = context.facets.config;
-    if (config === undefined) throw new Error("the resilience concern needs the config concern before it");
-    const resilience = new LocalResilience(config, context.facets.metrics, context.logger);
-    return { facets: { resilience }, close: async () => resilience.close() };
+    return build(context);
   },
 
   async remote(context) {
     registerResilienceProblems();
-    const config = context.facets.config;
-    if (config === undefined) throw new Error("the resilience concern needs the config concern before it");
     context.logger.warn(
       { event: "resilience_in_process" },
-      "resilience policies run in this process: their state (breakers, bulkheads, rate limits) is not yet shared through the sidecar",
+      "resilience runs in this process: breaker, bulkhead and rate-limit state is not yet shared through the sidecar",
     );
-    const resilience = new LocalResilience(config, context.facets.metrics, context.logger);
-    return { facets: { resilience }, close: async () => resilience.close() };
+    return build(context);
   },
 };

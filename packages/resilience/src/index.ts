@@ -6,6 +6,14 @@ export {
   RetryBudgetExhaustedError,
   registerResilienceProblems,
 } from "./errors.js";
+export { Endpoint } from "./http/endpoint.js";
+export type { LoadBalancing } from "./http/load-balancer.js";
+export { LoadBalancer } from "./http/load-balancer.js";
+export { LocalHttp } from "./http/local-http.js";
+export type { OutlierSettings } from "./http/outlier-detector.js";
+export { OutlierDetector } from "./http/outlier-detector.js";
+export type { UpstreamRuntime, UpstreamSettings } from "./http/upstream.js";
+export { Upstream, UpstreamError } from "./http/upstream.js";
 export { LocalResilience, policyEvents } from "./local/local-resilience.js";
 export type { Waiter } from "./policies/bulkhead.js";
 export { Bulkhead } from "./policies/bulkhead.js";

@@ -9,11 +9,12 @@ import { Policy, type PolicyEvents, type PolicySettings } from "../policies/poli
  */
 export class LocalResilience implements Resilience {
   readonly #policies = new Map<string, { json: string; policy: Policy }>();
-  readonly #wheel = new DeadlineWheel();
+  readonly #wheel: DeadlineWheel;
   readonly #events: (name: string) => PolicyEvents;
   readonly #unsubscribe: () => void;
 
-  constructor(config: Config, metrics: Metrics | undefined, logger: Logger) {
+  constructor(config: Config, metrics: Metrics | undefined, logger: Logger, wheel = new DeadlineWheel()) {
+    this.#wheel = wheel;
     this.#events = policyEvents(metrics);
     this.#apply(config.get<Record<string, PolicySettings>>("policies") ?? {});
     this.#unsubscribe = config.onChange((change) => {

@@ -30,7 +30,7 @@ export function runtimeSuite(context: ConformanceContext): void {
 
   it("names every facet this build does not provide, with the same error in both modes", () => {
     const calls: [string, () => unknown][] = [
-      ["rt.http.request()", () => context.runtime.http.request("payments", { path: "/" })],
+      ["rt.http.dispatcher()", () => context.runtime.http.dispatcher("payments")],
       ["rt.config.get()", () => context.runtime.config.get("app.maxItems")],
       ["rt.flags.getBooleanValue()", () => context.runtime.flags.getBooleanValue("f", false)],
       ["rt.secrets.get()", () => context.runtime.secrets.get("s")],

@@ -1,0 +1,346 @@
+import { Readable } from "node:stream";
+import {
+  AbortedError,
+  fullJitterDelay,
+  type Histogram,
+  TandemError,
+  TimeoutError,
+  type UpstreamRequest,
+} from "@tandem/core";
+import type { Dispatcher } from "undici";
+import { BulkheadRejectedError, CircuitOpenError, RateLimitedError, RetryBudgetExhaustedError } from "../errors.js";
+import { Bulkhead } from "../policies/bulkhead.js";
+import { CircuitBreaker, type CircuitBreakerOptions } from "../policies/circuit-breaker.js";
+import type { DeadlineWheel } from "../policies/deadline-wheel.js";
+import type { PolicyEvents } from "../policies/policy.js";
+import { TokenBucket } from "../policies/rate-limit.js";
+import { RetryBudget } from "../policies/retry-budget.js";
+import { Endpoint } from "./endpoint.js";
+import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
+import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
+
+/** An upstream's settings as the config file gives them, durations in ms. */
+export interface UpstreamSettings {
+  endpoints?: string[] | undefined;
+  loadBalancer: LoadBalancing;
+  timeout: { attempt: number; total: number };
+  retry?:
+    | {
+        attempts: number;
+        backoff: { base: number; max: number };
+        on: (string | number)[];
+        budget: { ratio: number; minPerSecond: number };
+      }
+    | undefined;
+  circuitBreaker?: CircuitBreakerOptions | undefined;
+  outlierDetection?: OutlierSettings | undefined;
+  bulkhead?: { maxConcurrent: number; maxQueued: number } | undefined;
+  rateLimit?: { rps: number; burst?: number | undefined } | undefined;
+}
+
+/** The transport failed: no connection, a reset, or an answer that is not HTTP. */
+export class UpstreamError extends TandemError {
+  constructor(upstream: string, endpoint: string, reason: "connect-error" | "reset" | "protocol", cause: unknown) {
+    super(
+      "upstream_error",
+      `${upstream} (${endpoint}): ${reason} (${(cause as { code?: string }).code ?? (cause as Error).message})`,
+      {
+        status: 502,
+        cause,
+        details: { upstream, endpoint, reason },
+      },
+    );
+  }
+}
+
+/** What an upstream needs from the runtime. */
+export interface UpstreamRuntime {
+  wheel: DeadlineWheel;
+  now: () => number;
+  random?: () => number;
+  events: PolicyEvents;
+  duration: Histogram | undefined;
+  ejections: (ejected: number) => void;
+}
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+const RETRY_AFTER_CAP_MS = 30_000;
+
+/**
+ * A named upstream: its endpoints behind a load balancer and outlier detection, and the
+ * policies around each request: rate limit, bulkhead, total timeout, retries (to another
+ * endpoint when there is one, within the retry budget, honouring `Retry-After`), circuit
+ * breaker, attempt timeout. The final answer is returned as it is, 5xx included; only
+ * failures without an answer throw.
+ */
+export class Upstream {
+  readonly name: string;
+  readonly settings: UpstreamSettings;
+  readonly endpoints: Endpoint[];
+  readonly breaker: CircuitBreaker | undefined;
+  readonly #balancer: LoadBalancer;
+  readonly #outliers: OutlierDetector | undefined;
+  readonly #bulkhead: Bulkhead | undefined;
+  readonly #rate: TokenBucket | undefined;
+  readonly #budget: RetryBudget | undefined;
+  readonly #retryOn: Set<string | number>;
+  readonly #rt: UpstreamRuntime;
+
+  constructor(name: string, settings: UpstreamSettings, runtime: UpstreamRuntime) {
+    this.name = name;
+    this.settings = settings;
+    this.#rt = runtime;
+    this.endpoints = (settings.endpoints ?? []).map((url) => new Endpoint(url));
+    this.#balancer = new LoadBalancer(settings.loadBalancer, runtime.random);
+    this.#outliers =
+      settings.outlierDetection === undefined
+        ? undefined
+        : new OutlierDetector(settings.outlierDetection, this.endpoints, runtime.ejections);
+    this.breaker =
+      settings.circuitBreaker === undefined
+        ? undefined
+        : new CircuitBreaker(settings.circuitBreaker, runtime.now, (from, to) => runtime.events.transition(from, to));
+    this.#bulkhead =
+      settings.bulkhead === undefined
+        ? undefined
+        : new Bulkhead(settings.bulkhead.maxConcurrent, settings.bulkhead.maxQueued);
+    this.#rate =
+      settings.rateLimit === undefined
+        ? undefined
+        : new TokenBucket(settings.rateLimit.rps, settings.rateLimit.burst, runtime.now);
+    this.#budget =
+      settings.retry === undefined || settings.retry.attempts <= 1
+        ? undefined
+        : new RetryBudget(settings.retry.budget.ratio, settings.retry.budget.minPerSecond, runtime.now);
+    this.#retryOn = new Set(settings.retry?.on ?? []);
+  }
+
+  /** Sends one request through the pipeline. */
+  async request(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    if (this.#rate !== undefined) {
+      const waitMs = this.#rate.take();
+      if (waitMs > 0) {
+        this.#rt.events.rejected("ratelimit");
+        throw new RateLimitedError(this.name, this.#rate.rps, waitMs);
+      }
+    }
+    const bulkhead = this.#bulkhead;
+    if (bulkhead !== undefined) {
+      const entered = bulkhead.enter();
+      if (entered === false) {
+        this.#rt.events.rejected("bulkhead");
+        throw new BulkheadRejectedError(this.name, bulkhead.maxConcurrent, bulkhead.maxQueued);
+      }
+      if (entered !== true) await entered.granted;
+      try {
+        return await this.#send(request);
+      } finally {
+        bulkhead.exit();
+      }
+    }
+    return this.#send(request);
+  }
+
+  async #send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    const method = (request.method ?? "GET").toUpperCase();
+    const { body, headers, replayable } = encodeBody(request);
+    if (request.idempotencyKey !== undefined) headers["idempotency-key"] = request.idempotencyKey;
+    const retry = this.settings.retry;
+    const mayRetry =
+      retry !== undefined &&
+      retry.attempts > 1 &&
+      replayable &&
+      (IDEMPOTENT.has(method) || request.idempotencyKey !== undefined);
+    const deadline = this.#rt.now() + this.settings.timeout.total;
+    if (mayRetry) this.#budget?.request();
+    const tried = new Set<Endpoint>();
+    const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt >= attempts;
+      let outcome: Dispatcher.ResponseData | TandemError;
+      try {
+        outcome = await this.#attempt(method, request, headers, body, deadline, tried);
+      } catch (error) {
+        if (!TandemError.is(error)) throw error;
+        outcome = error;
+      }
+      const retryable = this.#retryable(outcome);
+      if (!(outcome instanceof Error) && (!retryable || last)) return outcome;
+      if (outcome instanceof Error && (!retryable || last)) throw outcome;
+      // Retry: wait the backoff, or what Retry-After asks (capped), whichever is longer.
+      const retryAfter = outcome instanceof Error ? 0 : retryAfterMs(outcome.headers["retry-after"]);
+      const delay = Math.max(
+        fullJitterDelay(attempt - 1, retry?.backoff.base ?? 25, retry?.backoff.max ?? 1000, this.#rt.random),
+        Math.min(retryAfter, RETRY_AFTER_CAP_MS),
+      );
+      if (this.#rt.now() + delay >= deadline) {
+        if (outcome instanceof Error) throw outcome;
+        return outcome;
+      }
+      if (this.#budget !== undefined && !this.#budget.tryRetry()) {
+        this.#rt.events.rejected("budget");
+        if (!(outcome instanceof Error)) return outcome;
+        throw new RetryBudgetExhaustedError(this.name, attempt, outcome);
+      }
+      if (!(outcome instanceof Error)) await outcome.body.dump();
+      this.#rt.events.retried();
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  #retryable(outcome: Dispatcher.ResponseData | TandemError): boolean {
+    if (!(outcome instanceof Error)) return this.#retryOn.has(outcome.statusCode);
+    if (outcome.code === "timeout") return this.#retryOn.has("timeout");
+    if (outcome.code === "upstream_error") return this.#retryOn.has(outcome.details.reason as string);
+    return false;
+  }
+
+  async #attempt(
+    method: string,
+    request: UpstreamRequest,
+    headers: Record<string, string>,
+    body: Dispatcher.DispatchOptions["body"],
+    deadline: number,
+    tried: Set<Endpoint>,
+  ): Promise<Dispatcher.ResponseData> {
+    const breaker = this.breaker;
+    if (breaker !== undefined && !breaker.tryAcquire()) {
+      this.#rt.events.rejected("circuit_open");
+      throw new CircuitOpenError(this.name, breaker.retryAfterMs);
+    }
+    const started = this.#rt.now();
+    const endpoint = this.#pick(started, tried);
+    tried.add(endpoint);
+    const remaining = deadline - started;
+    const bound = this.settings.timeout.attempt <= remaining ? "attempt" : "total";
+    const timeoutMs = Math.max(0, Math.min(this.settings.timeout.attempt, remaining));
+    let timedOut = false;
+    const armed = this.#rt.wheel.arm(timeoutMs, () => {
+      timedOut = true;
+    });
+    const signal = request.signal === undefined ? armed.signal : AbortSignal.any([armed.signal, request.signal]);
+    endpoint.active++;
+    let statusCode: number | undefined;
+    let errorType = "";
+    try {
+      const response = await endpoint.pool.request({
+        method: method as Dispatcher.HttpMethod,
+        path: pathWithQuery(request),
+        headers,
+        body,
+        signal,
+      });
+      statusCode = response.statusCode;
+      const now = this.#rt.now();
+      endpoint.observe(now - started, now);
+      if (statusCode >= 500) {
+        errorType = String(statusCode);
+        breaker?.failure();
+        this.#outliers?.failure(endpoint, now);
+      } else {
+        breaker?.success(now - started);
+        this.#outliers?.success(endpoint);
+      }
+      return response;
+    } catch (error) {
+      breaker?.failure();
+      if (request.signal?.aborted) {
+        errorType = "aborted";
+        throw new AbortedError(`${this.name}: the request was aborted by the caller`, {
+          cause: error,
+          details: { upstream: this.name },
+        });
+      }
+      if (timedOut) {
+        errorType = "timeout";
+        throw new TimeoutError(
+          `${this.name} (${endpoint.address}): the ${bound} timeout of ${bound === "attempt" ? this.settings.timeout.attempt : this.settings.timeout.total} ms passed`,
+          {
+            cause: error,
+            details: { upstream: this.name, endpoint: endpoint.address, bound, timeoutMs: timeoutMs },
+          },
+        );
+      }
+      const reason = transportReason(error);
+      errorType = reason;
+      if (reason === "connect-error" || reason === "reset") this.#outliers?.failure(endpoint, this.#rt.now());
+      throw new UpstreamError(this.name, endpoint.address, reason, error);
+    } finally {
+      armed.cancel();
+      endpoint.active--;
+      this.#rt.duration?.observe(
+        {
+          http_request_method: method,
+          server_address: endpoint.address,
+          http_response_status_code: statusCode ?? "",
+          error_type: errorType,
+        },
+        (this.#rt.now() - started) / 1000,
+      );
+    }
+  }
+
+  /** The endpoint for an attempt: healthy ones first, untried ones first among them. */
+  #pick(now: number, tried: Set<Endpoint>): Endpoint {
+    if (this.endpoints.length === 0) {
+      throw new TandemError("config_invalid", `upstream ${this.name} has no endpoints`, {
+        details: { upstream: this.name },
+      });
+    }
+    let healthy = this.endpoints.filter((e) => !e.ejected(now));
+    if (healthy.length === 0) healthy = this.endpoints;
+    const fresh = healthy.filter((e) => !tried.has(e));
+    return this.#balancer.pick(fresh.length > 0 ? fresh : healthy);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.endpoints.map((e) => e.close()));
+  }
+}
+
+function pathWithQuery(request: UpstreamRequest): string {
+  const path = request.path.startsWith("/") ? request.path : `/${request.path}`;
+  if (request.query === undefined) return path;
+  const query = new URLSearchParams(
+    Object.entries(request.query).map(([k, v]): [string, string] => [k, String(v)]),
+  ).toString();
+  return query === "" ? path : `${path}${path.includes("?") ? "&" : "?"}${query}`;
+}
+
+/** Bytes and strings are sent as they are and can be sent again; other objects go as JSON; streams once. */
+function encodeBody(request: UpstreamRequest): {
+  body: Dispatcher.DispatchOptions["body"];
+  headers: Record<string, string>;
+  replayable: boolean;
+} {
+  const headers: Record<string, string> = { ...request.headers };
+  const body = request.body;
+  if (body === undefined || body === null) return { body: undefined, headers, replayable: true };
+  if (typeof body === "string" || body instanceof Uint8Array) return { body, headers, replayable: true };
+  if (body instanceof Readable || (typeof body === "object" && Symbol.asyncIterator in (body as object))) {
+    return { body: body as Readable, headers, replayable: false };
+  }
+  headers["content-type"] ??= "application/json";
+  return { body: JSON.stringify(body), headers, replayable: true };
+}
+
+function transportReason(error: unknown): "connect-error" | "reset" | "protocol" {
+  const code = (error as { code?: string }).code ?? "";
+  if (
+    ["ECONNREFUSED", "UND_ERR_CONNECT_TIMEOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"].includes(code)
+  ) {
+    return "connect-error";
+  }
+  if (["ECONNRESET", "UND_ERR_SOCKET", "EPIPE", "UND_ERR_CLOSED"].includes(code)) return "reset";
+  return "protocol";
+}
+
+/** `Retry-After` in ms: seconds, or an HTTP date. */
+function retryAfterMs(value: string | string[] | undefined): number {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined) return 0;
+  const seconds = Number(text);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? 0 : Math.max(0, date - Date.now());
+}
