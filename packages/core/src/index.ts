@@ -2,7 +2,13 @@ export type { EventStream, EventStreamOptions, ServerSentEvent } from "./client/
 export type { CallOptions, ReadyInfo, SidecarClientOptions, WaitOptions } from "./client/sidecar-client.js";
 export { SidecarClient } from "./client/sidecar-client.js";
 export { loadConfigFile, parseConfigText } from "./config-file.js";
-export type { Concern, ConcernContext, ConcernInstance, RemoteConcernContext } from "./contract/concern.js";
+export type {
+  Concern,
+  ConcernContext,
+  ConcernInstance,
+  ProxyRequest,
+  RemoteConcernContext,
+} from "./contract/concern.js";
 export type { Config, ConfigChange, ConfigSnapshot, Secrets } from "./contract/config.js";
 export type { EvaluationContext, EvaluationDetails, FlagObject, Flags } from "./contract/flags.js";
 export type { Http, UpstreamRequest, UpstreamResponse } from "./contract/http.js";

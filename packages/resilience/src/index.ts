@@ -7,11 +7,13 @@ export {
   registerResilienceProblems,
 } from "./errors.js";
 export { Endpoint } from "./http/endpoint.js";
+export { forwardProxy } from "./http/forward-proxy.js";
 export type { LoadBalancing } from "./http/load-balancer.js";
 export { LoadBalancer } from "./http/load-balancer.js";
 export { LocalHttp } from "./http/local-http.js";
 export type { OutlierSettings } from "./http/outlier-detector.js";
 export { OutlierDetector } from "./http/outlier-detector.js";
+export { RemoteHttp } from "./http/remote-http.js";
 export type { UpstreamRuntime, UpstreamSettings } from "./http/upstream.js";
 export { Upstream, UpstreamError } from "./http/upstream.js";
 export { LocalResilience, policyEvents } from "./local/local-resilience.js";

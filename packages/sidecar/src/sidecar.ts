@@ -245,11 +245,8 @@ export class Sidecar implements SidecarControl {
   async #route(listener: Listener, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? "/";
     if (!url.startsWith("/")) {
-      // Absolute-form (forward proxy) and authority-form (CONNECT) targets: only configured
-      // upstreams may be reached, and this build configures none.
-      throw new TandemError("forbidden", `the forward proxy does not reach ${url}: it is not a configured upstream`, {
-        details: { target: url },
-      });
+      await this.#proxy(listener, url, req, res);
+      return;
     }
     // Beyond loopback a token is mandatory and is the guard; on loopback the Host check stops
     // DNS rebinding, where a web page reaches the sidecar through a name it controls.
@@ -314,6 +311,45 @@ export class Sidecar implements SidecarControl {
       return;
     }
     sendJson(res, result.status ?? 200, result.body, result.headers);
+  }
+
+  /**
+   * A forward-proxy request (absolute-form target): the token comes in `Proxy-Authorization`
+   * (or `Authorization`), and a concern that serves proxying decides whether the target is one
+   * of its upstreams. Anything else is refused: the sidecar is never an open proxy.
+   */
+  async #proxy(listener: Listener, url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let target: URL | undefined;
+    try {
+      target = new URL(url);
+    } catch {
+      target = undefined;
+    }
+    const refuse = (why: string) =>
+      new TandemError("forbidden", `the forward proxy does not reach ${url.slice(0, 200)}: ${why}`, {
+        details: { target: url.slice(0, 200) },
+      });
+    if (listener !== "api" || target === undefined || target.protocol !== "http:") {
+      throw refuse("only http:// targets on the API listener are proxied");
+    }
+    if (this.#token !== undefined) {
+      const given = req.headers["proxy-authorization"] ?? req.headers.authorization;
+      if (!this.#token.matches(given)) {
+        res.setHeader("proxy-authenticate", 'Bearer realm="tandem"');
+        throw new TandemError(
+          "proxy_auth_required",
+          given === undefined ? "a bearer token is required in Proxy-Authorization" : "the bearer token is wrong",
+          { status: 407 },
+        );
+      }
+    }
+    const proxy = this.#instances.find(({ instance }) => instance.forwardProxy !== undefined)?.instance;
+    if (proxy?.forwardProxy === undefined) throw refuse("it is not a configured upstream");
+    const controller = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) controller.abort(new TandemError("aborted", "the client went away"));
+    });
+    await proxy.forwardProxy({ req, res, target, signal: controller.signal });
   }
 
   async #body(route: RouteDefinition, req: IncomingMessage, limit: number): Promise<unknown> {

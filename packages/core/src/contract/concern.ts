@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SidecarClient } from "../client/sidecar-client.js";
 import type { TandemEnv } from "../env.js";
 import type { Logger } from "./logger.js";
@@ -33,6 +34,21 @@ export interface ConcernInstance<F extends Partial<Facets>> {
    * or OpenMetrics, without the final `# EOF`.
    */
   metricsText?(openMetrics: boolean): string;
+  /**
+   * Serves a forward-proxy request (absolute-form, `GET http://payments/charge`) whose token was
+   * checked. Throws a `TandemError` (403) for a target it does not serve.
+   */
+  forwardProxy?(request: ProxyRequest): Promise<void>;
+}
+
+/** A forward-proxy request as the sidecar hands it to a concern. */
+export interface ProxyRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The absolute target of the request line. */
+  target: URL;
+  /** Fires when the client goes away or the sidecar stops waiting. */
+  signal: AbortSignal;
 }
 
 /**

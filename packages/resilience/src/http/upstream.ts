@@ -150,7 +150,8 @@ export class Upstream {
       retry !== undefined &&
       retry.attempts > 1 &&
       replayable &&
-      (IDEMPOTENT.has(method) || request.idempotencyKey !== undefined);
+      // A key in the headers counts too: that is how it arrives through the forward proxy.
+      (IDEMPOTENT.has(method) || headers["idempotency-key"] !== undefined);
     const deadline = this.#rt.now() + this.settings.timeout.total;
     if (mayRetry) this.#budget?.request();
     const tried = new Set<Endpoint>();

@@ -33,6 +33,8 @@ export function sendProblem(
   const text = JSON.stringify(problem);
   res.writeHead(problem.status, {
     ...headers,
+    // Marks the answer as the sidecar's own, so a proxy client can tell it from an upstream's.
+    "x-tandem-error": problem.code,
     "content-type": PROBLEM_CONTENT_TYPE,
     "content-length": Buffer.byteLength(text),
   });

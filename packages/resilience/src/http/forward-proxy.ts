@@ -1,0 +1,81 @@
+import type { IncomingMessage } from "node:http";
+import { pipeline } from "node:stream/promises";
+import { type ProxyRequest, TandemError } from "@tandem/core";
+import type { LocalHttp } from "./local-http.js";
+
+// Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never forwarded.
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+]);
+
+/** Bodies up to this size are held so that a retry can send them again, as Envoy buffers them. */
+const REPLAY_BUFFER = 1024 * 1024;
+
+/**
+ * The request body for the pipeline: none, the bytes of a small body of known length (so it
+ * can be retried), or the stream itself (sent once).
+ */
+async function requestBody(req: IncomingMessage): Promise<{ body?: Buffer | IncomingMessage }> {
+  const length = req.headers["content-length"];
+  if (length === undefined && req.headers["transfer-encoding"] === undefined) return {};
+  if (length === "0") return {};
+  if (length !== undefined && Number(length) <= REPLAY_BUFFER) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    return { body: Buffer.concat(chunks) };
+  }
+  return { body: req };
+}
+
+/**
+ * The sidecar's forward proxy: `GET http://payments/charge` goes through the `payments`
+ * upstream's pipeline (balancing, retries, breaker, ...). Only the names of configured
+ * upstreams are reached, on the default port: no IP literal, no other host, no other port. Both
+ * answers stream through; a request body of known length up to 1 MiB is held so a retry can
+ * resend it, a larger or chunked one streams through and is sent once.
+ */
+export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promise<void> {
+  return async ({ req, res, target, signal }) => {
+    const name = target.hostname.toLowerCase();
+    const upstream = http.upstream(name);
+    if (upstream === undefined || (target.port !== "" && target.port !== "80") || target.username !== "") {
+      throw new TandemError(
+        "forbidden",
+        `the forward proxy does not reach ${target.host}: it is not a configured upstream`,
+        {
+          details: { target: target.host, upstreams: http.names() },
+        },
+      );
+    }
+    const connection = String(req.headers.connection ?? "").toLowerCase();
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(req.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(key) || connection.split(/\s*,\s*/).includes(key)) continue;
+      headers[key] = Array.isArray(value) ? value.join(", ") : value;
+    }
+    headers.via = "1.1 tandem";
+    const response = await upstream.request({
+      method: req.method ?? "GET",
+      path: `${target.pathname}${target.search}`,
+      headers,
+      ...(await requestBody(req)),
+      signal,
+    });
+    const out: Record<string, string | string[]> = {};
+    for (const [key, value] of Object.entries(response.headers)) {
+      if (value === undefined || HOP_BY_HOP.has(key)) continue;
+      out[key] = value;
+    }
+    res.writeHead(response.statusCode, out);
+    await pipeline(response.body, res);
+  };
+}

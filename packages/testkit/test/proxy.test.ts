@@ -1,0 +1,118 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { request as rawHttp } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { httpConfig, startFaultyUpstream, startSidecar } from "@tandem/testkit";
+import { pino } from "pino";
+import { CircuitOpenError, createRuntime } from "tandem";
+import { ProxyAgent, request } from "undici";
+import { afterAll, describe, expect, it } from "vitest";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+const upstream = await startFaultyUpstream(3);
+const file = join(mkdtempSync(join(tmpdir(), "tandem-proxy-")), "tandem.yaml");
+writeFileSync(file, httpConfig(upstream));
+const sidecar = await startSidecar({ config: file });
+afterAll(async () => {
+  await sidecar.stop();
+  await upstream.close();
+});
+
+/** Sends a raw forward-proxy request line to the sidecar and returns the status. */
+function proxied(target: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(sidecar.api);
+  return new Promise((resolve, reject) => {
+    const req = rawHttp({
+      host: hostname,
+      port,
+      method: "GET",
+      path: target,
+      headers: { host: new URL(target).host, ...headers },
+    });
+    req.on("response", (res) => {
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("the forward proxy", () => {
+  const auth = () => ({ "proxy-authorization": `Bearer ${sidecar.token}` });
+
+  it("serves an app that knows nothing of tandem, through a standard HTTP proxy client", async () => {
+    const agent = new ProxyAgent({ uri: sidecar.api, token: `Bearer ${sidecar.token}`, proxyTunnel: false });
+    const res = await request("http://payments/orders?x=1", { dispatcher: agent });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.json()).toMatchObject({ method: "GET", path: "/orders?x=1" });
+    expect(upstream.instances.some((i) => i.lastHeaders?.via === "1.1 tandem")).toBe(true);
+    expect(upstream.instances.every((i) => i.lastHeaders?.["proxy-authorization"] === undefined)).toBe(true);
+    await agent.close();
+  });
+
+  it("asks for the token with 407", async () => {
+    const res = await proxied("http://payments/");
+    expect(res.status).toBe(407);
+    expect(JSON.parse(res.body)).toMatchObject({ code: "proxy_auth_required" });
+    expect((await proxied("http://payments/", { "proxy-authorization": "Bearer wrong" })).status).toBe(407);
+  });
+
+  it("reaches configured upstream names only: no other host, IP literal, port or loopback alias", async () => {
+    const api = new URL(sidecar.api);
+    for (const target of [
+      "http://example.com/",
+      "http://169.254.169.254/latest/meta-data/",
+      `http://127.0.0.1:${api.port}/v1/secrets`,
+      `http://localhost:${api.port}/v1/config`,
+      "http://[::1]/",
+      "http://payments:8080/",
+      "http://user@payments/",
+      "http://payments.evil.com/",
+    ]) {
+      const res = await proxied(target, auth());
+      expect(res.status, target).toBe(403);
+      expect(JSON.parse(res.body).code).toBe("forbidden");
+    }
+  });
+
+  it("gives two processes sharing one sidecar one breaker", async () => {
+    const ledger = upstream.instances[2];
+    ledger?.set({ rate: 1, status: 500 });
+    // Another process trips the ledger's breaker through the sidecar...
+    const source = `
+      import { createRuntime } from "tandem";
+      const rt = await createRuntime({ logger: (await import("pino")).pino({ level: "silent" }) });
+      for (let i = 0; i < 3; i++) await (await rt.http.request("ledger", { path: "/" })).body.dump();
+      await rt.close();`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
+      cwd: here,
+      env: {
+        ...process.env,
+        TANDEM_MODE: "sidecar",
+        TANDEM_SIDECAR: sidecar.api,
+        TANDEM_TOKEN: sidecar.token,
+        TANDEM_SIDECAR_REQUIRED: "true",
+      },
+      stdio: "inherit",
+    });
+    expect(await new Promise((r) => child.on("exit", r))).toBe(0);
+    // ...and this one finds it open without having seen a failure.
+    const rt = await createRuntime({
+      env: {},
+      mode: "sidecar",
+      sidecar: sidecar.api,
+      token: sidecar.token as string,
+      logger: pino({ level: "silent" }),
+    });
+    const before = ledger?.requests;
+    const error = await rt.http.request("ledger", { path: "/" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CircuitOpenError);
+    expect(ledger?.requests).toBe(before);
+    await rt.close();
+    ledger?.set({});
+  });
+});
