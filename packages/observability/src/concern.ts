@@ -1,13 +1,21 @@
 import { randomBytes } from "node:crypto";
-import type { Concern, ConcernInstance, Facets } from "@tandem/core";
+import type { Concern, ConcernContext, ConcernInstance, Facets } from "@tandem/core";
+import { OtlpForwarder } from "./forward/otlp-forwarder.js";
 import { PodMetrics } from "./metrics/pod-metrics.js";
 import { RemoteMetrics } from "./remote/remote-metrics.js";
-import { metricsRoutes } from "./routes.js";
+import { SidecarSpanExporter } from "./remote/sidecar-span-exporter.js";
+import { metricsRoutes, tracesRoutes } from "./routes.js";
+import { telemetryDropped } from "./telemetry-dropped.js";
+import { LazyOtlpExporter } from "./traces/otlp-exporter.js";
+import { readTraceEnv, type TraceEnv, tracesUrl } from "./traces/trace-env.js";
+import { startTracing } from "./traces/tracing.js";
 
-type ObservabilityFacets = Pick<Facets, "metrics">;
+type ObservabilityFacets = Pick<Facets, "metrics" | "tracer">;
 
 interface LocalObservability extends ConcernInstance<ObservabilityFacets> {
   pod: PodMetrics;
+  /** The traces pipeline of the sidecar, made when the sidecar asks for the routes. */
+  forwarder(): OtlpForwarder;
 }
 
 /** This process's id in its pod: the pid alone may repeat across containers of one pod. */
@@ -16,21 +24,82 @@ function processId(): string {
 }
 
 /**
- * Metrics: recorded in-process in both modes; exposed by the service in library mode, merged
- * for the whole pod by the sidecar in sidecar mode.
+ * Where the sidecar forwards traces: its own `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`, else
+ * `telemetry.traces.export.otlp` as the config holds it now (read per batch: a reload applies).
+ */
+function forwardEndpoint(env: TraceEnv, context: ConcernContext): () => string | undefined {
+  return () => {
+    if (env.endpoint !== undefined) return env.endpoint;
+    const configured = context.facets.config?.get<string>("telemetry.traces.export.otlp");
+    return configured === undefined ? undefined : tracesUrl(configured);
+  };
+}
+
+/**
+ * Metrics and traces. Metrics are recorded in-process in both modes; exposed by the service in
+ * library mode, merged for the whole pod by the sidecar in sidecar mode. Traces come from an
+ * OpenTelemetry SDK in the service (unless the service registered its own), exported over
+ * OTLP/HTTP straight to the configured endpoint in library mode, or to the sidecar in sidecar
+ * mode, which batches and forwards them.
  */
 export const observabilityConcern: Concern<ObservabilityFacets, LocalObservability> = {
   name: "observability",
 
-  async local() {
+  async local(context) {
+    const env = readTraceEnv(context.variables);
     const pod = new PodMetrics({ self: processId() });
-    return { pod, facets: { metrics: pod.ownMetrics() }, metricsText: (openMetrics) => pod.text(openMetrics) };
+    const metrics = pod.ownMetrics();
+    const tracing = startTracing({
+      env,
+      facets: context.facets,
+      logger: context.logger,
+      metrics,
+      exporter: (settings) =>
+        settings.endpoint === undefined ? undefined : new LazyOtlpExporter(settings.endpoint, env),
+    });
+    let forwarder: OtlpForwarder | undefined;
+    return {
+      pod,
+      facets: { metrics, tracer: tracing.tracer },
+      metricsText: (openMetrics) => pod.text(openMetrics),
+      forwarder: () => {
+        forwarder ??= new OtlpForwarder({
+          endpoint: forwardEndpoint(env, context),
+          headers: env.headers,
+          compression: env.compression,
+          attemptTimeoutMs: env.timeoutMs,
+          dropped: telemetryDropped(metrics),
+          logger: context.logger,
+        });
+        return forwarder;
+      },
+      close: async () => {
+        await tracing.close();
+        await forwarder?.close();
+      },
+    };
   },
 
   async remote(context) {
+    const env = readTraceEnv(context.variables);
     const metrics = new RemoteMetrics({ client: context.client, logger: context.logger, process: processId() });
-    return { facets: { metrics }, close: () => metrics.close() };
+    const tracing = startTracing({
+      env,
+      facets: context.facets,
+      logger: context.logger,
+      metrics,
+      exporter: () =>
+        new SidecarSpanExporter({ client: context.client, logger: context.logger, timeoutMs: env.timeoutMs }),
+    });
+    return {
+      facets: { metrics, tracer: tracing.tracer },
+      close: async () => {
+        // Spans first: what they fail to deliver is counted in the metrics flushed after them.
+        await tracing.close();
+        await metrics.close();
+      },
+    };
   },
 
-  routes: (instance) => metricsRoutes(instance.pod),
+  routes: (instance) => [...metricsRoutes(instance.pod), ...tracesRoutes(instance.forwarder())],
 };

@@ -1,4 +1,6 @@
 export { observabilityConcern } from "./concern.js";
+export type { ForwardRetry, OfferResult, OtlpForwarderOptions } from "./forward/otlp-forwarder.js";
+export { OtlpForwarder } from "./forward/otlp-forwarder.js";
 export type { ServerMetricsOptions } from "./http/server-metrics.js";
 export { fastifyServerMetrics, HTTP_SERVER_DURATION, httpServerMetrics } from "./http/server-metrics.js";
 export { traceMixin } from "./logs/trace-mixin.js";
@@ -12,4 +14,5 @@ export type { FamilyBatch, MetricsBatch, PodMetricsOptions, RejectedFamily } fro
 export { PodMetrics } from "./metrics/pod-metrics.js";
 export type { RemoteMetricsOptions } from "./remote/remote-metrics.js";
 export { RemoteMetrics } from "./remote/remote-metrics.js";
-export { metricsRoutes } from "./routes.js";
+export type { TracesRouteOptions } from "./routes.js";
+export { metricsRoutes, tracesRoutes } from "./routes.js";

@@ -1,5 +1,7 @@
-import { defineRoute, type RouteDefinition } from "@tandem/core";
+import { defineRoute, type RouteDefinition, TandemError } from "@tandem/core";
 import { z } from "zod";
+import { OTLP_CONTENT_TYPE, otlpEncoding, readOtlpTraces } from "./forward/otlp-body.js";
+import type { OtlpForwarder } from "./forward/otlp-forwarder.js";
 import type { PodMetrics } from "./metrics/pod-metrics.js";
 
 const labels = z.array(z.string().max(1024)).max(32);
@@ -62,6 +64,82 @@ export function metricsRoutes(pod: PodMetrics): RouteDefinition[] {
       handler: ({ req, res }) => {
         const { contentType, body } = pod.expose(req.headers.accept);
         res.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
+        res.end(body);
+        return undefined;
+      },
+    },
+  ];
+}
+
+/** Options of `tracesRoutes`. */
+export interface TracesRouteOptions {
+  /** Largest request once gunzipped. Default 4 MiB. */
+  maxDecodedBytes?: number;
+  /** Seconds a client is asked to wait when the queue is full. Default 1. */
+  retryAfterSeconds?: number;
+}
+
+/**
+ * The sidecar's OTLP/HTTP traces receiver: what the processes of the pod export is queued and
+ * forwarded to the configured OTLP endpoint (see `OtlpForwarder`).
+ */
+export function tracesRoutes(forwarder: OtlpForwarder, options: TracesRouteOptions = {}): RouteDefinition[] {
+  return [
+    {
+      method: "POST",
+      path: "/v1/traces",
+      tag: "traces",
+      summary: "Receives OTLP/HTTP traces (protobuf or JSON) and forwards them to the configured OTLP endpoint.",
+      description:
+        "An OTLP/HTTP receiver: `application/x-protobuf` or `application/json`, optionally `Content-Encoding: gzip`. " +
+        "Answers 200 with an empty ExportTraceServiceResponse once queued; 503 with Retry-After when the queue is full " +
+        "(retryable); 501 `not_configured` when the sidecar has no OTLP endpoint (`telemetry.traces.export.otlp` or " +
+        "its own `OTEL_EXPORTER_OTLP_ENDPOINT`).",
+      rawBody: true,
+      responses: {
+        200: {
+          description: "Queued for forwarding: an empty ExportTraceServiceResponse.",
+          contentType: OTLP_CONTENT_TYPE.protobuf,
+        },
+        400: {
+          description: "The body is not an OTLP ExportTraceServiceRequest.",
+          contentType: "application/problem+json",
+        },
+        413: { description: "The body is over the size limit.", contentType: "application/problem+json" },
+        415: {
+          description: "Neither protobuf nor JSON, or an encoding other than gzip.",
+          contentType: "application/problem+json",
+        },
+        501: {
+          description: "The sidecar has no OTLP endpoint to forward to.",
+          contentType: "application/problem+json",
+        },
+        503: { description: "The queue is full; retry after Retry-After.", contentType: "application/problem+json" },
+      },
+      handler: async ({ req, res, bodyLimit }) => {
+        const encoding = otlpEncoding(req.headers["content-type"]);
+        if (!forwarder.configured) {
+          throw new TandemError(
+            "not_configured",
+            "the sidecar forwards traces nowhere: set telemetry.traces.export.otlp in tandem.yaml or OTEL_EXPORTER_OTLP_ENDPOINT for the sidecar",
+            { status: 501, details: { setting: "telemetry.traces.export.otlp" } },
+          );
+        }
+        const payload = await readOtlpTraces(req, encoding, {
+          limit: bodyLimit,
+          maxDecodedBytes: options.maxDecodedBytes ?? 4 * 1024 * 1024,
+        });
+        const offered = payload.spans === 0 ? "queued" : forwarder.offer(payload);
+        if (offered !== "queued") {
+          res.setHeader("retry-after", String(options.retryAfterSeconds ?? 1));
+          throw new TandemError(
+            offered === "full" ? "queue_full" : "shutting_down",
+            offered === "full" ? "the traces queue is full; retry later" : "the sidecar is shutting down",
+            { status: 503 },
+          );
+        }
+        const body = encoding === "json" ? "{}" : "";
+        res.writeHead(200, { "content-type": OTLP_CONTENT_TYPE[encoding], "content-length": Buffer.byteLength(body) });
         res.end(body);
         return undefined;
       },

@@ -1,0 +1,156 @@
+import {
+  context,
+  createContextKey,
+  ProxyTracerProvider,
+  propagation,
+  ROOT_CONTEXT,
+  type Tracer,
+  type TracerProvider,
+  trace,
+} from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
+import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
+import { BatchSpanProcessor, TracerProvider as SdkTracerProvider, type SpanExporter } from "@opentelemetry/sdk-trace";
+import type { Facets, Logger, Metrics } from "@tandem/core";
+import { telemetryDropped } from "../telemetry-dropped.js";
+import { DeferredTracerProvider } from "./deferred-tracer.js";
+import { droppedSpansMeterProvider } from "./dropped-spans.js";
+import type { TraceEnv } from "./trace-env.js";
+import { resolveTraceSettings, type TraceSettings } from "./trace-settings.js";
+
+/** The instrumentation scope of `rt.tracer`. */
+const SCOPE = "tandem";
+
+/** Options of `startTracing`. */
+export interface TracingOptions {
+  env: TraceEnv;
+  /**
+   * The runtime's facets, as they fill up: the config facet is read at the first span, by when
+   * every concern has started (the observability concern starts before the config concern).
+   */
+  facets: Partial<Facets>;
+  logger: Logger;
+  /** Where lost spans are counted (`tandem_telemetry_dropped_total{signal="traces"}`). */
+  metrics: Metrics;
+  /** Makes the exporter once the settings are known; `undefined` means spans are not exported. */
+  exporter(settings: TraceSettings): SpanExporter | undefined;
+  /** How long `close` waits for the last spans to be exported. Default 10 000 ms. */
+  closeTimeoutMs?: number;
+}
+
+/** Tracing as a concern instance holds it: the tracer to hand out and how to flush it. */
+export interface Tracing {
+  readonly tracer: Tracer;
+  /** Exports the spans still buffered (within the bound) and unregisters what tandem registered. */
+  close(): Promise<void>;
+}
+
+const NO_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Sets up OpenTelemetry tracing unless the application already did: when a global
+ * TracerProvider is registered, `rt.tracer` comes from it and tandem exports nothing itself.
+ * Otherwise tandem registers a provider (and, when missing, the AsyncLocalStorage context
+ * manager and the W3C propagators) whose sampler, resource and exporter are settled at the
+ * first span, from the `OTEL_*` environment over `tandem.yaml`.
+ */
+export function startTracing(options: TracingOptions): Tracing {
+  const { env, logger } = options;
+  if (env.disabled || hasTracerProvider()) {
+    if (!env.disabled) {
+      logger.info(
+        { event: "tracing_external" },
+        "an OpenTelemetry TracerProvider is already registered: rt.tracer uses it and tandem exports no traces itself",
+      );
+    }
+    return { tracer: trace.getTracer(SCOPE), close: async () => {} };
+  }
+  let sdk: SdkTracerProvider | undefined;
+  let closed = false;
+  const deferred = new DeferredTracerProvider((): TracerProvider => {
+    if (closed) return NO_PROVIDER;
+    sdk = buildProvider(options);
+    return sdk;
+  });
+  const ownsTrace = trace.setGlobalTracerProvider(deferred);
+  const ownsContext =
+    !contextPropagates() && context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const ownsPropagator =
+    propagation.fields().length === 0 &&
+    propagation.setGlobalPropagator(
+      new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+    );
+  return {
+    tracer: deferred.getTracer(SCOPE),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      if (sdk !== undefined) {
+        const timeoutMs = options.closeTimeoutMs ?? 10_000;
+        if (!(await settlesWithin(sdk.shutdown(), timeoutMs))) {
+          logger.warn({ event: "traces_flush_timeout", timeoutMs }, "the last spans were not exported in time");
+        }
+      }
+      if (ownsTrace) trace.disable();
+      if (ownsContext) context.disable();
+      if (ownsPropagator) propagation.disable();
+    },
+  };
+}
+
+function buildProvider(options: TracingOptions): SdkTracerProvider {
+  const settings = resolveTraceSettings(options.env, options.facets.config);
+  const exporter = options.env.exporterNone ? undefined : options.exporter(settings);
+  const resource = defaultResource().merge(
+    resourceFromAttributes({ ...options.env.resourceAttributes, "service.name": settings.serviceName }),
+  );
+  options.logger.info(
+    { event: "tracing_started", service: settings.serviceName, export: exporter === undefined ? "none" : "otlp" },
+    "tracing started",
+  );
+  return new SdkTracerProvider({
+    resource,
+    sampler: settings.sampler,
+    spanProcessors:
+      exporter === undefined
+        ? []
+        : [
+            new BatchSpanProcessor({
+              exporter,
+              ...options.env.batch,
+              selfObsMeterProvider: droppedSpansMeterProvider(telemetryDropped(options.metrics)),
+            }),
+          ],
+  });
+}
+
+/** True when the application registered a global TracerProvider (with this or another API copy). */
+function hasTracerProvider(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_PROVIDER;
+}
+
+/** True when a context manager that carries values through `context.with` is registered. */
+function contextPropagates(): boolean {
+  const probe = createContextKey("tandem.probe");
+  return context.with(ROOT_CONTEXT.setValue(probe, true), () => context.active().getValue(probe) === true);
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,218 @@
+import { context, propagation, trace } from "@opentelemetry/api";
+import { ExportResultCode } from "@opentelemetry/core";
+import {
+  InMemorySpanExporter,
+  TracerProvider as SdkTracerProvider,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace";
+import { type Config, ConfigError, type Facets } from "@tandem/core";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { readTraceEnv } from "../src/traces/trace-env.js";
+import { resolveTraceSettings } from "../src/traces/trace-settings.js";
+import { startTracing } from "../src/traces/tracing.js";
+import { recordingCounter } from "./helpers/otlp-fixtures.js";
+
+const silent = pino({ level: "silent" });
+
+function config(values: Record<string, unknown>): Config {
+  return {
+    get: <T>(path: string) => values[path] as T | undefined,
+    snapshot: () => ({ generation: 1, values }),
+    onChange: () => () => {},
+  };
+}
+
+function metrics() {
+  const dropped = recordingCounter();
+  const unused = () => {
+    throw new Error("only the dropped counter is used");
+  };
+  return {
+    dropped,
+    metrics: {
+      counter: () => dropped,
+      gauge: unused,
+      histogram: unused,
+      expose: unused,
+    } as unknown as Facets["metrics"],
+  };
+}
+
+afterEach(() => {
+  trace.disable();
+  context.disable();
+  propagation.disable();
+});
+
+describe("readTraceEnv", () => {
+  it("reads the standard variables: endpoint with /v1/traces appended, headers, sampler, batch bounds", () => {
+    const env = readTraceEnv({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318/",
+      OTEL_EXPORTER_OTLP_HEADERS: "api-key=a%20b,x=1",
+      OTEL_EXPORTER_OTLP_TRACES_HEADERS: "x=2",
+      OTEL_TRACES_SAMPLER: "traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: "0.25",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+      OTEL_SERVICE_NAME: "orders",
+    });
+    expect(env).toMatchObject({
+      endpoint: "http://127.0.0.1:4318/v1/traces",
+      headers: { "api-key": "a b", x: "2" },
+      sampler: "traceidratio",
+      samplerArg: 0.25,
+      batch: { scheduledDelayMillis: 100 },
+      serviceName: "orders",
+      timeoutMs: 10_000,
+    });
+    expect(readTraceEnv({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://127.0.0.1:1/custom" }).endpoint).toBe(
+      "http://127.0.0.1:1/custom",
+    );
+  });
+
+  it("refuses a value it cannot honour with a ConfigError naming the variable", () => {
+    const cases: Record<string, string> = {
+      OTEL_TRACES_SAMPLER: "jaeger_remote",
+      OTEL_TRACES_SAMPLER_ARG: "2",
+      OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+      OTEL_TRACES_EXPORTER: "zipkin",
+      OTEL_BSP_MAX_QUEUE_SIZE: "-1",
+    };
+    for (const [variable, value] of Object.entries(cases)) {
+      let thrown: unknown;
+      try {
+        readTraceEnv({ [variable]: value });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, variable).toBeInstanceOf(ConfigError);
+      expect((thrown as ConfigError).details.variable).toBe(variable);
+    }
+  });
+});
+
+describe("resolveTraceSettings", () => {
+  it("takes each OTEL_* variable over tandem.yaml, and tandem.yaml over the defaults", () => {
+    const file = config({
+      service: "from-file",
+      "telemetry.traces.sampler": "always_off",
+      "telemetry.traces.ratio": 1,
+      "telemetry.traces.export.otlp": "http://127.0.0.1:9/",
+    });
+    const fromFile = resolveTraceSettings(readTraceEnv({}), file);
+    expect(fromFile.serviceName).toBe("from-file");
+    expect(fromFile.endpoint).toBe("http://127.0.0.1:9/v1/traces");
+    expect(fromFile.sampler.toString()).toBe("AlwaysOffSampler");
+    const fromEnv = resolveTraceSettings(
+      readTraceEnv({
+        OTEL_SERVICE_NAME: "from-env",
+        OTEL_TRACES_SAMPLER: "always_on",
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:8",
+      }),
+      file,
+    );
+    expect(fromEnv).toMatchObject({ serviceName: "from-env", endpoint: "http://127.0.0.1:8/v1/traces" });
+    expect(fromEnv.sampler.toString()).toBe("AlwaysOnSampler");
+    const none = resolveTraceSettings(readTraceEnv({}), undefined);
+    expect(none.endpoint).toBeUndefined();
+    expect(none.serviceName).toMatch(/^unknown_service:/);
+  });
+});
+
+describe("startTracing", () => {
+  it("leaves a TracerProvider the application registered in place, and uses it", async () => {
+    const theirs = new InMemorySpanExporter();
+    const provider = new SdkTracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: theirs })] });
+    trace.setGlobalTracerProvider(provider);
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: "info" }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    let asked = false;
+    const tracing = startTracing({
+      env: readTraceEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" }),
+      facets: {},
+      logger,
+      metrics: metrics().metrics,
+      exporter: () => {
+        asked = true;
+        return undefined;
+      },
+    });
+    tracing.tracer.startSpan("in-their-provider").end();
+    expect(theirs.getFinishedSpans().map((s) => s.name)).toEqual(["in-their-provider"]);
+    expect(asked).toBe(false);
+    expect(lines.some((l) => l.event === "tracing_external")).toBe(true);
+    await tracing.close();
+    trace.getTracer("app").startSpan("still-theirs").end();
+    expect(theirs.getFinishedSpans().map((s) => s.name)).toContain("still-theirs");
+  });
+
+  it("settles the service name at the first span from the config facet that started after it, and flushes on close", async () => {
+    // InMemorySpanExporter forgets its spans on shutdown; this one keeps them.
+    const finished: ReadableSpan[] = [];
+    const exported: SpanExporter = {
+      export: (spans, done) => {
+        finished.push(...spans);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      shutdown: async () => {},
+    };
+    const facets: Partial<Facets> = {};
+    const tracing = startTracing({
+      env: readTraceEnv({ OTEL_BSP_SCHEDULE_DELAY: "60000" }),
+      facets,
+      logger: silent,
+      metrics: metrics().metrics,
+      exporter: () => exported,
+    });
+    // The config concern starts after the observability concern.
+    facets.config = config({ service: "orders" });
+    await tracing.tracer.startActiveSpan("parent", async (parent) => {
+      await new Promise((r) => setTimeout(r, 1));
+      trace.getTracer("instrumentation").startSpan("child").end();
+      parent.end();
+    });
+    expect(finished).toHaveLength(0);
+    await tracing.close();
+    const [child, parent] = finished;
+    expect(parent?.resource.attributes["service.name"]).toBe("orders");
+    expect(child?.parentSpanContext?.spanId).toBe(parent?.spanContext().spanId);
+    // What tandem registered is unregistered, so a later runtime can register again.
+    expect(trace.getTracer("after").startSpan("noop").isRecording()).toBe(false);
+  });
+
+  it("counts spans lost to a full queue or a failed export in tandem_telemetry_dropped_total{signal=traces}", async () => {
+    const { metrics: m, dropped } = metrics();
+    const tracing = startTracing({
+      env: readTraceEnv({ OTEL_BSP_MAX_QUEUE_SIZE: "2", OTEL_BSP_SCHEDULE_DELAY: "60000" }),
+      facets: {},
+      logger: silent,
+      metrics: m,
+      exporter: () => ({
+        export: (_spans, done) => done({ code: ExportResultCode.FAILED, error: new Error("collector down") }),
+        shutdown: async () => {},
+      }),
+    });
+    for (let i = 0; i < 5; i++) tracing.tracer.startSpan(`s${i}`).end();
+    expect(dropped.total({ signal: "traces" })).toBe(3);
+    await tracing.close();
+    expect(dropped.total({ signal: "traces" })).toBe(5);
+  });
+
+  it("sets up nothing when OTEL_SDK_DISABLED=true", async () => {
+    let asked = false;
+    const tracing = startTracing({
+      env: readTraceEnv({ OTEL_SDK_DISABLED: "true" }),
+      facets: {},
+      logger: silent,
+      metrics: metrics().metrics,
+      exporter: () => {
+        asked = true;
+        return undefined;
+      },
+    });
+    expect(tracing.tracer.startSpan("x").isRecording()).toBe(false);
+    expect(asked).toBe(false);
+    await tracing.close();
+  });
+});
