@@ -126,7 +126,10 @@ describe("sidecar routes and checks", () => {
   it("keeps the Host check when the flag is set but no token guards", async () => {
     const s = await startInProcess({ allowNonLoopback: true }, [echoConcern()]);
     stops.push(() => s.sidecar.stop("test over"));
-    const answer = await rawRequest(s.apiPort, "GET /v1/echo/x HTTP/1.1\r\nHost: evil.example.com\r\nConnection: close\r\n\r\n");
+    const answer = await rawRequest(
+      s.apiPort,
+      "GET /v1/echo/x HTTP/1.1\r\nHost: evil.example.com\r\nConnection: close\r\n\r\n",
+    );
     expect(answer).toMatch(/^HTTP\/1.1 403/);
   });
 
@@ -152,14 +155,24 @@ describe("sidecar routes and checks", () => {
     }
   });
 
-  it("refuses forward-proxy targets that are not configured upstreams with 403", async () => {
+  it("refuses forward-proxy targets when no concern proxies (403), after asking for the token (407)", async () => {
     const { apiPort } = await start();
+    const proxyAuth = `Proxy-Authorization: Bearer ${TOKEN}\r\n`;
     for (const target of ["http://169.254.169.254/latest/meta-data", "http://payments/charge", "127.0.0.1:22"]) {
       const method = target.startsWith("http") ? "GET" : "CONNECT";
-      const answer = await rawRequest(apiPort, `${method} ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const answer = await rawRequest(
+        apiPort,
+        `${method} ${target} HTTP/1.1\r\nHost: x\r\n${proxyAuth}Connection: close\r\n\r\n`,
+      );
       expect(answer).toMatch(/^HTTP\/1.1 403/);
       expect(answer).toContain("not a configured upstream");
     }
+    const noToken = await rawRequest(
+      apiPort,
+      "GET http://payments/ HTTP/1.1\r\nHost: payments\r\nConnection: close\r\n\r\n",
+    );
+    expect(noToken).toMatch(/^HTTP\/1.1 407/);
+    expect(noToken.toLowerCase()).toContain('proxy-authenticate: bearer realm="tandem"');
   });
 
   it("answers 404 and 405 (with Allow) as problem+json", async () => {
