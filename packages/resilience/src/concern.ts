@@ -1,12 +1,17 @@
-import type { Concern, ConcernContext, Facets, Http } from "@tandem/core";
+import type { Concern, ConcernContext, ConcernInstance, Facets, Http } from "@tandem/core";
 import { registerResilienceProblems } from "./errors.js";
 import { forwardProxy } from "./http/forward-proxy.js";
 import { LocalHttp } from "./http/local-http.js";
 import { RemoteHttp } from "./http/remote-http.js";
 import { LocalResilience } from "./local/local-resilience.js";
 import { DeadlineWheel } from "./policies/deadline-wheel.js";
+import { resilienceRoutes } from "./routes.js";
 
 type ResilienceFacets = Pick<Facets, "resilience" | "http">;
+
+interface LocalResilienceInstance extends ConcernInstance<ResilienceFacets> {
+  local: { http: LocalHttp; resilience: LocalResilience };
+}
 
 function config(context: ConcernContext) {
   const config = context.facets.config;
@@ -20,7 +25,7 @@ function config(context: ConcernContext) {
  * set of breakers, ejections and budgets per upstream; `rt.resilience.execute` still runs its
  * policies in-process in this build (state per process), and says so once at start.
  */
-export const resilienceConcern: Concern<ResilienceFacets> = {
+export const resilienceConcern: Concern<ResilienceFacets, LocalResilienceInstance> = {
   name: "resilience",
 
   async local(context) {
@@ -28,6 +33,7 @@ export const resilienceConcern: Concern<ResilienceFacets> = {
     const resilience = new LocalResilience(config(context), context.facets.metrics, context.logger, wheel);
     const http = new LocalHttp(config(context), context.facets.metrics, context.logger, wheel);
     return {
+      local: { http, resilience },
       facets: { resilience, http },
       forwardProxy: forwardProxy(http),
       close: async () => {
@@ -36,6 +42,8 @@ export const resilienceConcern: Concern<ResilienceFacets> = {
       },
     };
   },
+
+  routes: (instance) => resilienceRoutes(instance.local.http, instance.local.resilience),
 
   async remote(context) {
     registerResilienceProblems();

@@ -115,4 +115,19 @@ describe("the forward proxy", () => {
     await rt.close();
     ledger?.set({});
   });
+
+  it("shows the pod's breakers and endpoints at /v1/resilience/state", async () => {
+    const res = await fetch(`${sidecar.api}/v1/resilience/state`, {
+      headers: { authorization: `Bearer ${sidecar.token}` },
+    });
+    expect(res.status).toBe(200);
+    const state = (await res.json()) as {
+      upstreams: Record<string, { breaker?: string; endpoints: { address: string; ejected: boolean }[] }>;
+    };
+    expect(state.upstreams.ledger?.breaker).toBe("open");
+    expect(state.upstreams.payments?.endpoints.map((e) => e.address)).toEqual(
+      upstream.instances.map((i) => new URL(i.url).host),
+    );
+    expect(state.upstreams.payments?.breaker).toBeUndefined();
+  });
 });

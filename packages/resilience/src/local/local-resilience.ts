@@ -37,6 +37,11 @@ export class LocalResilience implements Resilience {
     return entry.policy.execute(work);
   }
 
+  /** Names of the configured policies. */
+  names(): string[] {
+    return [...this.#policies.keys()];
+  }
+
   /** The policy in force for `name`, for state reports and tests. */
   policy(name: string): Policy | undefined {
     return this.#policies.get(name)?.policy;
