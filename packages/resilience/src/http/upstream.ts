@@ -36,6 +36,8 @@ export interface UpstreamSettings {
   outlierDetection?: OutlierSettings | undefined;
   bulkhead?: { maxConcurrent: number; maxQueued: number } | undefined;
   rateLimit?: { rps: number; burst?: number | undefined } | undefined;
+  /** Idempotent requests only: another attempt after `after` (ms, or a latency percentile). */
+  hedging?: { after: number | "p50" | "p90" | "p95" | "p99"; maxHedges: number } | undefined;
 }
 
 /** The transport failed: no connection, a reset, or an answer that is not HTTP. */
@@ -84,6 +86,7 @@ export class Upstream {
   readonly #rate: TokenBucket | undefined;
   readonly #budget: RetryBudget | undefined;
   readonly #retryOn: Set<string | number>;
+  readonly #latency = new LatencyWindow();
   readonly #rt: UpstreamRuntime;
 
   constructor(name: string, settings: UpstreamSettings, runtime: UpstreamRuntime) {
@@ -160,7 +163,10 @@ export class Upstream {
       const last = attempt >= attempts;
       let outcome: Dispatcher.ResponseData | TandemError;
       try {
-        outcome = await this.#attempt(method, request, headers, body, deadline, tried);
+        outcome =
+          replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined
+            ? await this.#hedged(method, request, headers, body, deadline, tried)
+            : await this.#attempt(method, request, headers, body, deadline, tried);
       } catch (error) {
         if (!TandemError.is(error)) throw error;
         outcome = error;
@@ -203,6 +209,7 @@ export class Upstream {
     body: Dispatcher.DispatchOptions["body"],
     deadline: number,
     tried: Set<Endpoint>,
+    cancel?: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
     const breaker = this.breaker;
     if (breaker !== undefined && !breaker.tryAcquire()) {
@@ -219,7 +226,10 @@ export class Upstream {
     const armed = this.#rt.wheel.arm(timeoutMs, () => {
       timedOut = true;
     });
-    const signal = request.signal === undefined ? armed.signal : AbortSignal.any([armed.signal, request.signal]);
+    const signals = [armed.signal];
+    if (request.signal !== undefined) signals.push(request.signal);
+    if (cancel !== undefined) signals.push(cancel);
+    const signal = signals.length === 1 ? armed.signal : AbortSignal.any(signals);
     endpoint.active++;
     let statusCode: number | undefined;
     let errorType = "";
@@ -234,6 +244,7 @@ export class Upstream {
       statusCode = response.statusCode;
       const now = this.#rt.now();
       endpoint.observe(now - started, now);
+      if (statusCode < 500) this.#latency.record(now - started);
       if (statusCode >= 500) {
         errorType = String(statusCode);
         breaker?.failure();
@@ -244,6 +255,14 @@ export class Upstream {
       }
       return response;
     } catch (error) {
+      if (cancel?.aborted && !request.signal?.aborted) {
+        // A hedge that lost the race: not a failure of the endpoint.
+        errorType = "cancelled";
+        breaker?.release();
+        throw new AbortedError(`${this.name}: a hedged attempt was cancelled`, {
+          details: { upstream: this.name, hedge: true },
+        });
+      }
       breaker?.failure();
       if (request.signal?.aborted) {
         errorType = "aborted";
@@ -279,6 +298,74 @@ export class Upstream {
         (this.#rt.now() - started) / 1000,
       );
     }
+  }
+
+  /**
+   * Hedging (idempotent requests): the first attempt goes out; if it has not answered after the
+   * hedging delay, another goes to a different endpoint, up to `maxHedges`. The first usable
+   * answer wins and the others are cancelled. An answer worth retrying (a 503, say) wins only
+   * when nothing else is still in flight.
+   */
+  #hedged(
+    method: string,
+    request: UpstreamRequest,
+    headers: Record<string, string>,
+    body: Dispatcher.DispatchOptions["body"],
+    deadline: number,
+    tried: Set<Endpoint>,
+  ): Promise<Dispatcher.ResponseData> {
+    const hedging = this.settings.hedging as NonNullable<UpstreamSettings["hedging"]>;
+    const delay = typeof hedging.after === "number" ? hedging.after : this.#latency.percentile(hedging.after);
+    if (delay === undefined) return this.#attempt(method, request, headers, body, deadline, tried);
+    return new Promise((resolve, reject) => {
+      const controllers: AbortController[] = [];
+      let inFlight = 0;
+      let hedges = 0;
+      let settled = false;
+      let held: Dispatcher.ResponseData | TandemError | undefined;
+      let timer: { cancel(): void } | undefined;
+      const settle = (outcome: Dispatcher.ResponseData | TandemError, winner: AbortController) => {
+        settled = true;
+        timer?.cancel();
+        for (const c of controllers) if (c !== winner) c.abort();
+        if (held !== undefined && held !== outcome && !(held instanceof Error)) void held.body.dump().catch(() => {});
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      const launch = () => {
+        const controller = new AbortController();
+        controllers.push(controller);
+        inFlight++;
+        const done = (outcome: Dispatcher.ResponseData | TandemError) => {
+          inFlight--;
+          if (settled) {
+            if (!(outcome instanceof Error)) void outcome.body.dump().catch(() => {});
+            return;
+          }
+          const usable = !(outcome instanceof Error) && !this.#retryable(outcome);
+          if (usable || inFlight === 0) {
+            settle(outcome instanceof Error && held !== undefined ? held : outcome, controller);
+            return;
+          }
+          if (held !== undefined && !(held instanceof Error)) void held.body.dump().catch(() => {});
+          held = outcome;
+        };
+        this.#attempt(method, request, headers, body, deadline, tried, controller.signal).then(done, (error: unknown) =>
+          done(TandemError.is(error) ? error : new UpstreamError(this.name, "?", "protocol", error)),
+        );
+      };
+      const arm = () => {
+        timer = this.#rt.wheel.arm(delay, () => {
+          if (settled || hedges >= hedging.maxHedges || tried.size >= this.endpoints.length) return;
+          hedges++;
+          this.#rt.events.hedged?.();
+          launch();
+          arm();
+        });
+      };
+      launch();
+      arm();
+    });
   }
 
   /** The endpoint for an attempt: healthy ones first, untried ones first among them. */
@@ -344,4 +431,29 @@ function retryAfterMs(value: string | string[] | undefined): number {
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(text);
   return Number.isNaN(date) ? 0 : Math.max(0, date - Date.now());
+}
+
+/**
+ * The last 512 response times of an upstream, for hedging after a percentile. The sorted copy
+ * is refreshed every 64 responses, not on every request. No percentile before 20 samples:
+ * hedging on a guess would only add load.
+ */
+class LatencyWindow {
+  readonly #samples = new Float64Array(512);
+  #count = 0;
+  #sorted: Float64Array | undefined;
+
+  record(ms: number): void {
+    this.#samples[this.#count % this.#samples.length] = ms;
+    this.#count++;
+    if (this.#count % 64 === 0) this.#sorted = undefined;
+  }
+
+  percentile(p: "p50" | "p90" | "p95" | "p99"): number | undefined {
+    const n = Math.min(this.#count, this.#samples.length);
+    if (n < 20) return undefined;
+    this.#sorted ??= this.#samples.slice(0, n).sort();
+    const q = Number(p.slice(1)) / 100;
+    return this.#sorted[Math.min(n - 1, Math.floor(q * n))];
+  }
 }

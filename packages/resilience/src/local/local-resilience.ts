@@ -83,7 +83,7 @@ const SCOPE = ["upstream", "policy"];
  */
 export function policyEvents(metrics: Metrics | undefined): (name: string, upstream?: boolean) => PolicyEvents {
   if (metrics === undefined) {
-    return () => ({ retried() {}, rejected() {}, transition() {} });
+    return () => ({ retried() {}, hedged() {}, rejected() {}, transition() {} });
   }
   const retries = metrics.counter("tandem_retries_total", {
     help: "Retries made, by upstream or policy.",
@@ -102,10 +102,15 @@ export function policyEvents(metrics: Metrics | undefined): (name: string, upstr
     help: "Circuit breaker state changes, by the state entered.",
     labelNames: [...SCOPE, "to"],
   });
+  const hedges = metrics.counter("tandem_hedges_total", {
+    help: "Hedged attempts sent, by upstream.",
+    labelNames: ["upstream"],
+  });
   return (name, upstream = false) => {
     const scope: Record<string, string> = upstream ? { upstream: name } : { policy: name };
     return {
       retried: () => retries.inc(scope),
+      hedged: () => hedges.inc({ upstream: name }),
       rejected: (reason) => rejected.inc({ ...scope, reason }),
       transition: (_from, to) => {
         transitions.inc({ ...scope, to });

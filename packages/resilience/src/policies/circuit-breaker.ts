@@ -69,6 +69,11 @@ export class CircuitBreaker {
     return true;
   }
 
+  /** Gives back a granted call that neither succeeded nor failed (a cancelled hedge). */
+  release(): void {
+    if (this.#state === "half_open" && this.#probes > 0) this.#probes--;
+  }
+
   /** Reports a call that succeeded after `durationMs`. */
   success(durationMs: number): void {
     if (this.#o.slowCall !== undefined && durationMs > this.#o.slowCall) {

@@ -30,6 +30,8 @@ export type RejectReason = "bulkhead" | "ratelimit" | "circuit_open" | "budget";
 /** What a policy reports as it works, for metrics. */
 export interface PolicyEvents {
   retried(): void;
+  /** A hedged attempt was sent (upstreams only). */
+  hedged?(): void;
   rejected(reason: RejectReason): void;
   transition(from: CircuitState, to: CircuitState): void;
 }

@@ -5,7 +5,8 @@ import type { FaultyUpstream } from "../fault-upstream.js";
 
 /**
  * The config `httpSuite` expects: `payments` (with outlier detection) and `orders` (without)
- * over the three instances, `ledger` (with a breaker) over the third.
+ * over the three instances, `search` (hedged) over the first two, `ledger` (with a breaker)
+ * over the third.
  */
 export function httpConfig(upstream: FaultyUpstream): string {
   const [a, b, c] = upstream.instances.map((i) => i.url);
@@ -21,6 +22,11 @@ export function httpConfig(upstream: FaultyUpstream): string {
     loadBalancer: round-robin
     timeout: { attempt: 300ms, total: 5s }
     retry: { attempts: 3, backoff: { base: 1ms, max: 5ms }, on: [connect-error, reset, timeout, 502, 503, 504] }
+  search:
+    endpoints: [${a}, ${b}]
+    loadBalancer: round-robin
+    timeout: { attempt: 3s, total: 5s }
+    hedging: { after: 50ms, maxHedges: 1 }
   ledger:
     endpoints: [${c}]
     timeout: { attempt: 1s, total: 5s }
@@ -145,10 +151,24 @@ export function httpSuite(context: ConformanceContext, upstream: () => FaultyUps
     }
   });
 
+  it("hedges a slow idempotent request to another endpoint, and the first answer wins", async () => {
+    reset();
+    const [slow, fast] = upstream().instances;
+    slow?.set({ latencyMs: 2000 });
+    for (let i = 0; i < 2; i++) {
+      const res = await context.runtime.http.request("search", { path: "/q" });
+      expect(((await res.body.json()) as { instance: number }).instance).toBe(1);
+    }
+    expect(slow?.requests).toBe(1);
+    expect(fast?.requests).toBe(2);
+    const { body } = await context.runtime.metrics.expose();
+    expect(body).toMatch(/tandem_hedges_total\{upstream="search"\} 1/);
+  });
+
   it("names the upstreams there are when asked for one that is not", async () => {
     const error = (await context.runtime.http.request("nope", { path: "/" }).catch((e: unknown) => e)) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error.message).toBe('no upstream named "nope" in the config; upstreams: payments, orders, ledger');
+    expect(error.message).toBe('no upstream named "nope" in the config; upstreams: payments, orders, search, ledger');
   });
 
   it("records every attempt in http_client_request_duration_seconds", async () => {
