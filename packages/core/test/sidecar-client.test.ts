@@ -192,6 +192,22 @@ describe("SidecarClient.events", () => {
     await stream.done;
   });
 
+  it("backs off more and more while the server keeps failing, whatever retry it asks for", async () => {
+    let connections = 0;
+    const { port } = await serve((_req, res) => {
+      connections++;
+      res.writeHead(503, { "content-type": "text/event-stream" });
+      res.end("retry: 0\n\n");
+    });
+    const stream = client(port).events("/v1/events", { onEvent: () => {}, retryMs: 20, maxRetryMs: 2000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    stream.close();
+    await stream.done;
+    // A fixed 20 ms would be ~50 connections a second; doubling ceilings with jitter stay few.
+    expect(connections).toBeGreaterThan(1);
+    expect(connections).toBeLessThan(15);
+  });
+
   it("stops for good on a client error and says why", async () => {
     const { port } = await serve((_req, res) => {
       res.writeHead(401, { "content-type": "application/problem+json" });

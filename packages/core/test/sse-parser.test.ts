@@ -47,4 +47,19 @@ describe("SseParser", () => {
     const { events } = parse(["event: x\n\n", "id: 9\n\n"]);
     expect(events).toEqual([]);
   });
+
+  it("takes an id as the last event id only once its event is whole, and starts clean after reset", () => {
+    const { events, parser } = parse(["id: ab-4\ndata: four\n\nid: ab-5\nevent: con"]);
+    expect(events.map((e) => e.data)).toEqual(["four"]);
+    // The connection broke inside event 5: resuming must ask for it again.
+    expect(parser.lastEventId).toBe("ab-4");
+    parser.reset();
+    parser.push('retry: 1000\n\ndata: {"g":1}\n\n');
+    expect(events.map((e) => e.data)).toEqual(["four", '{"g":1}']);
+  });
+
+  it("refuses an event larger than its bound instead of growing without end", () => {
+    const { parser } = parse([]);
+    expect(() => parser.push(`data: ${"x".repeat(5 * 1024 * 1024)}`)).toThrow(/larger than/);
+  });
 });

@@ -244,6 +244,12 @@ export class Sidecar implements SidecarControl {
 
   async #route(listener: Listener, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? "/";
+    // Browsers mark cross-site requests with Origin (or Sec-Fetch-Site); no tandem client sends
+    // them. Refusing them keeps a web page from driving the sidecar, token or not (CSRF).
+    const fetchSite = req.headers["sec-fetch-site"];
+    if (req.headers.origin !== undefined || (fetchSite !== undefined && fetchSite !== "none")) {
+      throw new TandemError("forbidden", "requests from web pages are refused (Origin or Sec-Fetch-Site present)");
+    }
     if (!url.startsWith("/")) {
       await this.#proxy(listener, url, req, res);
       return;
@@ -333,7 +339,8 @@ export class Sidecar implements SidecarControl {
       throw refuse("only http:// targets on the API listener are proxied");
     }
     if (this.#token !== undefined) {
-      const given = req.headers["proxy-authorization"] ?? req.headers.authorization;
+      // Only Proxy-Authorization: an Authorization header belongs to the upstream and passes on.
+      const given = req.headers["proxy-authorization"];
       if (!this.#token.matches(given)) {
         res.setHeader("proxy-authenticate", 'Bearer realm="tandem"');
         throw new TandemError(
@@ -343,13 +350,15 @@ export class Sidecar implements SidecarControl {
         );
       }
     }
+    const limit = this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    if (Number(req.headers["content-length"] ?? 0) > limit) throw tooLarge(limit);
     const proxy = this.#instances.find(({ instance }) => instance.forwardProxy !== undefined)?.instance;
     if (proxy?.forwardProxy === undefined) throw refuse("it is not a configured upstream");
     const controller = new AbortController();
     res.once("close", () => {
       if (!res.writableFinished) controller.abort(new TandemError("aborted", "the client went away"));
     });
-    await proxy.forwardProxy({ req, res, target, signal: controller.signal });
+    await proxy.forwardProxy({ req, res, target, signal: controller.signal, maxBodyBytes: limit });
   }
 
   async #body(route: RouteDefinition, req: IncomingMessage, limit: number): Promise<unknown> {

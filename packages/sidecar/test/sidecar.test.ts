@@ -175,6 +175,20 @@ describe("sidecar routes and checks", () => {
     expect(noToken.toLowerCase()).toContain('proxy-authenticate: bearer realm="tandem"');
   });
 
+  it("refuses requests from web pages (Origin, Sec-Fetch-Site), token or not", async () => {
+    const open = await startInProcess({}, [echoConcern()]);
+    stops.push(() => open.sidecar.stop("test over"));
+    const shutdown = await fetch(`${open.admin}/v1/shutdown`, {
+      method: "POST",
+      headers: { origin: "https://evil.example", "content-type": "text/plain" },
+    });
+    expect(shutdown.status).toBe(403);
+    expect(open.sidecar.state).toBe("ready");
+    const sniff = await fetch(`${open.api}/v1/echo/x`, { headers: { "sec-fetch-site": "cross-site" } });
+    expect(sniff.status).toBe(403);
+    expect((await fetch(`${open.api}/v1/echo/x`, { headers: { "sec-fetch-site": "none" } })).status).toBe(200);
+  });
+
   it("answers 404 and 405 (with Allow) as problem+json", async () => {
     const { api } = await start();
     const missing = await fetch(`${api}/v1/nothing`, { headers: auth });

@@ -114,6 +114,13 @@ setInterval(() => {}, 1000);`,
     expect(appLines()).toContain("sidecar after Ctrl-C: 200");
   });
 
+  it("gives the app a loopback address when the sidecar binds every address", async () => {
+    const app = script("wild.mjs", `console.log("app:" + process.env.TANDEM_SIDECAR);`);
+    const { exited, appLines } = run(app, { args: ["--allow-non-loopback", "--listen", "0.0.0.0:0"] });
+    expect(await exited).toBe(0);
+    expect(appLines()[0]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
   it("gives the app TANDEM_CONFIG, so a fallback runs on the same configuration", async () => {
     const config = join(dir, "tandem.yaml");
     writeFileSync(config, "app:\n  n: 1\n");

@@ -62,6 +62,11 @@ describe("tandem sidecar process", () => {
   it("never writes the token to its logs", async () => {
     const sidecar = await startSidecar();
     await fetch(`${sidecar.api}/v1/openapi.json`, { headers: { authorization: "Bearer wrong-token" } });
+    // The paths that log: refusals, proxy refusals, handler errors.
+    await fetch(`${sidecar.api}/v1/secrets/${encodeURIComponent("../x")}`, {
+      headers: { authorization: `Bearer ${sidecar.token}` },
+    });
+    await fetch(`${sidecar.admin}/v1/shutdown`, { method: "POST", headers: { origin: "https://evil.example" } });
     await fetch(`${sidecar.api}/v1/openapi.json`, { headers: { authorization: `Bearer ${sidecar.token}` } });
     await sidecar.stop();
     expect(sidecar.logs.length).toBeGreaterThan(0);

@@ -17,6 +17,8 @@ export interface Fault {
   garbage?: boolean;
   /** The body of a successful answer trickles out over this many ms. */
   slowBodyMs?: number;
+  /** Extra headers on every answer. */
+  headers?: Record<string, string>;
 }
 
 /** One instance of the fault-injecting upstream. */
@@ -85,7 +87,7 @@ export async function startFaultyUpstream(count = 3): Promise<FaultyUpstream> {
             path: req.url,
             body: Buffer.concat(chunks).toString(),
           });
-          res.writeHead(200, { "content-type": "application/json" });
+          res.writeHead(200, { ...f.headers, "content-type": "application/json" });
           if (f.slowBodyMs === undefined) {
             res.end(body);
             return;

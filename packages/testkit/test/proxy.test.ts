@@ -54,6 +54,58 @@ describe("the forward proxy", () => {
     await agent.close();
   });
 
+  it("takes its token from Proxy-Authorization only, and passes the app's Authorization on", async () => {
+    const res = await proxied("http://payments/", { ...auth(), authorization: "Bearer app-to-upstream" });
+    expect(res.status).toBe(200);
+    const seen = upstream.instances.map((i) => i.lastHeaders).find((h) => h?.authorization !== undefined);
+    expect(seen?.authorization).toBe("Bearer app-to-upstream");
+    expect(seen?.["proxy-authorization"]).toBeUndefined();
+    // The sidecar's token in Authorization is not a proxy credential: it would reach the upstream.
+    expect((await proxied("http://payments/", { authorization: `Bearer ${sidecar.token}` })).status).toBe(407);
+  });
+
+  it("drops an upstream's x-tandem-error, so an upstream cannot pass for the sidecar", async () => {
+    for (const i of upstream.instances) i.set({ headers: { "x-tandem-error": "config_invalid" } });
+    const rt = await createRuntime({
+      env: {},
+      mode: "sidecar",
+      sidecar: sidecar.api,
+      token: sidecar.token as string,
+      logger: pino({ level: "silent" }),
+    });
+    const res = await rt.http.request("payments", { path: "/" });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["x-tandem-error"]).toBeUndefined();
+    await res.body.dump();
+    await rt.close();
+    for (const i of upstream.instances) i.set({});
+  });
+
+  it("holds proxied bodies to the body limit, declared or streamed", async () => {
+    const small = await startSidecar({ config: file, args: ["--max-body", "1kb"] });
+    const agent = new ProxyAgent({ uri: small.api, token: `Bearer ${small.token}`, proxyTunnel: false });
+    const declared = await request("http://payments/upload", {
+      method: "PUT",
+      body: "x".repeat(5000),
+      dispatcher: agent,
+    });
+    expect(declared.statusCode).toBe(413);
+    await declared.body.dump();
+    async function* chunks() {
+      for (let i = 0; i < 10; i++) yield Buffer.alloc(500, 120);
+    }
+    const streamed = await request("http://payments/upload", { method: "PUT", body: chunks(), dispatcher: agent }).then(
+      async (r) => {
+        await r.body.dump();
+        return r.statusCode;
+      },
+      () => "connection closed",
+    );
+    expect([413, "connection closed"]).toContain(streamed);
+    await agent.close();
+    await small.stop();
+  });
+
   it("asks for the token with 407", async () => {
     const res = await proxied("http://payments/");
     expect(res.status).toBe(407);

@@ -42,11 +42,18 @@ export function openEventStream(
   options: EventStreamOptions,
 ): EventStream {
   const controller = new AbortController();
-  let retryMs = options.retryMs ?? 250;
+  const baseMs = options.retryMs ?? 250;
+  let retryMs = baseMs;
+  // Set when an event arrives: only a connection that delivered something resets the backoff.
+  let delivered = false;
   const parser = new SseParser(
-    (event) => options.onEvent(event),
+    (event) => {
+      delivered = true;
+      options.onEvent(event);
+    },
     (ms) => {
-      retryMs = ms;
+      // A server cannot make the client hammer it: never below the client's own base.
+      retryMs = Math.max(baseMs, ms);
     },
     options.lastEventId,
   );
@@ -80,6 +87,7 @@ export function openEventStream(
       );
       return "stop";
     }
+    parser.reset();
     options.onOpen?.();
     res.body.setEncoding("utf8");
     for await (const chunk of res.body) parser.push(chunk as string);
@@ -88,10 +96,13 @@ export function openEventStream(
 
   const run = async (): Promise<void> => {
     for (let attempt = 0; !controller.signal.aborted; attempt++) {
+      delivered = false;
       try {
         const outcome = await connect();
         if (outcome === "stop") return;
-        attempt = -1;
+        // A stream that delivered events was healthy: start the backoff over. One that ended
+        // empty, or a 5xx/429, counts as a failure and the backoff grows.
+        if (delivered) attempt = -1;
       } catch (error) {
         if (controller.signal.aborted) return;
         const reason = (error as { code?: string }).code ?? (error as Error).message;

@@ -49,6 +49,8 @@ export interface ProxyRequest {
   target: URL;
   /** Fires when the client goes away or the sidecar stops waiting. */
   signal: AbortSignal;
+  /** The body limit: a larger body (declared or streamed) is refused with 413. */
+  maxBodyBytes: number;
 }
 
 /**

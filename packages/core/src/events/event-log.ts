@@ -1,6 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { ServerResponse } from "node:http";
 
+/** Bytes a stream may have queued for a slow client before it is ended. */
+const MAX_BACKLOG_BYTES = 1024 * 1024;
+
 /** One event kept for replay. `id` increases by one per event. */
 export interface LoggedEvent {
   id: number;
@@ -70,7 +73,11 @@ export class EventLog {
       res.end();
       return;
     }
-    const subscriber: Subscriber = (e) => res.write(this.#format(e));
+    const subscriber: Subscriber = (e) => {
+      // A client that stopped reading is let go; it resumes with Last-Event-ID (or a reset).
+      if (res.writableLength > MAX_BACKLOG_BYTES) end();
+      else res.write(this.#format(e));
+    };
     const end = () => {
       clearInterval(heartbeat);
       this.#subscribers.delete(subscriber);

@@ -1,3 +1,6 @@
+/** Bound on one event (its lines together), so a hostile stream cannot grow memory. */
+const MAX_EVENT_CHARS = 4 * 1024 * 1024;
+
 /** One Server-Sent Event as the WHATWG spec dispatches it. */
 export interface ServerSentEvent {
   /** `message` unless the stream named another type. */
@@ -16,7 +19,10 @@ export class SseParser {
   #data: string[] = [];
   #event = "";
   #lastEventId: string | undefined;
+  /** The id of the event being read; it becomes the last event id only once the event is whole. */
+  #pendingId: string | undefined;
   #pendingCr = false;
+  #size = 0;
   readonly #onEvent: (event: ServerSentEvent) => void;
   readonly #onRetry: (ms: number) => void;
 
@@ -34,6 +40,16 @@ export class SseParser {
     return this.#lastEventId;
   }
 
+  /** Forgets a partial line or event: a new connection starts clean (the last id stays). */
+  reset(): void {
+    this.#buffer = "";
+    this.#data = [];
+    this.#event = "";
+    this.#pendingId = undefined;
+    this.#pendingCr = false;
+    this.#size = 0;
+  }
+
   /** Feeds decoded text; complete lines are processed at once, a partial line waits for more. */
   push(chunk: string): void {
     let text = chunk;
@@ -41,6 +57,11 @@ export class SseParser {
     if (this.#pendingCr && text.startsWith("\n")) text = text.slice(1);
     this.#pendingCr = false;
     this.#buffer += text;
+    this.#size += text.length;
+    if (this.#size > MAX_EVENT_CHARS) {
+      this.reset();
+      throw new Error(`an event of the stream is larger than ${MAX_EVENT_CHARS} characters`);
+    }
     let start = 0;
     for (let i = 0; i < this.#buffer.length; i++) {
       const c = this.#buffer.charCodeAt(i);
@@ -73,7 +94,7 @@ export class SseParser {
         this.#event = value;
         break;
       case "id":
-        if (!value.includes("\0")) this.#lastEventId = value;
+        if (!value.includes("\0")) this.#pendingId = value;
         break;
       case "retry":
         if (/^\d+$/.test(value)) this.#onRetry(Number(value));
@@ -84,6 +105,11 @@ export class SseParser {
   }
 
   #dispatch(): void {
+    this.#size = this.#buffer.length;
+    if (this.#pendingId !== undefined) {
+      this.#lastEventId = this.#pendingId;
+      this.#pendingId = undefined;
+    }
     if (this.#data.length === 0) {
       this.#event = "";
       return;

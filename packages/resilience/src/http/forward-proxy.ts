@@ -17,6 +17,9 @@ const HOP_BY_HOP = new Set([
   "host",
 ]);
 
+// The sidecar marks its own error answers with this header; an upstream must not forge one.
+const SIDECAR_ONLY = "x-tandem-error";
+
 /** Bodies up to this size are held so that a retry can send them again, as Envoy buffers them. */
 const REPLAY_BUFFER = 1024 * 1024;
 
@@ -24,16 +27,30 @@ const REPLAY_BUFFER = 1024 * 1024;
  * The request body for the pipeline: none, the bytes of a small body of known length (so it
  * can be retried), or the stream itself (sent once).
  */
-async function requestBody(req: IncomingMessage): Promise<{ body?: Buffer | IncomingMessage }> {
+async function requestBody(req: IncomingMessage, limit: number): Promise<{ body?: Buffer | AsyncIterable<Buffer> }> {
   const length = req.headers["content-length"];
   if (length === undefined && req.headers["transfer-encoding"] === undefined) return {};
   if (length === "0") return {};
-  if (length !== undefined && Number(length) <= REPLAY_BUFFER) {
+  if (length !== undefined && Number(length) <= Math.min(REPLAY_BUFFER, limit)) {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     return { body: Buffer.concat(chunks) };
   }
-  return { body: req };
+  return { body: limited(req, limit) };
+}
+
+/** The body as it streams, failing with 413 once it passes `limit` bytes. */
+async function* limited(req: IncomingMessage, limit: number): AsyncIterable<Buffer> {
+  let seen = 0;
+  for await (const chunk of req) {
+    seen += (chunk as Buffer).length;
+    if (seen > limit) {
+      throw new TandemError("payload_too_large", `request body is larger than the limit of ${limit} bytes`, {
+        details: { limitBytes: limit },
+      });
+    }
+    yield chunk as Buffer;
+  }
 }
 
 /**
@@ -44,7 +61,7 @@ async function requestBody(req: IncomingMessage): Promise<{ body?: Buffer | Inco
  * resend it, a larger or chunked one streams through and is sent once.
  */
 export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promise<void> {
-  return async ({ req, res, target, signal }) => {
+  return async ({ req, res, target, signal, maxBodyBytes }) => {
     const name = target.hostname.toLowerCase();
     const upstream = http.upstream(name);
     if (upstream === undefined || (target.port !== "" && target.port !== "80") || target.username !== "") {
@@ -67,12 +84,12 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
       method: req.method ?? "GET",
       path: `${target.pathname}${target.search}`,
       headers,
-      ...(await requestBody(req)),
+      ...(await requestBody(req, maxBodyBytes)),
       signal,
     });
     const out: Record<string, string | string[]> = {};
     for (const [key, value] of Object.entries(response.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(key)) continue;
+      if (value === undefined || HOP_BY_HOP.has(key) || key === SIDECAR_ONLY) continue;
       out[key] = value;
     }
     res.writeHead(response.statusCode, out);

@@ -263,6 +263,12 @@ export class Upstream {
           details: { upstream: this.name, hedge: true },
         });
       }
+      if (TandemError.is(error)) {
+        // Our own refusal on the way (a request body over the limit): not the endpoint's fault.
+        breaker?.release();
+        errorType = error.code;
+        throw error;
+      }
       breaker?.failure();
       if (request.signal?.aborted) {
         errorType = "aborted";

@@ -40,6 +40,13 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     ...["--drain-timeout", `${options.drainTimeoutMs}ms`, "--max-body", String(options.maxBodyBytes)],
   ];
 
+  // A signal while the sidecar starts (Ctrl-C, or SIGTERM to a container's PID 1) is kept, so
+  // the app is then not started at all.
+  let early: NodeJS.Signals | undefined;
+  const hold = (signal: NodeJS.Signals) => {
+    early ??= signal;
+  };
+  for (const signal of FORWARDED) process.on(signal, hold);
   let sidecar: LaunchedSidecar;
   try {
     sidecar = await launchSidecar({
@@ -47,8 +54,16 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       env: sidecarEnv,
     });
   } catch (error) {
+    for (const signal of FORWARDED) process.off(signal, hold);
+    if (early !== undefined) return exitCodeForSignal(early);
     log.fatal({ event: "sidecar_start_failed", err: error }, (error as Error).message);
     return 1;
+  }
+  for (const signal of FORWARDED) process.off(signal, hold);
+  if (early !== undefined) {
+    log.info({ event: "signal_before_start", signal: early }, "signalled before the app started; stopping");
+    await sidecar.stop("SIGTERM", options.drainTimeoutMs + 5000);
+    return exitCodeForSignal(early);
   }
   let appRunning = true;
   const supervise = (current: LaunchedSidecar, restarts: number): void => {
@@ -78,7 +93,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     env: {
       ...process.env,
       TANDEM_MODE: "sidecar",
-      TANDEM_SIDECAR: sidecar.api,
+      TANDEM_SIDECAR: appAddress(sidecar.api),
       TANDEM_TOKEN: token,
       // Should the app ever fall back to library mode, it runs on the same configuration.
       ...(options.configPath === undefined ? {} : { TANDEM_CONFIG: resolve(options.configPath) }),
@@ -110,4 +125,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
 /** `http://127.0.0.1:4600` → `127.0.0.1:4600`, the form `--listen` takes. */
 function listenArg(address: string): string {
   return address.startsWith("http://") ? address.slice("http://".length) : address;
+}
+
+/** The app reaches a sidecar bound to every address through loopback. */
+function appAddress(api: string): string {
+  return api.replace("http://0.0.0.0:", "http://127.0.0.1:").replace("http://[::]:", "http://[::1]:");
 }

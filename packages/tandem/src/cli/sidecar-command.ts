@@ -52,14 +52,21 @@ export async function sidecarCommand(argv: readonly string[], version: string): 
     });
   }
   if (process.send !== undefined) {
+    // The supervisor may have gone while the sidecar started: then there is nobody to serve.
+    if (!process.connected) {
+      await sidecar.stop("supervisor went away");
+      return 0;
+    }
     const ready: ReadyMessage = {
       type: "tandem:ready",
       api: formatListenAddress(sidecar.api),
       admin: formatListenAddress(sidecar.admin),
       pid: process.pid,
     };
-    process.send(ready);
     process.once("disconnect", () => void sidecar.stop("supervisor went away"));
+    process.send(ready, undefined, undefined, (error) => {
+      if (error !== null) void sidecar.stop("supervisor went away");
+    });
   }
   await sidecar.stopped;
   return 0;
