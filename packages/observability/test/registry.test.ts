@@ -52,9 +52,9 @@ describe("MetricRegistry", () => {
   it("keeps process_ and nodejs_ for runtime metrics, and refuses a per-process gauge with its own process label", () => {
     const r = new MetricRegistry();
     expect(errorOf(() => r.gauge("process_open_fds")).message).toContain("kept for runtime metrics");
-    expect(errorOf(() => r.gauge("workers", { labelNames: ["process"], aggregation: "per-process" })).message).toContain(
-      'adds the label "process"',
-    );
+    expect(
+      errorOf(() => r.gauge("workers", { labelNames: ["process"], aggregation: "per-process" })).message,
+    ).toContain('adds the label "process"');
   });
 
   it("treats a label given as undefined as absent", () => {

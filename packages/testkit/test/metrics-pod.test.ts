@@ -102,7 +102,9 @@ describe("one /metrics per pod", () => {
     rt.metrics.counter("after_total").inc();
     const text = (await rt.metrics.expose()).body;
     expect(samples(text, "after_total")).toEqual(["after_total 1"]);
-    expect(samples(text, "tandem_telemetry_dropped_total")).toEqual(['tandem_telemetry_dropped_total{signal="metrics"} 1']);
+    expect(samples(text, "tandem_telemetry_dropped_total")).toEqual([
+      'tandem_telemetry_dropped_total{signal="metrics"} 1',
+    ]);
     await rt.close();
     await sidecar.stop();
   });

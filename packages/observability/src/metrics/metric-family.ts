@@ -153,7 +153,9 @@ export class MetricFamily {
 
   /** Throws on a label name not declared; keys given as `undefined` are only absent labels. */
   #checkUnknown(labels: Labels): void {
-    const unknown = Object.keys(labels).filter((k) => labels[k] !== undefined && !this.definition.labelNames.includes(k));
+    const unknown = Object.keys(labels).filter(
+      (k) => labels[k] !== undefined && !this.definition.labelNames.includes(k),
+    );
     if (unknown.length === 0) return;
     throw new MetricError(
       `metric ${this.definition.name} has no label ${unknown.map((u) => `"${u}"`).join(", ")}; its labels are: ${this.definition.labelNames.join(", ") || "(none)"}`,
@@ -178,12 +180,17 @@ export function validateDefinition(definition: MetricDefinition): void {
     throw new MetricError(`${type} "${name}" must not end in _total, which marks counters`, { metric: name });
   }
   if (definition.aggregation === "per-process" && labelNames.includes("process")) {
-    throw new MetricError(`gauge ${name} is per-process, which adds the label "process": it cannot declare one itself`, {
-      metric: name,
-    });
+    throw new MetricError(
+      `gauge ${name} is per-process, which adds the label "process": it cannot declare one itself`,
+      {
+        metric: name,
+      },
+    );
   }
   if (/^(process|nodejs)_/.test(name)) {
-    throw new MetricError(`metric names starting with process_ or nodejs_ are kept for runtime metrics: ${name}`, { metric: name });
+    throw new MetricError(`metric names starting with process_ or nodejs_ are kept for runtime metrics: ${name}`, {
+      metric: name,
+    });
   }
   const seen = new Set<string>();
   for (const label of labelNames) {
