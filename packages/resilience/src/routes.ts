@@ -1,7 +1,8 @@
-import type { RouteDefinition } from "@tandem/core";
+import { defineRoute, type RouteDefinition } from "@tandem/core";
 import { z } from "zod";
 import type { LocalHttp } from "./http/local-http.js";
 import type { LocalResilience } from "./local/local-resilience.js";
+import type { PermitService } from "./permits/permit-service.js";
 
 const Breaker = z.enum(["closed", "open", "half_open"]).optional().describe("Absent when the policy has no breaker.");
 
@@ -30,9 +31,62 @@ const State = z.object({
   ),
 });
 
-/** The resilience routes: the state of every breaker, bulkhead and endpoint, for operators. */
-export function resilienceRoutes(http: LocalHttp, resilience: LocalResilience): RouteDefinition[] {
+const Outcomes = z
+  .array(
+    z.object({
+      permit: z.string().max(64),
+      ok: z.boolean(),
+      durationMs: z.number().nonnegative(),
+      final: z.boolean().describe("The execution is over: its bulkhead slot is given back."),
+    }),
+  )
+  .max(10_000);
+
+const PermitBody = z.object({
+  policy: z.string().min(1).max(256),
+  execution: z.string().max(64).optional().describe("The execution a retry belongs to; absent for a first attempt."),
+  outcomes: Outcomes.optional().describe("Outcomes not reported yet, applied before the decision."),
+});
+
+const OutcomesBody = z.object({ outcomes: Outcomes });
+
+/**
+ * The resilience routes: permits and outcomes for `rt.resilience.execute` in sidecar mode, and
+ * the state of every breaker, bulkhead and endpoint, for operators.
+ */
+export function resilienceRoutes(
+  http: LocalHttp,
+  resilience: LocalResilience,
+  permits: PermitService,
+): RouteDefinition[] {
   return [
+    defineRoute({
+      method: "POST",
+      path: "/v1/resilience/permits",
+      tag: "resilience",
+      summary:
+        "Asks for a permit to make one attempt under a policy; the pod's rate limit, bulkhead, budget and breaker decide.",
+      description:
+        "A first attempt (no `execution`) goes through the rate limit and the bulkhead (waiting in its queue if it has one); a retry through the retry budget; every attempt through the breaker. Refusals are problems with the codes rate_limited, bulkhead_rejected, retry_budget_exhausted, circuit_open. Report each attempt to /v1/resilience/outcomes.",
+      body: PermitBody,
+      responses: {
+        200: { description: "Granted.", schema: z.object({ execution: z.string(), permit: z.string() }) },
+      },
+      handler: async ({ body, signal }) => ({ body: await permits.acquire(body, signal) }),
+    }),
+    defineRoute({
+      method: "POST",
+      path: "/v1/resilience/outcomes",
+      tag: "resilience",
+      summary:
+        "Reports how permitted attempts went, in a batch: the breaker counts them, final ones free their bulkhead slot.",
+      body: OutcomesBody,
+      responses: { 200: { description: "Applied.", schema: z.object({ applied: z.int() }) } },
+      handler: ({ body }) => {
+        permits.report(body.outcomes);
+        return { body: { applied: body.outcomes.length } };
+      },
+    }),
     {
       method: "GET",
       path: "/v1/resilience/state",

@@ -59,8 +59,8 @@ export class Policy {
   readonly settings: PolicySettings;
   readonly breaker: CircuitBreaker | undefined;
   readonly bulkhead: Bulkhead | undefined;
-  readonly #rate: TokenBucket | undefined;
-  readonly #budget: RetryBudget | undefined;
+  readonly rate: TokenBucket | undefined;
+  readonly budget: RetryBudget | undefined;
   readonly #rt: PolicyRuntime;
 
   constructor(name: string, settings: PolicySettings, runtime: PolicyRuntime) {
@@ -73,8 +73,8 @@ export class Policy {
         ? undefined
         : new CircuitBreaker(circuitBreaker, runtime.now, (from, to) => runtime.events.transition(from, to));
     this.bulkhead = bulkhead === undefined ? undefined : new Bulkhead(bulkhead.maxConcurrent, bulkhead.maxQueued);
-    this.#rate = rateLimit === undefined ? undefined : new TokenBucket(rateLimit.rps, rateLimit.burst, runtime.now);
-    this.#budget =
+    this.rate = rateLimit === undefined ? undefined : new TokenBucket(rateLimit.rps, rateLimit.burst, runtime.now);
+    this.budget =
       retry === undefined || retry.attempts <= 1
         ? undefined
         : new RetryBudget(retry.budget.ratio, retry.budget.minPerSecond, runtime.now);
@@ -91,13 +91,18 @@ export class Policy {
     throw error;
   };
 
+  /** Where the policy reports retries, refusals and breaker changes (for the sidecar's permits too). */
+  get events(): PolicyEvents {
+    return this.#rt.events;
+  }
+
   /** Runs `work` under the policy. The work gets a signal that aborts when its attempt is given up. */
   execute<T>(work: Work<T>): Promise<T> {
-    if (this.#rate !== undefined) {
-      const waitMs = this.#rate.take();
+    if (this.rate !== undefined) {
+      const waitMs = this.rate.take();
       if (waitMs > 0) {
         this.#rt.events.rejected("ratelimit");
-        return Promise.reject(new RateLimitedError(this.name, this.#rate.rps, waitMs));
+        return Promise.reject(new RateLimitedError(this.name, this.rate.rps, waitMs));
       }
     }
     const total = this.settings.totalTimeout;
@@ -133,7 +138,7 @@ export class Policy {
   #run<T>(work: Work<T>, deadline: number): Promise<T> {
     const retry = this.settings.retry;
     if (retry === undefined || retry.attempts <= 1) return this.#attempt(work, deadline);
-    this.#budget?.request();
+    this.budget?.request();
     // The first attempt is not wrapped in an async function: a call that succeeds at once
     // pays for no retry machinery.
     return this.#attempt(work, deadline).then(undefined, (error: unknown) => this.#retry(error, work, deadline, retry));
@@ -151,7 +156,7 @@ export class Policy {
       const delay = fullJitterDelay(attempt - 1, retry.backoff.base, retry.backoff.max, this.#rt.random);
       // Waiting past the total deadline only to fail there helps nobody: fail now.
       if (this.#rt.now() + delay >= deadline) throw error;
-      if (this.#budget !== undefined && !this.#budget.tryRetry()) {
+      if (this.budget !== undefined && !this.budget.tryRetry()) {
         this.#rt.events.rejected("budget");
         throw new RetryBudgetExhaustedError(this.name, attempt, error);
       }
