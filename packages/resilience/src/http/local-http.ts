@@ -1,16 +1,9 @@
-import {
-  type Config,
-  ConfigError,
-  type Http,
-  type Logger,
-  type Metrics,
-  NotAvailableError,
-  type UpstreamRequest,
-} from "@tandem/core";
+import { type Config, ConfigError, type Http, type Logger, type Metrics, type UpstreamRequest } from "@tandem/core";
 import type { Dispatcher } from "undici";
 import { policyEvents } from "../local/local-resilience.js";
 import type { DeadlineWheel } from "../policies/deadline-wheel.js";
 import { Upstream, type UpstreamSettings } from "./upstream.js";
+import { UpstreamDispatcher } from "./upstream-dispatcher.js";
 
 /**
  * `rt.http` in-process: one `Upstream` per entry of `upstreams:` in the config, rebuilt when its
@@ -46,8 +39,8 @@ export class LocalHttp implements Http {
     return entry.upstream.request(request);
   }
 
-  dispatcher(_upstream: string): Dispatcher {
-    throw new NotAvailableError("rt.http.dispatcher()");
+  dispatcher(upstream: string): Dispatcher {
+    return new UpstreamDispatcher((request) => this.request(upstream, request));
   }
 
   /** The upstream in force for `name`, for the forward proxy, state reports and tests. */

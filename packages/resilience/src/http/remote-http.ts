@@ -3,12 +3,12 @@ import {
   ConfigError,
   fromProblem,
   type Http,
-  NotAvailableError,
   type SidecarClient,
   SidecarUnavailableError,
   type UpstreamRequest,
 } from "@tandem/core";
 import type { Dispatcher } from "undici";
+import { UpstreamDispatcher } from "./upstream-dispatcher.js";
 
 /**
  * `rt.http` in sidecar mode: each request goes to the sidecar's forward proxy
@@ -116,8 +116,8 @@ export class RemoteHttp implements Http {
     return response;
   }
 
-  dispatcher(_upstream: string): Dispatcher {
-    throw new NotAvailableError("rt.http.dispatcher()");
+  dispatcher(upstream: string): Dispatcher {
+    return new UpstreamDispatcher((request) => this.request(upstream, request));
   }
 }
 

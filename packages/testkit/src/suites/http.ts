@@ -165,6 +165,19 @@ export function httpSuite(context: ConformanceContext, upstream: () => FaultyUps
     expect(body).toMatch(/tandem_hedges_total\{upstream="search"\} 1/);
   });
 
+  it("serves undici's dispatcher API through the same pipeline", async () => {
+    reset();
+    const [bad] = upstream().instances;
+    bad?.set({ rate: 1, status: 503 });
+    const dispatcher = context.runtime.http.dispatcher("orders");
+    for (let i = 0; i < 3; i++) {
+      // The origin is ignored: the upstream decides where the request goes.
+      const res = await dispatcher.request({ origin: "http://orders", path: `/d${i}`, method: "GET" });
+      expect(res.statusCode).toBe(200);
+      expect(((await res.body.json()) as { path: string }).path).toBe(`/d${i}`);
+    }
+  });
+
   it("names the upstreams there are when asked for one that is not", async () => {
     const error = (await context.runtime.http.request("nope", { path: "/" }).catch((e: unknown) => e)) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);

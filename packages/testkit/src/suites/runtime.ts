@@ -1,11 +1,9 @@
-import { NotAvailableError, TandemError } from "tandem";
 import { expect, it } from "vitest";
 import type { ConformanceContext } from "../conformance.js";
 
 /**
  * The runtime's own promises, the same in both modes: it runs in the mode asked for, reports
- * it, keeps the pino logging API, says plainly which facets this build lacks, and closes twice
- * without harm.
+ * it, keeps the pino logging API, provides every facet, and closes twice without harm.
  */
 export function runtimeSuite(context: ConformanceContext): void {
   it("runs in the mode it was asked for, not degraded", () => {
@@ -28,19 +26,7 @@ export function runtimeSuite(context: ConformanceContext): void {
     span.end();
   });
 
-  it("names the one method this build does not provide, with the same error in both modes", () => {
-    let thrown: unknown;
-    try {
-      context.runtime.http.dispatcher("payments");
-    } catch (error) {
-      thrown = error;
-    }
-    expect(thrown).toBeInstanceOf(NotAvailableError);
-    expect(TandemError.is(thrown) && thrown.code).toBe("not_available");
-    expect((thrown as Error).message).toBe("rt.http.dispatcher() is not available in this build of tandem");
-  });
-
-  it("provides every other facet in both modes", () => {
+  it("provides every facet in both modes", () => {
     const rt = context.runtime;
     for (const f of [
       rt.http.request,
