@@ -5,6 +5,8 @@ import type { AddressInfo } from "node:net";
 export interface Fault {
   /** Share of requests that fail, 0..1, spread evenly (a rate of 0.5 fails every other one). */
   rate?: number;
+  /** The first this many requests fail, whatever the rate. */
+  failFirst?: number;
   /** The status a failing request gets. Default 503. */
   status?: number;
   /** `Retry-After` sent with a failing answer. */
@@ -62,7 +64,9 @@ export async function startFaultyUpstream(count = 3): Promise<FaultyUpstream> {
       req.on("end", () => {
         const f = fault;
         // Fail when the running share of failures falls below the rate: even spacing.
-        const fail = f.rate !== undefined && f.rate > 0 && failures < Math.floor(requests * f.rate + 1e-9);
+        const fail =
+          (f.failFirst !== undefined && requests <= f.failFirst) ||
+          (f.rate !== undefined && f.rate > 0 && failures < Math.floor(requests * f.rate + 1e-9));
         if (fail) failures++;
         const answer = () => {
           if (fail && f.reset === true) {

@@ -240,6 +240,8 @@ export class Upstream {
         headers,
         body,
         signal,
+        // A body that stalls longer than an attempt may take fails rather than hangs.
+        bodyTimeout: Math.max(1, timeoutMs),
       });
       statusCode = response.statusCode;
       const now = this.#rt.now();

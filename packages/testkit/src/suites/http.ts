@@ -27,6 +27,14 @@ export function httpConfig(upstream: FaultyUpstream): string {
     loadBalancer: round-robin
     timeout: { attempt: 3s, total: 5s }
     hedging: { after: 50ms, maxHedges: 1 }
+  capped:
+    endpoints: [${a}, ${b}, ${c}]
+    timeout: { attempt: 300ms, total: 5s }
+    retry: { attempts: 3, backoff: { base: 1ms, max: 5ms }, on: [503], budget: { ratio: 0, minPerSecond: 0.1 } }
+  patient:
+    endpoints: [${a}]
+    timeout: { attempt: 2s, total: 5s }
+    retry: { attempts: 2, backoff: { base: 1ms, max: 5ms }, on: [503] }
   ledger:
     endpoints: [${c}]
     timeout: { attempt: 1s, total: 5s }
@@ -178,10 +186,45 @@ export function httpSuite(context: ConformanceContext, upstream: () => FaultyUps
     }
   });
 
+  it("caps retries with the retry budget, so an outage is not multiplied", async () => {
+    reset();
+    for (const i of upstream().instances) i.set({ rate: 1, status: 503 });
+    for (let n = 0; n < 5; n++) {
+      const res = await context.runtime.http.request("capped", { path: "/" });
+      expect(res.statusCode).toBe(503);
+      await res.body.dump();
+    }
+    // Five requests, and one retry in the budget (0.1 a second over ten seconds): six in all.
+    expect(upstream().total()).toBe(6);
+  });
+
+  it("waits what Retry-After asks before retrying", async () => {
+    reset();
+    const [first] = upstream().instances;
+    first?.set({ failFirst: 1, status: 503, retryAfter: "1" });
+    const started = performance.now();
+    const res = await context.runtime.http.request("patient", { path: "/" });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    expect(first?.requests).toBe(2);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(950);
+  });
+
+  it("fails a body that stalls past the attempt timeout instead of hanging", async () => {
+    reset();
+    for (const i of upstream().instances) i.set({ slowBodyMs: 3000 });
+    const res = await context.runtime.http.request("orders", { path: "/slow" });
+    expect(res.statusCode).toBe(200);
+    const error = await res.body.text().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+  });
+
   it("names the upstreams there are when asked for one that is not", async () => {
     const error = (await context.runtime.http.request("nope", { path: "/" }).catch((e: unknown) => e)) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error.message).toBe('no upstream named "nope" in the config; upstreams: payments, orders, search, ledger');
+    expect(error.message).toBe(
+      'no upstream named "nope" in the config; upstreams: payments, orders, search, capped, patient, ledger',
+    );
   });
 
   it("records every attempt in http_client_request_duration_seconds", async () => {
