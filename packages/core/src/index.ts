@@ -24,7 +24,7 @@ export type {
   Labels,
   Metrics,
 } from "./contract/metrics.js";
-export type { Resilience } from "./contract/resilience.js";
+export type { ExecuteOptions, Resilience } from "./contract/resilience.js";
 export type {
   Listener,
   RouteContext,

@@ -22,6 +22,7 @@ export { PermitService } from "./permits/permit-service.js";
 export { RemoteResilience } from "./permits/remote-resilience.js";
 export type { Waiter } from "./policies/bulkhead.js";
 export { Bulkhead } from "./policies/bulkhead.js";
+export { withCallOptions } from "./policies/call-options.js";
 export type { CircuitBreakerOptions, CircuitState } from "./policies/circuit-breaker.js";
 export { CircuitBreaker } from "./policies/circuit-breaker.js";
 export type { Deadline } from "./policies/deadline-wheel.js";

@@ -1,4 +1,12 @@
-import { type Config, ConfigError, type Logger, type Metrics, type Resilience } from "@tandem/core";
+import {
+  type Config,
+  ConfigError,
+  type ExecuteOptions,
+  type Logger,
+  type Metrics,
+  type Resilience,
+} from "@tandem/core";
+import { withCallOptions } from "../policies/call-options.js";
 import { DeadlineWheel } from "../policies/deadline-wheel.js";
 import { Policy, type PolicyEvents, type PolicySettings } from "../policies/policy.js";
 
@@ -24,7 +32,7 @@ export class LocalResilience implements Resilience {
     });
   }
 
-  execute<T>(name: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  execute<T>(name: string, work: (signal: AbortSignal) => Promise<T>, options?: ExecuteOptions<T>): Promise<T> {
     const entry = this.#policies.get(name);
     if (entry === undefined) {
       const known = [...this.#policies.keys()];
@@ -34,7 +42,7 @@ export class LocalResilience implements Resilience {
         }),
       );
     }
-    return entry.policy.execute(work);
+    return withCallOptions(name, (w) => entry.policy.execute(w), work, options);
   }
 
   /** Names of the configured policies. */

@@ -1,6 +1,7 @@
 import {
   type Config,
   ConfigError,
+  type ExecuteOptions,
   fullJitterDelay,
   type Resilience,
   type SidecarClient,
@@ -8,8 +9,9 @@ import {
   TimeoutError,
 } from "@tandem/core";
 import { RetryBudgetExhaustedError } from "../errors.js";
+import { withCallOptions } from "../policies/call-options.js";
 import type { DeadlineWheel } from "../policies/deadline-wheel.js";
-import type { PolicySettings } from "../policies/policy.js";
+import { type PolicySettings, retryable } from "../policies/policy.js";
 import type { Outcome, Permit } from "./permit-service.js";
 
 type Work<T> = (signal: AbortSignal) => Promise<T>;
@@ -48,7 +50,11 @@ export class RemoteResilience implements Resilience {
     this.#onFallback = onFallback;
   }
 
-  async execute<T>(name: string, work: Work<T>): Promise<T> {
+  execute<T>(name: string, work: Work<T>, options?: ExecuteOptions<T>): Promise<T> {
+    return withCallOptions(name, (w) => this.#execute(name, w), work, options);
+  }
+
+  async #execute<T>(name: string, work: Work<T>): Promise<T> {
     const settings = this.#config.get<PolicySettings>(`policies.${name}`);
     if (settings === undefined) {
       const known = Object.keys(this.#config.get<Record<string, unknown>>("policies") ?? {});
@@ -105,7 +111,7 @@ export class RemoteResilience implements Resilience {
         return value;
       } catch (error) {
         lastError = error;
-        const last = attempt >= attempts;
+        const last = attempt >= attempts || !retryable(error);
         const delay = last
           ? 0
           : fullJitterDelay(attempt - 1, settings.retry?.backoff.base ?? 25, settings.retry?.backoff.max ?? 1000);

@@ -193,7 +193,8 @@ export class Policy {
           return value;
         },
         (error: unknown) => {
-          breaker.failure();
+          if (TandemError.is(error) && error.code === "aborted") breaker.release();
+          else breaker.failure();
           throw error;
         },
       );
@@ -218,7 +219,8 @@ export class Policy {
           if (settled) return;
           settled = true;
           armed.cancel();
-          breaker?.failure();
+          if (TandemError.is(error) && error.code === "aborted") breaker?.release();
+          else breaker?.failure();
           reject(error);
         },
       );
@@ -240,8 +242,13 @@ function invoke<T>(work: Work<T>, signal: AbortSignal): Promise<T> {
   }
 }
 
-/** Refusals by a guard are final: retrying into an open breaker or a full bulkhead only adds load. */
-function retryable(error: unknown): boolean {
+/**
+ * Refusals by a guard are final: retrying into an open breaker or a full bulkhead only adds
+ * load; a call its caller aborted is not retried either.
+ */
+export function retryable(error: unknown): boolean {
   if (!TandemError.is(error)) return true;
-  return !["circuit_open", "bulkhead_rejected", "rate_limited", "retry_budget_exhausted"].includes(error.code);
+  return !["circuit_open", "bulkhead_rejected", "rate_limited", "retry_budget_exhausted", "aborted"].includes(
+    error.code,
+  );
 }

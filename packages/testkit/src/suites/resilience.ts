@@ -1,4 +1,4 @@
-import { CircuitOpenError, ConfigError, TimeoutError } from "tandem";
+import { AbortedError, CircuitOpenError, ConfigError, TimeoutError } from "tandem";
 import { expect, it } from "vitest";
 import type { ConformanceContext } from "../conformance.js";
 
@@ -55,6 +55,41 @@ export function resilienceSuite(context: ConformanceContext): void {
     expect(ran).toBe(false);
   });
 
+  it("returns the fallback when the policy gives up, a value or a function of the error", async () => {
+    const rt = context.runtime;
+    const fail = () => Promise.reject(new Error("down"));
+    expect(await rt.resilience.execute("flaky", fail, { fallback: "cached" })).toBe("cached");
+    expect(await rt.resilience.execute("flaky", fail, { fallback: (e) => `after ${(e as Error).message}` })).toBe(
+      "after down",
+    );
+    // A policy that does not exist is a mistake to see, not to paper over.
+    await expect(rt.resilience.execute("nope", fail, { fallback: 1 })).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it("aborts one call through its own signal, without retrying it or touching the breaker", async () => {
+    const rt = context.runtime;
+    const controller = new AbortController();
+    let attempts = 0;
+    let seen: AbortSignal | undefined;
+    const call = rt.resilience
+      .execute(
+        "flaky",
+        (signal) => {
+          attempts++;
+          seen = signal;
+          return new Promise((_, reject) => signal.addEventListener("abort", () => reject(new Error("stopped"))));
+        },
+        { signal: controller.signal },
+      )
+      .catch((e: unknown) => e);
+    const other = rt.resilience.execute("flaky", async () => "unaffected");
+    setTimeout(() => controller.abort(), 20);
+    expect(await call).toBeInstanceOf(AbortedError);
+    expect(attempts).toBe(1);
+    expect(seen?.aborted).toBe(true);
+    expect(await other).toBe("unaffected");
+  });
+
   it("names the policies there are when asked for one that is not", async () => {
     const error = (await context.runtime.resilience
       .execute("nope", async () => 1)
@@ -65,7 +100,8 @@ export function resilienceSuite(context: ConformanceContext): void {
 
   it("records retries and breaker transitions in the metrics", async () => {
     const { body } = await context.runtime.metrics.expose();
-    expect(body).toMatch(/tandem_retries_total\{policy="flaky"\} 2/);
+    // Two in the first test, two for each of the two fallback calls.
+    expect(body).toMatch(/tandem_retries_total\{policy="flaky"\} 6/);
     expect(body).toMatch(/tandem_circuit_transitions_total\{policy="fragile",to="open"\} 1/);
     expect(body).toMatch(/tandem_rejected_total\{policy="fragile",reason="circuit_open"\} 1/);
   });
