@@ -15,6 +15,7 @@ import type { DeadlineWheel } from "../policies/deadline-wheel.js";
 import type { PolicyEvents } from "../policies/policy.js";
 import { TokenBucket } from "../policies/rate-limit.js";
 import { RetryBudget } from "../policies/retry-budget.js";
+import { DnsEndpoints } from "./dns-endpoints.js";
 import { Endpoint } from "./endpoint.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
 import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
@@ -22,6 +23,8 @@ import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
 /** An upstream's settings as the config file gives them, durations in ms. */
 export interface UpstreamSettings {
   endpoints?: string[] | undefined;
+  /** `host:port`: endpoints from DNS, resolved again when the TTL runs out. */
+  dns?: string | undefined;
   loadBalancer: LoadBalancing;
   timeout: { attempt: number; total: number };
   retry?:
@@ -86,6 +89,7 @@ export class Upstream {
   readonly #rate: TokenBucket | undefined;
   readonly #budget: RetryBudget | undefined;
   readonly #retryOn: Set<string | number>;
+  readonly #dns: DnsEndpoints | undefined;
   readonly #latency = new LatencyWindow();
   readonly #rt: UpstreamRuntime;
 
@@ -94,6 +98,7 @@ export class Upstream {
     this.settings = settings;
     this.#rt = runtime;
     this.endpoints = (settings.endpoints ?? []).map((url) => new Endpoint(url));
+    this.#dns = settings.dns === undefined ? undefined : new DnsEndpoints(settings.dns, this.endpoints);
     this.#balancer = new LoadBalancer(settings.loadBalancer, runtime.random);
     this.#outliers =
       settings.outlierDetection === undefined
@@ -120,6 +125,8 @@ export class Upstream {
 
   /** Sends one request through the pipeline. */
   async request(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    const resolving = this.#dns?.ready(this.#rt.now());
+    if (resolving !== undefined) await resolving;
     if (this.#rate !== undefined) {
       const waitMs = this.#rate.take();
       if (waitMs > 0) {

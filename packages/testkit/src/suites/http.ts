@@ -1,4 +1,4 @@
-import { AbortedError, CircuitOpenError, ConfigError, TimeoutError } from "tandem";
+import { AbortedError, CircuitOpenError, ConfigError, TandemError, TimeoutError } from "tandem";
 import { expect, it } from "vitest";
 import type { ConformanceContext } from "../conformance.js";
 import type { FaultyUpstream } from "../fault-upstream.js";
@@ -35,6 +35,11 @@ export function httpConfig(upstream: FaultyUpstream): string {
     endpoints: [${a}]
     timeout: { attempt: 2s, total: 5s }
     retry: { attempts: 2, backoff: { base: 1ms, max: 5ms }, on: [503] }
+  named:
+    dns: localhost:${new URL(a as string).port}
+    timeout: { attempt: 1s, total: 5s }
+  nowhere:
+    dns: no-such-host.invalid:80
   ledger:
     endpoints: [${c}]
     timeout: { attempt: 1s, total: 5s }
@@ -219,11 +224,24 @@ export function httpSuite(context: ConformanceContext, upstream: () => FaultyUps
     expect(error).toBeInstanceOf(Error);
   });
 
+  it("finds endpoints through DNS, and says plainly when a name does not resolve", async () => {
+    reset();
+    const res = await context.runtime.http.request("named", { path: "/dns" });
+    expect(res.statusCode).toBe(200);
+    expect(((await res.body.json()) as { instance: number }).instance).toBe(0);
+    const error = (await context.runtime.http
+      .request("nowhere", { path: "/" })
+      .catch((e: unknown) => e)) as TandemError;
+    expect(TandemError.is(error)).toBe(true);
+    expect(error.code).toBe("upstream_error");
+    expect(error.message).toContain("no-such-host.invalid could not be resolved");
+  });
+
   it("names the upstreams there are when asked for one that is not", async () => {
     const error = (await context.runtime.http.request("nope", { path: "/" }).catch((e: unknown) => e)) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toBe(
-      'no upstream named "nope" in the config; upstreams: payments, orders, search, capped, patient, ledger',
+      'no upstream named "nope" in the config; upstreams: payments, orders, search, capped, patient, named, nowhere, ledger',
     );
   });
 

@@ -1,0 +1,93 @@
+import { lookup, resolve4, resolve6 } from "node:dns/promises";
+import { TandemError } from "@tandem/core";
+import { Endpoint } from "./endpoint.js";
+
+/** Without a TTL to follow (names from /etc/hosts), names are resolved again this often. */
+const DEFAULT_REFRESH_MS = 30_000;
+const MIN_TTL_MS = 1000;
+const MAX_TTL_MS = 300_000;
+
+/**
+ * The endpoints of an upstream given as `dns: host:port`, resolved again when the records'
+ * TTL runs out (or every 30 s for names the system resolver answers without one). A failed
+ * resolution keeps the last good endpoints; only a name that never resolved fails requests.
+ * Endpoints that stay are kept with their connections and statistics.
+ */
+export class DnsEndpoints {
+  readonly #host: string;
+  readonly #port: number;
+  readonly #endpoints: Endpoint[];
+  #next = 0;
+  #pending: Promise<void> | undefined;
+  #lastError: unknown;
+
+  /** `endpoints` is the upstream's own list, updated in place. */
+  constructor(target: string, endpoints: Endpoint[]) {
+    const colon = target.lastIndexOf(":");
+    this.#host = target.slice(0, colon);
+    this.#port = Number(target.slice(colon + 1));
+    this.#endpoints = endpoints;
+  }
+
+  /** Resolves when the list is current enough to use; refreshes in the background otherwise. */
+  ready(now: number): Promise<void> | undefined {
+    if (now < this.#next) return undefined;
+    this.#pending ??= this.#refresh(now).finally(() => {
+      this.#pending = undefined;
+    });
+    // With endpoints in hand, requests go on while the name is resolved again.
+    if (this.#endpoints.length > 0) return undefined;
+    return this.#pending.then(() => {
+      if (this.#endpoints.length === 0) {
+        const reason = (this.#lastError as { code?: string })?.code ?? "no address";
+        throw new TandemError("upstream_error", `${this.#host} could not be resolved (${reason})`, {
+          status: 502,
+          cause: this.#lastError,
+          details: { host: this.#host, reason: "connect-error" },
+        });
+      }
+    });
+  }
+
+  async #refresh(now: number): Promise<void> {
+    let addresses: { address: string; family: number }[];
+    let ttlMs = DEFAULT_REFRESH_MS;
+    try {
+      const [v4, v6] = await Promise.allSettled([
+        resolve4(this.#host, { ttl: true }),
+        resolve6(this.#host, { ttl: true }),
+      ]);
+      const records = [
+        ...(v4.status === "fulfilled" ? v4.value.map((r) => ({ ...r, family: 4 })) : []),
+        ...(v6.status === "fulfilled" ? v6.value.map((r) => ({ ...r, family: 6 })) : []),
+      ];
+      if (records.length > 0) {
+        addresses = records;
+        ttlMs = Math.min(...records.map((r) => r.ttl * 1000));
+      } else {
+        addresses = await lookup(this.#host, { all: true });
+      }
+    } catch (error) {
+      this.#lastError = error;
+      // Try again soon, keeping what was known.
+      this.#next = now + MIN_TTL_MS;
+      return;
+    }
+    this.#next = now + Math.min(MAX_TTL_MS, Math.max(MIN_TTL_MS, ttlMs));
+    const urls = new Set(
+      addresses.map((a) =>
+        a.family === 6 ? `http://[${a.address}]:${this.#port}` : `http://${a.address}:${this.#port}`,
+      ),
+    );
+    for (let i = this.#endpoints.length - 1; i >= 0; i--) {
+      const endpoint = this.#endpoints[i] as Endpoint;
+      if (urls.has(endpoint.url)) {
+        urls.delete(endpoint.url);
+      } else {
+        this.#endpoints.splice(i, 1);
+        void endpoint.close().catch(() => {});
+      }
+    }
+    for (const url of urls) this.#endpoints.push(new Endpoint(url));
+  }
+}
