@@ -1,12 +1,14 @@
 export { ConfigMapFixture } from "./config-fixture.js";
 export type { ConformanceContext, ConformanceOptions } from "./conformance.js";
 export { describeConformance } from "./conformance.js";
+export { eventually } from "./eventually.js";
 export type { Fault, FaultyUpstream, UpstreamInstance } from "./fault-upstream.js";
 export { startFaultyUpstream } from "./fault-upstream.js";
 export type { ReceivedSpan } from "./otlp-decode.js";
 export { decodeJsonTraces, decodeProtobufTraces } from "./otlp-decode.js";
 export type { InjectedFault, OtlpReceiver, ReceivedRequest } from "./otlp-receiver.js";
 export { startOtlpReceiver } from "./otlp-receiver.js";
+export { sidecarRuntime } from "./sidecar-runtime.js";
 export type { StartedSidecar, StartSidecarOptions } from "./start-sidecar.js";
 export { startSidecar } from "./start-sidecar.js";
 export { CANARY, CONFORMANCE_FLAGS, configFixture, configSuite } from "./suites/config.js";

@@ -1,23 +1,10 @@
 import { ProviderEvents } from "@openfeature/server-sdk";
-import { ConfigMapFixture, startSidecar } from "@tandem/testkit";
+import { ConfigMapFixture, eventually, startSidecar } from "@tandem/testkit";
 import { pino } from "pino";
 import { createRuntime } from "tandem";
 import { describe, expect, it } from "vitest";
 
 const FLAGS = { flags: { f: { state: "ENABLED", variants: { on: true, off: false }, defaultVariant: "on" } } };
-
-async function eventually(check: () => void | Promise<void>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
 
 describe("sidecar mode while the sidecar is away", () => {
   it("keeps the last good config and flags, reports STALE, and resyncs when the sidecar is back", async () => {

@@ -1,26 +1,12 @@
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { samples, startSidecar } from "@tandem/testkit";
-import { pino } from "pino";
-import { createRuntime } from "tandem";
+import { eventually, samples, sidecarRuntime, startSidecar } from "@tandem/testkit";
 import { describe, expect, it } from "vitest";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
 async function scrape(admin: string, accept?: string): Promise<string> {
   return (await fetch(`${admin}/metrics`, accept === undefined ? {} : { headers: { accept } })).text();
-}
-
-async function eventually(check: () => Promise<void>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 /** Runs a real Node process that records `n` increments through the sidecar, then closes. */
@@ -63,13 +49,7 @@ describe("one /metrics per pod", () => {
 
   it("keeps counts recorded while the sidecar was away and delivers them when it is back", async () => {
     const first = await startSidecar();
-    const rt = await createRuntime({
-      env: {},
-      mode: "sidecar",
-      sidecar: first.api,
-      token: first.token as string,
-      logger: pino({ level: "silent" }),
-    });
+    const rt = await sidecarRuntime(first);
     const c = rt.metrics.counter("outage_events_total", { help: "Events." });
     c.inc(undefined, 10);
     await eventually(async () =>
@@ -90,13 +70,7 @@ describe("one /metrics per pod", () => {
 
   it("drops and counts a batch the sidecar refuses, and later metrics still arrive", async () => {
     const sidecar = await startSidecar();
-    const rt = await createRuntime({
-      env: {},
-      mode: "sidecar",
-      sidecar: sidecar.api,
-      token: sidecar.token as string,
-      logger: pino({ level: "silent" }),
-    });
+    const rt = await sidecarRuntime(sidecar);
     rt.metrics.counter("huge_labels_total", { labelNames: ["k"] }).inc({ k: "x".repeat(5000) });
     await rt.metrics.expose();
     rt.metrics.counter("after_total").inc();

@@ -3,9 +3,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { samples, startSidecar } from "@tandem/testkit";
-import { pino } from "pino";
-import { BulkheadRejectedError, createRuntime, type Runtime } from "tandem";
+import { samples, sidecarRuntime, startSidecar } from "@tandem/testkit";
+import { BulkheadRejectedError } from "tandem";
 import { describe, expect, it } from "vitest";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
@@ -18,10 +17,6 @@ writeFileSync(
     bulkhead: { maxConcurrent: 1, maxQueued: 0 }
 `,
 );
-
-function runtime(api: string, token: string): Promise<Runtime> {
-  return createRuntime({ env: {}, mode: "sidecar", sidecar: api, token, logger: pino({ level: "silent" }) });
-}
 
 /** A real process that holds the `single` policy's only slot until it is killed. */
 function holder(api: string, token: string) {
@@ -52,7 +47,7 @@ describe("rt.resilience.execute in sidecar mode", () => {
     const token = sidecar.token as string;
     const { child, holding } = holder(sidecar.api, token);
     await holding;
-    const rt = await runtime(sidecar.api, token);
+    const rt = await sidecarRuntime(sidecar);
     const refused = await rt.resilience.execute("single", async () => 1).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(BulkheadRejectedError);
     // The holder dies without a word; its lease (total timeout + 5 s) runs out.
@@ -69,7 +64,7 @@ describe("rt.resilience.execute in sidecar mode", () => {
 
   it("runs the policy in-process when the sidecar is gone, and counts it", async () => {
     const sidecar = await startSidecar({ config: file });
-    const rt = await runtime(sidecar.api, sidecar.token as string);
+    const rt = await sidecarRuntime(sidecar);
     expect(await rt.resilience.execute("single", async () => "via sidecar")).toBe("via sidecar");
     sidecar.kill("SIGKILL");
     await sidecar.exited;

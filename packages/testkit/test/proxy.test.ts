@@ -4,9 +4,8 @@ import { request as rawHttp } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { httpConfig, startFaultyUpstream, startSidecar } from "@tandem/testkit";
-import { pino } from "pino";
-import { CircuitOpenError, createRuntime } from "tandem";
+import { httpConfig, sidecarRuntime, startFaultyUpstream, startSidecar } from "@tandem/testkit";
+import { CircuitOpenError } from "tandem";
 import { ProxyAgent, request } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 
@@ -66,13 +65,7 @@ describe("the forward proxy", () => {
 
   it("drops an upstream's x-tandem-error, so an upstream cannot pass for the sidecar", async () => {
     for (const i of upstream.instances) i.set({ headers: { "x-tandem-error": "config_invalid" } });
-    const rt = await createRuntime({
-      env: {},
-      mode: "sidecar",
-      sidecar: sidecar.api,
-      token: sidecar.token as string,
-      logger: pino({ level: "silent" }),
-    });
+    const rt = await sidecarRuntime(sidecar);
     const res = await rt.http.request("payments", { path: "/" });
     expect(res.statusCode).toBe(200);
     expect(res.headers["x-tandem-error"]).toBeUndefined();
@@ -153,13 +146,7 @@ describe("the forward proxy", () => {
     });
     expect(await new Promise((r) => child.on("exit", r))).toBe(0);
     // ...and this one finds it open without having seen a failure.
-    const rt = await createRuntime({
-      env: {},
-      mode: "sidecar",
-      sidecar: sidecar.api,
-      token: sidecar.token as string,
-      logger: pino({ level: "silent" }),
-    });
+    const rt = await sidecarRuntime(sidecar);
     const before = ledger?.requests;
     const error = await rt.http.request("ledger", { path: "/" }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CircuitOpenError);

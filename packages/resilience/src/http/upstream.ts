@@ -68,6 +68,17 @@ export interface UpstreamRuntime {
   ejections: (ejected: number) => void;
 }
 
+/** One request on its way through the pipeline: what every attempt sends, and where it stands. */
+interface Outgoing {
+  method: string;
+  request: UpstreamRequest;
+  headers: Record<string, string>;
+  body: Dispatcher.DispatchOptions["body"];
+  deadline: number;
+  /** Endpoints already tried by this request: retries and hedges prefer the others. */
+  tried: Set<Endpoint>;
+}
+
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const RETRY_AFTER_CAP_MS = 30_000;
 
@@ -164,16 +175,14 @@ export class Upstream {
       (IDEMPOTENT.has(method) || headers["idempotency-key"] !== undefined);
     const deadline = this.#rt.now() + this.settings.timeout.total;
     if (mayRetry) this.#budget?.request();
-    const tried = new Set<Endpoint>();
+    const out: Outgoing = { method, request, headers, body, deadline, tried: new Set() };
+    const hedge = replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined;
     const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= attempts;
       let outcome: Dispatcher.ResponseData | TandemError;
       try {
-        outcome =
-          replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined
-            ? await this.#hedged(method, request, headers, body, deadline, tried)
-            : await this.#attempt(method, request, headers, body, deadline, tried);
+        outcome = hedge ? await this.#hedged(out) : await this.#attempt(out);
       } catch (error) {
         if (!TandemError.is(error)) throw error;
         outcome = error;
@@ -209,15 +218,8 @@ export class Upstream {
     return false;
   }
 
-  async #attempt(
-    method: string,
-    request: UpstreamRequest,
-    headers: Record<string, string>,
-    body: Dispatcher.DispatchOptions["body"],
-    deadline: number,
-    tried: Set<Endpoint>,
-    cancel?: AbortSignal,
-  ): Promise<Dispatcher.ResponseData> {
+  async #attempt(out: Outgoing, cancel?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const { method, request, headers, body, deadline, tried } = out;
     const breaker = this.breaker;
     if (breaker !== undefined && !breaker.tryAcquire()) {
       this.#rt.events.rejected("circuit_open");
@@ -321,17 +323,10 @@ export class Upstream {
    * answer wins and the others are cancelled. An answer worth retrying (a 503, say) wins only
    * when nothing else is still in flight.
    */
-  #hedged(
-    method: string,
-    request: UpstreamRequest,
-    headers: Record<string, string>,
-    body: Dispatcher.DispatchOptions["body"],
-    deadline: number,
-    tried: Set<Endpoint>,
-  ): Promise<Dispatcher.ResponseData> {
+  #hedged(out: Outgoing): Promise<Dispatcher.ResponseData> {
     const hedging = this.settings.hedging as NonNullable<UpstreamSettings["hedging"]>;
     const delay = typeof hedging.after === "number" ? hedging.after : this.#latency.percentile(hedging.after);
-    if (delay === undefined) return this.#attempt(method, request, headers, body, deadline, tried);
+    if (delay === undefined) return this.#attempt(out);
     return new Promise((resolve, reject) => {
       const controllers: AbortController[] = [];
       let inFlight = 0;
@@ -365,13 +360,13 @@ export class Upstream {
           if (held !== undefined && !(held instanceof Error)) void held.body.dump().catch(() => {});
           held = outcome;
         };
-        this.#attempt(method, request, headers, body, deadline, tried, controller.signal).then(done, (error: unknown) =>
+        this.#attempt(out, controller.signal).then(done, (error: unknown) =>
           done(TandemError.is(error) ? error : new UpstreamError(this.name, "?", "protocol", error)),
         );
       };
       const arm = () => {
         timer = this.#rt.wheel.arm(delay, () => {
-          if (settled || hedges >= hedging.maxHedges || tried.size >= this.endpoints.length) return;
+          if (settled || hedges >= hedging.maxHedges || out.tried.size >= this.endpoints.length) return;
           hedges++;
           this.#rt.events.hedged?.();
           launch();

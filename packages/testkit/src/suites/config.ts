@@ -4,6 +4,7 @@ import type { ConfigChange } from "tandem";
 import { expect, it } from "vitest";
 import { ConfigMapFixture } from "../config-fixture.js";
 import type { ConformanceContext } from "../conformance.js";
+import { eventually } from "../eventually.js";
 
 /** A canary secret: the suite checks it appears in no log line. */
 export const CANARY = "canary-7f3a9c1e-never-log-me";
@@ -77,19 +78,6 @@ export function configFixture(): { forMode(mode: string): ConfigMapFixture; conf
     return fixture;
   };
   return { forMode, configPath: (mode) => forMode(mode).path("tandem.yaml") };
-}
-
-async function eventually(check: () => void | Promise<void>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
 }
 
 /**
