@@ -7,6 +7,7 @@ export {
   registerResilienceProblems,
 } from "./errors.js";
 export { Endpoint } from "./http/endpoint.js";
+export { staticResponse } from "./http/fallback.js";
 export { forwardProxy } from "./http/forward-proxy.js";
 export type { LoadBalancing } from "./http/load-balancer.js";
 export { LoadBalancer } from "./http/load-balancer.js";

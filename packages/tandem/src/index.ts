@@ -35,6 +35,7 @@ export {
   CircuitOpenError,
   RateLimitedError,
   RetryBudgetExhaustedError,
+  staticResponse,
 } from "@tandem/resilience";
 export type { ExitStatus, LaunchedSidecar, LaunchOptions } from "./launch.js";
 export { launchSidecar } from "./launch.js";

@@ -11,6 +11,12 @@ export interface UpstreamRequest {
   /** Marks a non-idempotent request as safe to retry (sent as `Idempotency-Key`). */
   idempotencyKey?: string;
   signal?: AbortSignal;
+  /**
+   * The answer to give when the request fails without an answer (timeouts, connection errors,
+   * an open breaker, retries spent), built from the error. Answers from the upstream, 5xx
+   * included, are returned as they are; a caller's abort and an unknown upstream still throw.
+   */
+  fallback?: (error: unknown) => UpstreamResponse | Promise<UpstreamResponse>;
 }
 
 /** The answer of an upstream: undici's response shape, so its body helpers (`json()`, `text()`) apply. */

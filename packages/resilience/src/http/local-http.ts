@@ -2,6 +2,7 @@ import { type Config, ConfigError, type Http, type Logger, type Metrics, type Up
 import type { Dispatcher } from "undici";
 import { policyEvents } from "../local/local-resilience.js";
 import type { DeadlineWheel } from "../policies/deadline-wheel.js";
+import { withFallback } from "./fallback.js";
 import { Upstream, type UpstreamSettings } from "./upstream.js";
 import { UpstreamDispatcher } from "./upstream-dispatcher.js";
 
@@ -36,7 +37,7 @@ export class LocalHttp implements Http {
         }),
       );
     }
-    return entry.upstream.request(request);
+    return withFallback(entry.upstream.request(request), request);
   }
 
   dispatcher(upstream: string): Dispatcher {

@@ -8,6 +8,7 @@ import {
   type UpstreamRequest,
 } from "@tandem/core";
 import type { Dispatcher } from "undici";
+import { withFallback } from "./fallback.js";
 import { UpstreamDispatcher } from "./upstream-dispatcher.js";
 
 /**
@@ -42,7 +43,11 @@ export class RemoteHttp implements Http {
     this.#known = known;
   }
 
-  async request(upstream: string, request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+  request(upstream: string, request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    return withFallback(this.#request(upstream, request), request);
+  }
+
+  async #request(upstream: string, request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     const known = this.#known();
     if (!known.includes(upstream)) {
       // The same answer as in library mode: the config is the same on both sides.

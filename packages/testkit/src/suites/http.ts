@@ -1,4 +1,4 @@
-import { AbortedError, CircuitOpenError, ConfigError, TandemError, TimeoutError } from "tandem";
+import { AbortedError, CircuitOpenError, ConfigError, staticResponse, TandemError, TimeoutError } from "tandem";
 import { expect, it } from "vitest";
 import type { ConformanceContext } from "../conformance.js";
 import type { FaultyUpstream } from "../fault-upstream.js";
@@ -40,6 +40,10 @@ export function httpConfig(upstream: FaultyUpstream): string {
     timeout: { attempt: 1s, total: 5s }
   nowhere:
     dns: no-such-host.invalid:80
+  flaky:
+    endpoints: [${b}]
+    timeout: { attempt: 1s, total: 5s }
+    circuitBreaker: { consecutiveFailures: 2, breakFor: 300ms, halfOpenProbes: 1 }
   ledger:
     endpoints: [${c}]
     timeout: { attempt: 1s, total: 5s }
@@ -237,11 +241,40 @@ export function httpSuite(context: ConformanceContext, upstream: () => FaultyUps
     expect(error.message).toContain("no-such-host.invalid could not be resolved");
   });
 
+  it("half-opens the breaker after its break, and a good probe closes it", async () => {
+    reset();
+    const [, b] = upstream().instances;
+    b?.set({ rate: 1, status: 500 });
+    for (let i = 0; i < 2; i++) await (await context.runtime.http.request("flaky", { path: "/" })).body.dump();
+    expect(await context.runtime.http.request("flaky", { path: "/" }).catch((e: unknown) => e)).toBeInstanceOf(
+      CircuitOpenError,
+    );
+    b?.set({});
+    await new Promise((r) => setTimeout(r, 350));
+    const probe = await context.runtime.http.request("flaky", { path: "/probe" });
+    expect(probe.statusCode).toBe(200);
+    await probe.body.dump();
+    // Closed again: requests flow.
+    for (let i = 0; i < 3; i++)
+      expect((await context.runtime.http.request("flaky", { path: "/" })).statusCode).toBe(200);
+  });
+
+  it("answers with the fallback when a request fails without an answer", async () => {
+    reset();
+    for (const i of upstream().instances) i.set({ latencyMs: 2000 });
+    const res = await context.runtime.http.request("orders", {
+      path: "/balance",
+      fallback: (error) => staticResponse(200, { balance: "unknown", because: (error as TandemError).code }),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.json()).toEqual({ balance: "unknown", because: "timeout" });
+  });
+
   it("names the upstreams there are when asked for one that is not", async () => {
     const error = (await context.runtime.http.request("nope", { path: "/" }).catch((e: unknown) => e)) as ConfigError;
     expect(error).toBeInstanceOf(ConfigError);
     expect(error.message).toBe(
-      'no upstream named "nope" in the config; upstreams: payments, orders, search, capped, patient, named, nowhere, ledger',
+      'no upstream named "nope" in the config; upstreams: payments, orders, search, capped, patient, named, nowhere, flaky, ledger',
     );
   });
 
