@@ -34,7 +34,7 @@ export const resilienceConcern: Concern<ResilienceFacets, LocalResilienceInstanc
   async local(context) {
     const wheel = new DeadlineWheel();
     const resilience = new LocalResilience(config(context), context.facets.metrics, context.logger, wheel);
-    const http = new LocalHttp(config(context), context.facets.metrics, context.logger, wheel);
+    const http = new LocalHttp(config(context), context.facets.metrics, context.logger, wheel, context.facets.tracer);
     return {
       local: { http, resilience, permits: new PermitService(resilience) },
       facets: { resilience, http },
@@ -67,7 +67,7 @@ export const resilienceConcern: Concern<ResilienceFacets, LocalResilienceInstanc
     const http = new RemoteHttp(
       context.client,
       (): Http => {
-        localHttp ??= new LocalHttp(cfg, context.facets.metrics, context.logger, wheel);
+        localHttp ??= new LocalHttp(cfg, context.facets.metrics, context.logger, wheel, context.facets.tracer);
         return localHttp;
       },
       onFallback("http"),

@@ -13,6 +13,7 @@ export type { StartedSidecar, StartSidecarOptions } from "./start-sidecar.js";
 export { startSidecar } from "./start-sidecar.js";
 export { CANARY, CONFORMANCE_FLAGS, configFixture, configSuite } from "./suites/config.js";
 export { httpConfig, httpSuite } from "./suites/http.js";
+export { httpTracesConfig, httpTracesSuite } from "./suites/http-traces.js";
 export { metricsSuite, samples } from "./suites/metrics.js";
 export { RESILIENCE_CONFIG, resilienceSuite } from "./suites/resilience.js";
 export { runtimeSuite } from "./suites/runtime.js";

@@ -13,7 +13,7 @@ export interface ReceivedSpan {
   resource: Readonly<Record<string, string>>;
   /** The instrumentation scope's name. */
   scope: string;
-  /** The span's string attributes. */
+  /** The span's string and integer attributes, integers written as decimal strings. */
   attributes: Readonly<Record<string, string>>;
 }
 
@@ -53,14 +53,17 @@ export function decodeProtobufTraces(body: Uint8Array): ReceivedSpan[] {
 
 interface JsonKeyValue {
   key: string;
-  value?: { stringValue?: string };
+  value?: { stringValue?: string; intValue?: string | number };
 }
 
 /** Decodes an OTLP/JSON `ExportTraceServiceRequest` (ids in hex, as OTLP/JSON writes them). */
 export function decodeJsonTraces(body: unknown): ReceivedSpan[] {
   const strings = (list: JsonKeyValue[] | undefined) =>
     Object.fromEntries(
-      (list ?? []).flatMap((kv) => (kv.value?.stringValue === undefined ? [] : [[kv.key, kv.value.stringValue]])),
+      (list ?? []).flatMap((kv) => {
+        if (kv.value?.stringValue !== undefined) return [[kv.key, kv.value.stringValue]];
+        return kv.value?.intValue === undefined ? [] : [[kv.key, String(kv.value.intValue)]];
+      }),
     );
   const out: ReceivedSpan[] = [];
   const request = body as {
@@ -104,8 +107,11 @@ function attributes(keyValues: Uint8Array[]): Record<string, string> {
   for (const kv of keyValues) {
     const f = fields(kv);
     const value = first(f, 2);
-    const stringValue = value === undefined ? undefined : first(fields(value), 1);
+    const valueFields = value === undefined ? undefined : fields(value);
+    const stringValue = valueFields === undefined ? undefined : first(valueFields, 1);
+    const intValue = valueFields?.get(3)?.[0];
     if (stringValue !== undefined) out[text(first(f, 1))] = text(stringValue);
+    else if (typeof intValue === "number") out[text(first(f, 1))] = String(intValue);
   }
   return out;
 }

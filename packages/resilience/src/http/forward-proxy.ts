@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { pipeline } from "node:stream/promises";
+import { propagation, ROOT_CONTEXT } from "@opentelemetry/api";
 import { type ProxyRequest, TandemError } from "@tandem/core";
 import type { LocalHttp } from "./local-http.js";
 
@@ -58,7 +59,8 @@ async function* limited(req: IncomingMessage, limit: number): AsyncIterable<Buff
  * upstream's pipeline (balancing, retries, breaker, ...). Only the names of configured
  * upstreams are reached, on the default port: no IP literal, no other host, no other port. Both
  * answers stream through; a request body of known length up to 1 MiB is held so a retry can
- * resend it, a larger or chunked one streams through and is sent once.
+ * resend it, a larger or chunked one streams through and is sent once. The caller's W3C
+ * `traceparent` is continued: each attempt's span is a child of the span that sent the request.
  */
 export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promise<void> {
   return async ({ req, res, target, signal, maxBodyBytes }) => {
@@ -80,13 +82,17 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
       headers[key] = Array.isArray(value) ? value.join(", ") : value;
     }
     headers.via = "1.1 tandem";
-    const response = await upstream.request({
-      method: req.method ?? "GET",
-      path: `${target.pathname}${target.search}`,
-      headers,
-      ...(await requestBody(req, maxBodyBytes)),
-      signal,
-    });
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const response = await upstream.request(
+      {
+        method: req.method ?? "GET",
+        path: `${target.pathname}${target.search}`,
+        headers,
+        ...(await requestBody(req, maxBodyBytes)),
+        signal,
+      },
+      parent,
+    );
     const out: Record<string, string | string[]> = {};
     for (const [key, value] of Object.entries(response.headers)) {
       if (value === undefined || HOP_BY_HOP.has(key) || key === SIDECAR_ONLY) continue;

@@ -1,3 +1,4 @@
+import type { Tracer } from "@opentelemetry/api";
 import { type Config, ConfigError, type Http, type Logger, type Metrics, type UpstreamRequest } from "@tandem/core";
 import type { Dispatcher } from "undici";
 import { policyEvents } from "../local/local-resilience.js";
@@ -14,11 +15,20 @@ export class LocalHttp implements Http {
   readonly #upstreams = new Map<string, { json: string; upstream: Upstream }>();
   readonly #wheel: DeadlineWheel;
   readonly #metrics: Metrics | undefined;
+  readonly #tracer: Tracer | undefined;
   readonly #unsubscribe: () => void;
 
-  constructor(config: Config, metrics: Metrics | undefined, logger: Logger, wheel: DeadlineWheel) {
+  /** `tracer` makes each attempt's CLIENT span: the runtime's, from the observability concern. */
+  constructor(
+    config: Config,
+    metrics: Metrics | undefined,
+    logger: Logger,
+    wheel: DeadlineWheel,
+    tracer?: Tracer | undefined,
+  ) {
     this.#wheel = wheel;
     this.#metrics = metrics;
+    this.#tracer = tracer;
     this.#apply(config.get<Record<string, UpstreamSettings>>("upstreams") ?? {});
     this.#unsubscribe = config.onChange((change) => {
       if (!change.changed.some((path) => path === "upstreams" || path.startsWith("upstreams."))) return;
@@ -80,6 +90,7 @@ export class LocalHttp implements Http {
         now,
         events: events(name, true),
         duration,
+        tracer: this.#tracer,
         ejections: (n) => ejected?.set({ upstream: name }, n),
       });
       this.#upstreams.set(name, { json, upstream });

@@ -1,3 +1,4 @@
+import { context, propagation } from "@opentelemetry/api";
 import {
   AbortedError,
   ConfigError,
@@ -16,7 +17,9 @@ import { UpstreamDispatcher } from "./upstream-dispatcher.js";
  * (`GET http://payments/charge`), which runs the upstream's pipeline. What the sidecar itself
  * refused or gave up on arrives as the same error class the local pipeline throws; an
  * upstream's own answer, 5xx included, is returned as it is. When the sidecar cannot be
- * reached at all (the request never left), `fallback` serves it in-process.
+ * reached at all (the request never left), `fallback` serves it in-process. The caller's
+ * trace context goes along as W3C `traceparent`/`tracestate`, so the sidecar's attempt spans
+ * are children of the caller's span.
  */
 export class RemoteHttp implements Http {
   readonly #client: SidecarClient;
@@ -69,6 +72,7 @@ export class RemoteHttp implements Http {
     const auth = this.#client.headers().authorization;
     if (auth !== undefined) headers["proxy-authorization"] = auth;
     if (request.idempotencyKey !== undefined) headers["idempotency-key"] = request.idempotencyKey;
+    propagation.inject(context.active(), headers);
     let body = request.body as Dispatcher.DispatchOptions["body"];
     if (
       body !== undefined &&

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { type Context, context as otelContext, type Tracer } from "@opentelemetry/api";
 import {
   AbortedError,
   fullJitterDelay,
@@ -15,6 +16,7 @@ import type { DeadlineWheel } from "../policies/deadline-wheel.js";
 import type { PolicyEvents } from "../policies/policy.js";
 import { TokenBucket } from "../policies/rate-limit.js";
 import { RetryBudget } from "../policies/retry-budget.js";
+import { endAttemptSpan, startAttemptSpan } from "./attempt-span.js";
 import { DnsEndpoints } from "./dns-endpoints.js";
 import { Endpoint } from "./endpoint.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
@@ -66,6 +68,8 @@ export interface UpstreamRuntime {
   events: PolicyEvents;
   duration: Histogram | undefined;
   ejections: (ejected: number) => void;
+  /** Makes a CLIENT span per attempt; `undefined` sends the caller's trace context on only. */
+  tracer?: Tracer | undefined;
 }
 
 /** One request on its way through the pipeline: what every attempt sends, and where it stands. */
@@ -77,6 +81,10 @@ interface Outgoing {
   deadline: number;
   /** Endpoints already tried by this request: retries and hedges prefer the others. */
   tried: Set<Endpoint>;
+  /** The caller's trace context, the parent of every attempt's span (hedges start off a timer). */
+  parent: Context;
+  /** Attempts sent so far, for `http.request.resend_count`. */
+  sent: number;
 }
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
@@ -134,8 +142,11 @@ export class Upstream {
     this.#retryOn = new Set(settings.retry?.on ?? []);
   }
 
-  /** Sends one request through the pipeline. */
-  async request(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+  /**
+   * Sends one request through the pipeline. Each attempt's span is a child of `parent` (the
+   * caller's active context unless given, as the forward proxy gives the one it extracted).
+   */
+  async request(request: UpstreamRequest, parent: Context = otelContext.active()): Promise<Dispatcher.ResponseData> {
     const resolving = this.#dns?.ready(this.#rt.now());
     if (resolving !== undefined) await resolving;
     if (this.#rate !== undefined) {
@@ -154,15 +165,15 @@ export class Upstream {
       }
       if (entered !== true) await entered.granted;
       try {
-        return await this.#send(request);
+        return await this.#send(request, parent);
       } finally {
         bulkhead.exit();
       }
     }
-    return this.#send(request);
+    return this.#send(request, parent);
   }
 
-  async #send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+  async #send(request: UpstreamRequest, parent: Context): Promise<Dispatcher.ResponseData> {
     const method = (request.method ?? "GET").toUpperCase();
     const { body, headers, replayable } = encodeBody(request);
     if (request.idempotencyKey !== undefined) headers["idempotency-key"] = request.idempotencyKey;
@@ -175,7 +186,7 @@ export class Upstream {
       (IDEMPOTENT.has(method) || headers["idempotency-key"] !== undefined);
     const deadline = this.#rt.now() + this.settings.timeout.total;
     if (mayRetry) this.#budget?.request();
-    const out: Outgoing = { method, request, headers, body, deadline, tried: new Set() };
+    const out: Outgoing = { method, request, headers, body, deadline, tried: new Set(), parent, sent: 0 };
     const hedge = replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined;
     const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
     for (let attempt = 1; ; attempt++) {
@@ -242,11 +253,13 @@ export class Upstream {
     endpoint.active++;
     let statusCode: number | undefined;
     let errorType = "";
+    const path = pathWithQuery(request);
+    const traced = startAttemptSpan(this.#rt.tracer, out.parent, method, endpoint, path, out.sent++, headers);
     try {
       const response = await endpoint.pool.request({
         method: method as Dispatcher.HttpMethod,
-        path: pathWithQuery(request),
-        headers,
+        path,
+        headers: traced.headers,
         body,
         signal,
         // A body that stalls longer than an attempt may take fails rather than hangs.
@@ -305,6 +318,7 @@ export class Upstream {
     } finally {
       armed.cancel();
       endpoint.active--;
+      endAttemptSpan(traced.span, statusCode, errorType);
       this.#rt.duration?.observe(
         {
           http_request_method: method,
