@@ -58,7 +58,9 @@ const routeOf = (req) => {
   const path = (req.url ?? "/").split("?")[0];
   return ROUTES.find(([method, pattern]) => method === req.method && pattern.test(path))?.[2];
 };
-const measure = httpServerMetrics(rt.metrics, { route: routeOf });
+// Records http_server_request_duration_seconds and runs each handler inside its request's span,
+// so rt.logger lines carry the trace id (traceMixin) and rt.http continues the trace.
+const measure = httpServerMetrics(rt.metrics, { tracer: rt.tracer, route: routeOf });
 
 // --- storage: an in-memory map behind a named policy -----------------------------------------
 // Honest about what it is: a Map. It still runs under rt.resilience.execute("storage", ...) so
@@ -190,9 +192,8 @@ async function handle(req, res) {
   send(res, 404, { code: "not_found", detail: `no route ${req.method} ${req.url}` });
 }
 
-const server = createServer((req, res) => {
-  measure(req, res);
-  handle(req, res).catch((error) => {
+const server = createServer((req, res) =>
+  measure(req, res, () => handle(req, res)).catch((error) => {
     let status = 500;
     let code = "internal";
     if (error instanceof HttpError) ({ status, code } = error);
@@ -202,8 +203,8 @@ const server = createServer((req, res) => {
     if (status >= 500) log.warn({ event: "request_failed", code, err: error }, error.message);
     if (!res.headersSent) send(res, status, { code, detail: status === 500 ? "internal error" : error.message });
     else res.destroy();
-  });
-});
+  }),
+);
 server.keepAliveTimeout = 5000;
 
 const port = Number(process.env.PORT ?? 3000);

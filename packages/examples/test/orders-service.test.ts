@@ -34,7 +34,7 @@ const modes = {
       TANDEM_MODE: "library",
       TANDEM_CONFIG: join(dir, "tandem.yaml"),
       PORT: "0",
-      TANDEM_LOG_LEVEL: "warn",
+      TANDEM_LOG_LEVEL: "info",
     }),
   sidecar: () =>
     startProcess(
@@ -51,7 +51,7 @@ const modes = {
         process.execPath,
         server,
       ],
-      { PORT: "0", TANDEM_LOG_LEVEL: "warn" },
+      { PORT: "0", TANDEM_LOG_LEVEL: "info" },
     ),
 };
 
@@ -86,6 +86,14 @@ describe.each(["library", "sidecar"] as const)("examples/orders-service in %s mo
     expect(read.status).toBe(200);
     expect(await read.json()).toEqual(order);
     expect((await fetch(`${url}/orders/nope`)).status).toBe(404);
+  });
+
+  it("logs the order with the trace id of its request", async () => {
+    await eventually(() => {
+      const line = service.output.find((l) => l.includes('"event":"order_created"'));
+      expect(line).toBeDefined();
+      expect(JSON.parse(line as string)).toMatchObject({ trace_id: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    });
   });
 
   it("refuses an order over app.maxItems and says so", async () => {
