@@ -351,7 +351,7 @@ function chart(title, unit, series, maxY) {
   const marks = events
     .map(
       (e) =>
-        `<line x1="${x(e.t)}" x2="${x(e.t)}" y1="${P - 10}" y2="${H - P}" stroke="#999" stroke-dasharray="3,3"/><title>${e.text}</title>`,
+        `<line x1="${x(e.t)}" x2="${x(e.t)}" y1="${P - 10}" y2="${H - P}" stroke="#999" stroke-dasharray="3,3"><title>${html(e.text)}</title></line>`,
     )
     .join("");
   const ticks = [0, 0.5, 1]
@@ -378,6 +378,7 @@ const latencySeries = services.map((svc) => ({
   mode: svc.mode,
   points: perSecond(svc.mode, (b) => (b.latencies.length === 0 ? undefined : percentile(b.latencies, 99))),
 }));
+const retrySeries = services.map((svc) => ({ mode: svc.mode, points: perSecond(svc.mode, (b) => b.retries) }));
 const maxLatency = Math.max(10, ...latencySeries.flatMap((s) => s.points.map(([, v]) => v)));
 const html = (v) => String(v).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 const table = `<table><tr>${Object.keys(results[0])
@@ -400,6 +401,7 @@ ${table}
 <h2>Events</h2><ul>${events.map((e) => `<li>${e.t.toFixed(1)} s: ${html(e.text)}</li>`).join("")}</ul>
 ${chart("Success rate per second", "% ok", successSeries, 100)}
 ${chart("p99 latency per second", "ms", latencySeries, Math.ceil(maxLatency / 10) * 10)}
+${chart("Retries sent to payments (cumulative, from /metrics)", "retries", retrySeries, Math.max(10, ...retrySeries.flatMap((r) => r.points.map(([, v]) => v))))}
 </body></html>
 `,
 );
