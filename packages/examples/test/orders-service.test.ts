@@ -9,11 +9,14 @@ import { example, type StartedProcess, startProcess, tandemBin } from "./run-exa
 type Stub = Awaited<ReturnType<typeof startStub>>;
 
 let stubs: Stub[] = [];
-let dir: string;
 
 beforeAll(async () => {
   stubs = await Promise.all([0, 1, 2, 3].map((i) => startStub({ name: i === 3 ? "inventory" : `payments-${i}` })));
-  dir = mkdtempSync(join(tmpdir(), "tandem-orders-"));
+});
+
+/** A fresh directory with the example's tandem.yaml (pointed at the stubs) and flags.json. */
+function configDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), "tandem-orders-"));
   const [a, b, c, inventory] = stubs.map((s) => s.url);
   const config = readFileSync(example("orders-service/tandem.yaml"), "utf8")
     .replace("http://127.0.0.1:7001, http://127.0.0.1:7002, http://127.0.0.1:7003", `${a}, ${b}, ${c}`)
@@ -21,7 +24,8 @@ beforeAll(async () => {
   expect(config).toContain(a);
   writeFileSync(join(dir, "tandem.yaml"), config);
   writeFileSync(join(dir, "flags.json"), readFileSync(example("orders-service/flags.json")));
-});
+  return dir;
+}
 
 afterAll(async () => {
   await Promise.all(stubs.map((s) => s.close()));
@@ -29,14 +33,14 @@ afterAll(async () => {
 
 const server = example("orders-service/server.mjs");
 const modes = {
-  library: () =>
+  library: (dir: string) =>
     startProcess([server], {
       TANDEM_MODE: "library",
       TANDEM_CONFIG: join(dir, "tandem.yaml"),
       PORT: "0",
       TANDEM_LOG_LEVEL: "info",
     }),
-  sidecar: () =>
+  sidecar: (dir: string) =>
     startProcess(
       [
         tandemBin,
@@ -58,9 +62,11 @@ const modes = {
 describe.each(["library", "sidecar"] as const)("examples/orders-service in %s mode", (mode) => {
   let service: StartedProcess;
   let url: string;
+  let dir: string;
 
   beforeAll(async () => {
-    const started = modes[mode]();
+    dir = configDir();
+    const started = modes[mode](dir);
     service = started.process;
     const line = await started.ready;
     url = line.url as string;
@@ -120,5 +126,26 @@ describe.each(["library", "sidecar"] as const)("examples/orders-service in %s mo
       );
       expect(text).toContain("http_client_request_duration_seconds_count");
     });
+  });
+
+  it("follows a flag flip and a config change without a restart", async () => {
+    const order = (items: number) =>
+      fetch(`${url}/orders`, {
+        method: "POST",
+        body: JSON.stringify({ customerId: "c2", items: Array.from({ length: items }, (_, i) => ({ sku: `s${i}` })) }),
+      });
+    const flags = join(dir, "flags.json");
+    writeFileSync(flags, readFileSync(flags, "utf8").replace('"defaultVariant": "off"', '"defaultVariant": "on"'));
+    await eventually(async () => {
+      const res = await order(1);
+      expect(((await res.json()) as { checkout: string }).checkout).toBe("new");
+    });
+    const config = join(dir, "tandem.yaml");
+    writeFileSync(config, readFileSync(config, "utf8").replace(/maxItems: 20\b/, "maxItems: 2"));
+    await eventually(async () => expect((await order(3)).status).toBe(422));
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toMatch(/^orders_max_items 2$/m);
+    expect(text).toMatch(/^orders_config_changes_total\{setting="app.maxItems"\} 1$/m);
+    expect(text).toMatch(/^orders_created_total\{checkout="new"\} [1-9]/m);
   });
 });
