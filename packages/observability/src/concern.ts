@@ -1,21 +1,30 @@
 import { randomBytes } from "node:crypto";
+import { dirname } from "node:path";
 import type { Concern, ConcernContext, ConcernInstance, Facets } from "@tandem/core";
+import { pino } from "pino";
 import { OtlpForwarder } from "./forward/otlp-forwarder.js";
+import { LogSinks } from "./logs/log-sinks.js";
+import { secretRedactor } from "./logs/secret-redactor.js";
+import { traceMixin } from "./logs/trace-mixin.js";
 import { PodMetrics } from "./metrics/pod-metrics.js";
+import { LogShipper } from "./remote/log-shipper.js";
 import { RemoteMetrics } from "./remote/remote-metrics.js";
 import { SidecarSpanExporter } from "./remote/sidecar-span-exporter.js";
-import { metricsRoutes, tracesRoutes } from "./routes.js";
+import { logsRoutes, metricsRoutes, tracesRoutes } from "./routes.js";
 import { telemetryDropped } from "./telemetry-dropped.js";
 import { LazyOtlpExporter } from "./traces/otlp-exporter.js";
 import { readTraceEnv, type TraceEnv, tracesUrl } from "./traces/trace-env.js";
 import { startTracing } from "./traces/tracing.js";
 
-type ObservabilityFacets = Pick<Facets, "metrics" | "tracer">;
+// `logger` only in sidecar mode: library mode keeps the runtime's pino to stdout.
+type ObservabilityFacets = Pick<Facets, "metrics" | "tracer"> & Partial<Pick<Facets, "logger">>;
 
 interface LocalObservability extends ConcernInstance<ObservabilityFacets> {
   pod: PodMetrics;
   /** The traces pipeline of the sidecar, made when the sidecar asks for the routes. */
   forwarder(): OtlpForwarder;
+  /** The sidecar's log sinks (`telemetry.logs`), made when the sidecar asks for the routes. */
+  logSinks(): LogSinks;
 }
 
 /** This process's id in its pod: the pid alone may repeat across containers of one pod. */
@@ -58,6 +67,7 @@ export const observabilityConcern: Concern<ObservabilityFacets, LocalObservabili
         settings.endpoint === undefined ? undefined : new LazyOtlpExporter(settings.endpoint, env),
     });
     let forwarder: OtlpForwarder | undefined;
+    let sinks: LogSinks | undefined;
     return {
       pod,
       facets: { metrics, tracer: tracing.tracer },
@@ -73,16 +83,26 @@ export const observabilityConcern: Concern<ObservabilityFacets, LocalObservabili
         });
         return forwarder;
       },
+      logSinks: () => {
+        const configPath = context.env.configPath;
+        sinks ??= new LogSinks(
+          () => context.facets.config,
+          configPath === undefined ? process.cwd() : dirname(configPath),
+        );
+        return sinks;
+      },
       close: async () => {
         await tracing.close();
         await forwarder?.close();
+        sinks?.close();
       },
     };
   },
 
   async remote(context) {
     const env = readTraceEnv(context.variables);
-    const metrics = new RemoteMetrics({ client: context.client, logger: context.logger, process: processId() });
+    const self = processId();
+    const metrics = new RemoteMetrics({ client: context.client, logger: context.logger, process: self });
     const tracing = startTracing({
       env,
       facets: context.facets,
@@ -91,15 +111,28 @@ export const observabilityConcern: Concern<ObservabilityFacets, LocalObservabili
       exporter: () =>
         new SidecarSpanExporter({ client: context.client, logger: context.logger, timeoutMs: env.timeoutMs }),
     });
+    // rt.logger: pino as in library mode, its lines batched to the sidecar instead of stdout.
+    const shipper = new LogShipper({
+      client: context.client,
+      logger: context.logger,
+      dropped: telemetryDropped(metrics),
+      process: self,
+    });
+    const logger = pino({ level: context.env.logLevel ?? "info", mixin: traceMixin }, shipper);
     return {
-      facets: { metrics, tracer: tracing.tracer },
+      facets: { metrics, tracer: tracing.tracer, logger },
       close: async () => {
-        // Spans first: what they fail to deliver is counted in the metrics flushed after them.
+        // Spans and lines first: what they fail to deliver is counted in the metrics flushed after them.
         await tracing.close();
+        await shipper.close();
         await metrics.close();
       },
     };
   },
 
-  routes: (instance) => [...metricsRoutes(instance.pod), ...tracesRoutes(instance.forwarder())],
+  routes: (instance, context) => [
+    ...metricsRoutes(instance.pod),
+    ...tracesRoutes(instance.forwarder()),
+    ...logsRoutes({ sinks: instance.logSinks(), redactor: secretRedactor(() => context.facets.secrets) }),
+  ],
 };

@@ -3,6 +3,10 @@ export type { ForwardRetry, OfferResult, OtlpForwarderOptions } from "./forward/
 export { OtlpForwarder } from "./forward/otlp-forwarder.js";
 export type { ServerMetricsOptions } from "./http/server-metrics.js";
 export { fastifyServerMetrics, HTTP_SERVER_DURATION, httpServerMetrics } from "./http/server-metrics.js";
+export { LogSinks } from "./logs/log-sinks.js";
+export type { RotatingFileOptions } from "./logs/rotating-file.js";
+export { RotatingFile } from "./logs/rotating-file.js";
+export { REDACTED, secretRedactor } from "./logs/secret-redactor.js";
 export { traceMixin } from "./logs/trace-mixin.js";
 export type { FamilySnapshot } from "./metrics/exposition.js";
 export { OPENMETRICS_TEXT, PROMETHEUS_TEXT, writeFamilies } from "./metrics/exposition.js";
@@ -12,7 +16,9 @@ export type { GaugeOptions, MetricRegistryOptions } from "./metrics/metric-regis
 export { MetricRegistry } from "./metrics/metric-registry.js";
 export type { FamilyBatch, MetricsBatch, PodMetricsOptions, RejectedFamily } from "./metrics/pod-metrics.js";
 export { PodMetrics } from "./metrics/pod-metrics.js";
+export type { LogShipperOptions } from "./remote/log-shipper.js";
+export { LogShipper } from "./remote/log-shipper.js";
 export type { RemoteMetricsOptions } from "./remote/remote-metrics.js";
 export { RemoteMetrics } from "./remote/remote-metrics.js";
-export type { TracesRouteOptions } from "./routes.js";
-export { metricsRoutes, tracesRoutes } from "./routes.js";
+export type { LogsRouteOptions, TracesRouteOptions } from "./routes.js";
+export { logsRoutes, metricsRoutes, tracesRoutes } from "./routes.js";

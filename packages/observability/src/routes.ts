@@ -1,7 +1,8 @@
 import { defineRoute, type RouteDefinition, TandemError } from "@tandem/core";
 import { z } from "zod";
-import { OTLP_CONTENT_TYPE, otlpEncoding, readOtlpTraces } from "./forward/otlp-body.js";
+import { OTLP_CONTENT_TYPE, otlpEncoding, readLimited, readOtlpTraces } from "./forward/otlp-body.js";
 import type { OtlpForwarder } from "./forward/otlp-forwarder.js";
+import type { LogSinks } from "./logs/log-sinks.js";
 import type { PodMetrics } from "./metrics/pod-metrics.js";
 
 const labels = z.array(z.string().max(1024)).max(32);
@@ -144,5 +145,65 @@ export function tracesRoutes(forwarder: OtlpForwarder, options: TracesRouteOptio
         return undefined;
       },
     },
+  ];
+}
+
+/** What `POST /v1/logs` needs from the sidecar: the sinks, and the redactor of the moment. */
+export interface LogsRouteOptions {
+  sinks: LogSinks;
+  /** Gives the redactor for one batch (secret values as they are now). */
+  redactor: () => (text: string) => string;
+}
+
+/** Process ids are short tokens; anything else is not added to the lines. */
+const PROCESS_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** The sidecar's `POST /v1/logs`: pino lines of the pod's processes, written to the log sinks. */
+export function logsRoutes(options: LogsRouteOptions): RouteDefinition[] {
+  return [
+    defineRoute({
+      method: "POST",
+      path: "/v1/logs",
+      tag: "logs",
+      summary: "Receives log lines (NDJSON of pino JSON lines) and writes them to the sidecar's log sinks.",
+      description:
+        "One JSON object per line. The sidecar adds `process` (from the `X-Tandem-Process` header), replaces every " +
+        "secret value of its config with `[redacted]`, and writes the lines to the sinks of `telemetry.logs.sinks` " +
+        "(`stdout`, `file`). A body with a line that is not a JSON object is refused whole (400).",
+      rawBody: true,
+      responses: {
+        204: { description: "Written to the sinks." },
+        400: { description: "A line is not a JSON object.", contentType: "application/problem+json" },
+        413: { description: "The body is over the size limit.", contentType: "application/problem+json" },
+      },
+      handler: async ({ req, res, bodyLimit }) => {
+        const text = (await readLimited(req, bodyLimit)).toString("utf8");
+        const header = req.headers["x-tandem-process"];
+        const process = typeof header === "string" && PROCESS_ID.test(header) ? header : undefined;
+        const lines: string[] = [];
+        const raw = text.split("\n");
+        for (let i = 0; i < raw.length; i++) {
+          const line = (raw[i] as string).trim();
+          if (line === "") continue;
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(line);
+          } catch {
+            parsed = undefined;
+          }
+          if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+            throw new TandemError("bad_request", `line ${i + 1} of the body is not a JSON object`, {
+              details: { line: i + 1 },
+            });
+          }
+          lines.push(process === undefined ? line : JSON.stringify({ ...parsed, process }));
+        }
+        const redact = options.redactor();
+        options.sinks.write(lines.map(redact));
+        res.writeHead(204);
+        res.end();
+        return undefined;
+      },
+    }),
   ];
 }

@@ -13,8 +13,8 @@ import {
   SidecarClient,
   type StandardSchemaV1,
 } from "@tandem/core";
-import { traceMixin } from "@tandem/observability";
-import { pino } from "pino";
+import { secretRedactor, traceMixin } from "@tandem/observability";
+import { type DestinationStream, pino } from "pino";
 import { builtinConcerns } from "./concerns.js";
 import { unavailable } from "./unavailable.js";
 
@@ -36,8 +36,14 @@ export interface RuntimeOptions {
   readyTimeoutMs?: number;
   /** The environment to read instead of `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
-  /** The logger tandem and `rt.logger` use. Default: pino to stdout at `TANDEM_LOG_LEVEL` or info. */
+  /**
+   * The logger tandem and `rt.logger` use, in both modes. Default: pino at `TANDEM_LOG_LEVEL` or
+   * info, with trace ids and secret values redacted, to stdout in library mode; in sidecar mode
+   * `rt.logger`'s lines are batched to the sidecar, which writes them to its sinks.
+   */
   logger?: Logger;
+  /** Where the default logger writes in library mode (and tandem's own lines in both). Default stdout. */
+  logDestination?: DestinationStream;
   /** The concerns to run. Default: every concern this build ships. */
   concerns?: readonly Concern[];
 }
@@ -55,8 +61,9 @@ export interface RuntimeOptions {
 export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
   const variables = overlay(options);
   const env = resolveEnv(variables);
-  const logger: Logger = options.logger ?? pino({ level: env.logLevel ?? "info", mixin: traceMixin });
-  const context: ConcernContext = { env, variables, logger, facets: {}, appSchema: options.appSchema };
+  const facets: Partial<Facets> = {};
+  const logger: Logger = options.logger ?? defaultLogger(env.logLevel, facets, options.logDestination);
+  const context: ConcernContext = { env, variables, logger, facets, appSchema: options.appSchema };
   const concerns = options.concerns ?? builtinConcerns;
   let client: SidecarClient | undefined;
   let fallbacks = 0;
@@ -94,7 +101,6 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     await client?.close();
     throw error;
   }
-  const facets: Partial<Facets> = context.facets;
   if (fallbacks > 0) {
     facets.metrics
       ?.counter("tandem_sidecar_fallback_total", {
@@ -110,7 +116,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     resilience: facets.resilience ?? unavailable("rt.resilience"),
     metrics: facets.metrics ?? unavailable("rt.metrics"),
     tracer: facets.tracer ?? trace.getTracer("tandem"),
-    logger: facets.logger ?? logger,
+    logger: options.logger ?? facets.logger ?? logger,
     config: facets.config ?? unavailable("rt.config"),
     flags: facets.flags ?? unavailable("rt.flags"),
     secrets: facets.secrets ?? unavailable("rt.secrets"),
@@ -129,6 +135,33 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       return closing;
     },
   };
+}
+
+/**
+ * pino with the active span's ids on each line and the config's secret values redacted (the
+ * redactor is rebuilt at most once a second, so a rotated secret is redacted soon after).
+ */
+function defaultLogger(level: string | undefined, facets: Partial<Facets>, destination?: DestinationStream): Logger {
+  const makeRedactor = secretRedactor(() => facets.secrets);
+  let redact: ((text: string) => string) | undefined;
+  let builtAt = 0;
+  return pino(
+    {
+      level: level ?? "info",
+      mixin: traceMixin,
+      hooks: {
+        streamWrite: (line) => {
+          const now = Date.now();
+          if (redact === undefined || now - builtAt > 1000) {
+            redact = makeRedactor();
+            builtAt = now;
+          }
+          return redact(line);
+        },
+      },
+    },
+    destination ?? pino.destination({ fd: 1, sync: true }),
+  );
 }
 
 /** The env with the options written over it, so both go through the same validation. */

@@ -14,6 +14,8 @@ export { startSidecar } from "./start-sidecar.js";
 export { CANARY, CONFORMANCE_FLAGS, configFixture, configSuite } from "./suites/config.js";
 export { httpConfig, httpSuite } from "./suites/http.js";
 export { httpTracesConfig, httpTracesSuite } from "./suites/http-traces.js";
+export type { LogsSuiteOptions } from "./suites/logs.js";
+export { logsSuite } from "./suites/logs.js";
 export { metricsSuite, samples } from "./suites/metrics.js";
 export { RESILIENCE_CONFIG, resilienceSuite } from "./suites/resilience.js";
 export { runtimeSuite } from "./suites/runtime.js";

@@ -19,6 +19,27 @@ const duration = z
   })
   .meta({ title: "duration", description: "250ms, 2s, 1.5m, 1h, or a number of milliseconds." });
 
+const SIZE = /^(\d+(?:\.\d+)?)(B|KB|KiB|MB|MiB|GB|GiB)$/;
+const UNIT_BYTES: Record<string, number> = {
+  B: 1,
+  KB: 1000,
+  KiB: 1024,
+  MB: 1_000_000,
+  MiB: 1024 * 1024,
+  GB: 1_000_000_000,
+  GiB: 1024 * 1024 * 1024,
+};
+
+/** A size: `512KiB`, `10MB`, `1GiB`, or a number of bytes. Read as bytes. */
+const size = z
+  .union([z.string().regex(SIZE, { message: "expected a size such as 512KiB, 10MB or 1GiB" }), z.int().positive()])
+  .transform((value) => {
+    if (typeof value === "number") return value;
+    const [, amount, unit] = SIZE.exec(value) as RegExpExecArray;
+    return Math.round(Number(amount) * (UNIT_BYTES[unit as string] as number));
+  })
+  .meta({ title: "size", description: "512KiB, 10MB, 1GiB, or a number of bytes." });
+
 const ratio = z.number().min(0).max(1);
 const name = z.string().regex(/^[a-z0-9]([a-z0-9-_]*[a-z0-9])?$/, {
   message: "expected lowercase letters, digits, '-' and '_'",
@@ -169,7 +190,30 @@ const telemetry = z.strictObject({
       sinks: z
         .array(z.enum(["stdout", "file", "otlp"]))
         .default(["stdout"])
-        .describe("Where log lines go."),
+        .describe(
+          "Where the sidecar writes the log lines of the pod (library mode: the service logs to stdout). " +
+            "`otlp` is not supported yet and is refused.",
+        ),
+      file: z
+        .strictObject({
+          path: z.string().min(1).describe("The log file; rotated files get .1, .2, ... appended."),
+          maxSize: size.default(10 * 1024 * 1024).describe("Rotate once the file would grow past this size."),
+          maxFiles: z.int().min(1).max(100).default(5).describe("Rotated files kept, besides the current one."),
+        })
+        .optional()
+        .describe("The `file` sink: where and how large, rotated by size."),
+    })
+    .superRefine((logs, ctx) => {
+      if (logs.sinks.includes("otlp")) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["sinks"],
+          message: "the otlp log sink is not supported yet: use stdout or file",
+        });
+      }
+      if (logs.sinks.includes("file") && logs.file === undefined) {
+        ctx.addIssue({ code: "custom", path: ["file"], message: "the file sink needs telemetry.logs.file.path" });
+      }
     })
     .default({ level: "info", sinks: ["stdout"] }),
 });

@@ -32,4 +32,11 @@ export interface Config {
 export interface Secrets {
   /** The secret's current value; rejects with a `TandemError` (`not_found`) when there is none. */
   get(name: string): Promise<string>;
+  /**
+   * The names of the secrets known now (never their values). The local store provides it, with
+   * `lookup`, so that the sidecar can redact secret values from the log lines it ships.
+   */
+  names?(): string[];
+  /** A secret's current value, synchronously; `undefined` when there is none. Local store only. */
+  lookup?(name: string): string | undefined;
 }

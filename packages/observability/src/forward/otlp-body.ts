@@ -114,7 +114,7 @@ async function inflate(bytes: Buffer, max: number): Promise<Buffer> {
 }
 
 /** Reads at most `limit` bytes of `req`; stops reading and answers 413 as soon as it passes. */
-function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
