@@ -1,5 +1,20 @@
 import { registerProblemDecoder, TandemError } from "@tandem/core";
 
+/** How a request failed without an answer. */
+export type UpstreamFailure = "connect-error" | "reset" | "protocol";
+
+/** The transport failed: no connection, a reset, or an answer that is not HTTP. */
+export class UpstreamError extends TandemError {
+  constructor(upstream: string, endpoint: string, reason: UpstreamFailure, cause: unknown, message?: string) {
+    const why = (cause as { code?: string } | undefined)?.code ?? (cause as Error | undefined)?.message ?? reason;
+    super("upstream_error", message ?? `${upstream} (${endpoint}): ${reason} (${why})`, {
+      status: 502,
+      cause,
+      details: { upstream, endpoint, reason },
+    });
+  }
+}
+
 /** The circuit breaker is open: calls fail fast until it half-opens. */
 export class CircuitOpenError extends TandemError {
   constructor(policy: string, retryAfterMs: number) {
@@ -71,5 +86,16 @@ export function registerResilienceProblems(): void {
   registerProblemDecoder(
     "retry_budget_exhausted",
     (p) => new RetryBudgetExhaustedError(String(p.details?.policy), Number(p.details?.attempts ?? 0), undefined),
+  );
+  registerProblemDecoder(
+    "upstream_error",
+    (p) =>
+      new UpstreamError(
+        String(p.details?.upstream ?? ""),
+        String(p.details?.endpoint ?? ""),
+        (p.details?.reason as UpstreamFailure | undefined) ?? "protocol",
+        undefined,
+        p.detail,
+      ),
   );
 }

@@ -1,10 +1,12 @@
 export { resilienceConcern } from "./concern.js";
+export type { UpstreamFailure } from "./errors.js";
 export {
   BulkheadRejectedError,
   CircuitOpenError,
   RateLimitedError,
   RetryBudgetExhaustedError,
   registerResilienceProblems,
+  UpstreamError,
 } from "./errors.js";
 export { Endpoint } from "./http/endpoint.js";
 export { staticResponse } from "./http/fallback.js";
@@ -16,7 +18,7 @@ export type { OutlierSettings } from "./http/outlier-detector.js";
 export { OutlierDetector } from "./http/outlier-detector.js";
 export { RemoteHttp } from "./http/remote-http.js";
 export type { UpstreamRuntime, UpstreamSettings } from "./http/upstream.js";
-export { Upstream, UpstreamError } from "./http/upstream.js";
+export { Upstream } from "./http/upstream.js";
 export { LocalResilience, policyEvents } from "./local/local-resilience.js";
 export type { Outcome, Permit, PermitRequest } from "./permits/permit-service.js";
 export { PermitService } from "./permits/permit-service.js";

@@ -36,6 +36,7 @@ const Outcomes = z
     z.object({
       permit: z.string().max(64),
       ok: z.boolean(),
+      aborted: z.boolean().optional().describe("The caller aborted the attempt: the breaker does not count it."),
       durationMs: z.number().nonnegative(),
       final: z.boolean().describe("The execution is over: its bulkhead slot is given back."),
     }),
@@ -91,7 +92,8 @@ export function resilienceRoutes(
       method: "GET",
       path: "/v1/resilience/state",
       tag: "resilience",
-      summary: "Breaker states, ejected endpoints and bulkhead use of every upstream and policy, shared by the pod.",
+      summary:
+        "Breaker states and endpoints (load, ejections) of every upstream; breaker states and bulkhead use of every policy.",
       responses: { 200: { description: "The state now.", schema: State } },
       handler: () => {
         const now = performance.now();

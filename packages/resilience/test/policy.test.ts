@@ -245,3 +245,14 @@ describe("rate limit", () => {
     expect(events).toEqual(["rejected:ratelimit"]);
   });
 });
+
+describe("DeadlineWheel", () => {
+  it("keeps one lane per whole-millisecond timeout, and drops lanes once they are empty", async () => {
+    const wheel = new DeadlineWheel(now);
+    for (let i = 0; i < 1000; i++) wheel.arm(50 + i / 1000, () => {}).cancel();
+    // 50.000..50.999 are all 51 ms, rounded up: one lane, not a thousand.
+    expect(wheel.lanes).toBeLessThanOrEqual(2);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(wheel.lanes).toBe(0);
+  });
+});

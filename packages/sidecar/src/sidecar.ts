@@ -225,8 +225,11 @@ export class Sidecar implements SidecarControl {
     res.once("close", () => this.#settled(res));
     if (this.#state === "draining") res.setHeader("connection", "close");
     this.#route(listener, req, res).catch((error: unknown) => {
-      if (!TandemError.is(error) || error.status >= 500) {
-        this.log.error({ event: "handler_error", err: error, path: req.url }, "request failed");
+      // Errors the sidecar decided on (an open breaker, a timeout, an upstream down) are answers,
+      // counted in the metrics; only the unexpected ones are logged, so an outage cannot flood
+      // the log.
+      if (!TandemError.is(error) || error.code === "internal") {
+        this.log.error({ event: "handler_error", err: error, path: pathOf(req.url) }, "request failed");
       }
       // A body left unread cannot be skipped safely: close the connection after answering.
       const unread = (TandemError.is(error) && error.status === 413) || !req.complete;
@@ -321,8 +324,8 @@ export class Sidecar implements SidecarControl {
 
   /**
    * A forward-proxy request (absolute-form target): the token comes in `Proxy-Authorization`
-   * (or `Authorization`), and a concern that serves proxying decides whether the target is one
-   * of its upstreams. Anything else is refused: the sidecar is never an open proxy.
+   * only (an `Authorization` header is the upstream's), and a concern that serves proxying
+   * decides whether the target is one of its upstreams. Anything else is refused: the sidecar is never an open proxy.
    */
   async #proxy(listener: Listener, url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     let target: URL | undefined;

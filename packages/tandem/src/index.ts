@@ -6,6 +6,7 @@ export type {
   Counter,
   EvaluationContext,
   EvaluationDetails,
+  ExecuteOptions,
   Flags,
   Gauge,
   Histogram,
@@ -36,6 +37,7 @@ export {
   RateLimitedError,
   RetryBudgetExhaustedError,
   staticResponse,
+  UpstreamError,
 } from "@tandem/resilience";
 export type { ExitStatus, LaunchedSidecar, LaunchOptions } from "./launch.js";
 export { launchSidecar } from "./launch.js";

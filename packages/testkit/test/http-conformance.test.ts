@@ -15,6 +15,14 @@ describeConformance(
   "http",
   (context) => {
     httpSuite(context, () => upstream);
+    it("serves Node's own fetch through rt.http.dispatcher()", async () => {
+      for (const i of upstream.instances) i.set({});
+      const res = await globalThis.fetch("http://orders/native?q=2", {
+        dispatcher: context.runtime.http.dispatcher("orders"),
+      } as RequestInit);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ method: "GET", path: "/native?q=2" });
+    });
     it("serves undici's fetch through rt.http.dispatcher()", async () => {
       for (const i of upstream.instances) i.set({});
       const res = await fetch("http://orders/fetched?q=1", { dispatcher: context.runtime.http.dispatcher("orders") });

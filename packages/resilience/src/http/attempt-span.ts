@@ -31,12 +31,12 @@ export function startAttemptSpan(
   const known = KNOWN_METHODS.has(method);
   const span = tracer.startSpan(known ? method : "HTTP", { kind: SpanKind.CLIENT }, parent);
   if (span.isRecording()) {
-    const url = new URL(path, endpoint.origin);
+    const server = serverOf(endpoint);
     span.setAttributes({
       "http.request.method": known ? method : "_OTHER",
-      "server.address": url.hostname,
-      "server.port": Number(url.port || (url.protocol === "https:" ? 443 : 80)),
-      "url.full": url.href,
+      "server.address": server.address,
+      "server.port": server.port,
+      "url.full": `${endpoint.origin}${path}`,
     });
     if (!known) span.setAttribute("http.request.method_original", method);
     if (resendCount > 0) span.setAttribute("http.request.resend_count", resendCount);
@@ -57,6 +57,21 @@ export function endAttemptSpan(span: Span | undefined, statusCode: number | unde
     }
   }
   span.end();
+}
+
+/** `server.address` and `server.port` of an endpoint, parsed once: URL parsing per attempt costs µs. */
+const servers = new WeakMap<Endpoint, { address: string; port: number }>();
+function serverOf(endpoint: Endpoint): { address: string; port: number } {
+  let server = servers.get(endpoint);
+  if (server === undefined) {
+    const url = new URL(endpoint.origin);
+    server = {
+      address: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+      port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+    };
+    servers.set(endpoint, server);
+  }
+  return server;
 }
 
 /** `headers` with the context's trace headers, copied only when there is a context to send. */

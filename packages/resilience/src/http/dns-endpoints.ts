@@ -31,21 +31,23 @@ export class DnsEndpoints {
 
   /** Resolves when the list is current enough to use; refreshes in the background otherwise. */
   ready(now: number): Promise<void> | undefined {
-    if (now < this.#next) return undefined;
+    if (now < this.#next) return this.#endpoints.length === 0 ? Promise.reject(this.#unresolved()) : undefined;
     this.#pending ??= this.#refresh(now).finally(() => {
       this.#pending = undefined;
     });
     // With endpoints in hand, requests go on while the name is resolved again.
     if (this.#endpoints.length > 0) return undefined;
     return this.#pending.then(() => {
-      if (this.#endpoints.length === 0) {
-        const reason = (this.#lastError as { code?: string })?.code ?? "no address";
-        throw new TandemError("upstream_error", `${this.#host} could not be resolved (${reason})`, {
-          status: 502,
-          cause: this.#lastError,
-          details: { host: this.#host, reason: "connect-error" },
-        });
-      }
+      if (this.#endpoints.length === 0) throw this.#unresolved();
+    });
+  }
+
+  #unresolved(): TandemError {
+    const reason = (this.#lastError as { code?: string })?.code ?? "no address";
+    return new TandemError("upstream_error", `${this.#host} could not be resolved (${reason})`, {
+      status: 502,
+      cause: this.#lastError,
+      details: { host: this.#host, reason: "connect-error" },
     });
   }
 

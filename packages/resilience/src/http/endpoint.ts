@@ -1,3 +1,4 @@
+import { ConfigError } from "@tandem/core";
 import { Pool } from "undici";
 
 const DECAY_MS = 10_000;
@@ -24,6 +25,14 @@ export class Endpoint {
 
   constructor(url: string) {
     const parsed = new URL(url);
+    if (parsed.pathname !== "/" || parsed.search !== "") {
+      throw new ConfigError(
+        `endpoint ${url} has a path or query: an endpoint is an origin (scheme, host, port); paths go in requests`,
+        {
+          details: { endpoint: url },
+        },
+      );
+    }
     this.url = url;
     this.origin = parsed.origin;
     this.address = parsed.host;

@@ -20,11 +20,21 @@ export class OutlierDetector {
   readonly #settings: OutlierSettings;
   readonly #endpoints: readonly Endpoint[];
   readonly #onChange: (ejected: number) => void;
+  #reported = 0;
 
   constructor(settings: OutlierSettings, endpoints: readonly Endpoint[], onChange: (ejected: number) => void) {
     this.#settings = settings;
     this.#endpoints = endpoints;
     this.#onChange = onChange;
+  }
+
+  /** Reports the number of ejected endpoints when it changed, ejections that ended included. */
+  refresh(now: number): void {
+    const ejected = this.ejectedCount(now);
+    if (ejected !== this.#reported) {
+      this.#reported = ejected;
+      this.#onChange(ejected);
+    }
   }
 
   success(endpoint: Endpoint): void {
@@ -41,6 +51,7 @@ export class OutlierDetector {
     endpoint.ejections++;
     endpoint.consecutiveFailures = 0;
     endpoint.ejectedUntil = now + Math.min(MAX_EJECTION_MS, this.#settings.baseEjection * endpoint.ejections);
+    this.#reported = ejected + 1;
     this.#onChange(ejected + 1);
     return true;
   }

@@ -64,6 +64,13 @@ export class UpstreamDispatcher extends Dispatcher {
 
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const controller = new Controller();
+    const legacy = handler as unknown as LegacyHandler;
+    if (typeof handler.onRequestStart !== "function" && typeof legacy.onConnect === "function") {
+      // The handler API of older undici releases, which Node's own fetch still speaks.
+      legacy.onConnect((reason) => controller.abort(reason as Error), {});
+      if (!controller.aborted) void this.#pump(options, fromLegacy(legacy), controller);
+      return true;
+    }
     handler.onRequestStart?.(controller, {});
     if (controller.aborted) return true;
     const signal = (options as { signal?: AbortSignal }).signal;
@@ -108,6 +115,47 @@ export class UpstreamDispatcher extends Dispatcher {
   override destroy(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** The callbacks of undici's earlier handler API. */
+interface LegacyHandler {
+  onConnect(abort: (reason?: unknown) => void, context?: object): void;
+  onHeaders?(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  onData?(chunk: Buffer): boolean;
+  onComplete?(rawTrailers: Buffer[]): void;
+  onError?(error: Error): void;
+}
+
+/** The current handler API on top of an earlier-style handler. */
+function fromLegacy(handler: LegacyHandler): Dispatcher.DispatchHandler {
+  const raw = (headers: Record<string, string | string[] | undefined>) => {
+    const out: Buffer[] = [];
+    for (const [key, value] of Object.entries(headers)) {
+      for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value])
+        out.push(Buffer.from(key), Buffer.from(v));
+    }
+    return out;
+  };
+  return {
+    onResponseStart(controller, statusCode, headers, statusMessage) {
+      const more = handler.onHeaders?.(
+        statusCode,
+        raw(headers as Record<string, string | string[]>),
+        () => controller.resume(),
+        statusMessage ?? "",
+      );
+      if (more === false) controller.pause();
+    },
+    onResponseData(controller, chunk) {
+      if (handler.onData?.(chunk) === false) controller.pause();
+    },
+    onResponseEnd(_controller, trailers) {
+      handler.onComplete?.(raw(trailers as Record<string, string | string[]>));
+    },
+    onResponseError(_controller, error) {
+      handler.onError?.(error);
+    },
+  };
 }
 
 /** undici's headers come as an object, a flat array or pairs: one plain object for the pipeline. */

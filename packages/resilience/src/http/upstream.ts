@@ -9,7 +9,13 @@ import {
   type UpstreamRequest,
 } from "@tandem/core";
 import type { Dispatcher } from "undici";
-import { BulkheadRejectedError, CircuitOpenError, RateLimitedError, RetryBudgetExhaustedError } from "../errors.js";
+import {
+  BulkheadRejectedError,
+  CircuitOpenError,
+  RateLimitedError,
+  RetryBudgetExhaustedError,
+  UpstreamError,
+} from "../errors.js";
 import { Bulkhead } from "../policies/bulkhead.js";
 import { CircuitBreaker, type CircuitBreakerOptions } from "../policies/circuit-breaker.js";
 import type { DeadlineWheel } from "../policies/deadline-wheel.js";
@@ -43,21 +49,6 @@ export interface UpstreamSettings {
   rateLimit?: { rps: number; burst?: number | undefined } | undefined;
   /** Idempotent requests only: another attempt after `after` (ms, or a latency percentile). */
   hedging?: { after: number | "p50" | "p90" | "p95" | "p99"; maxHedges: number } | undefined;
-}
-
-/** The transport failed: no connection, a reset, or an answer that is not HTTP. */
-export class UpstreamError extends TandemError {
-  constructor(upstream: string, endpoint: string, reason: "connect-error" | "reset" | "protocol", cause: unknown) {
-    super(
-      "upstream_error",
-      `${upstream} (${endpoint}): ${reason} (${(cause as { code?: string }).code ?? (cause as Error).message})`,
-      {
-        status: 502,
-        cause,
-        details: { upstream, endpoint, reason },
-      },
-    );
-  }
 }
 
 /** What an upstream needs from the runtime. */
@@ -163,7 +154,7 @@ export class Upstream {
         this.#rt.events.rejected("bulkhead");
         throw new BulkheadRejectedError(this.name, bulkhead.maxConcurrent, bulkhead.maxQueued);
       }
-      if (entered !== true) await entered.granted;
+      if (entered !== true) await this.#queued(entered, request.signal);
       try {
         return await this.#send(request, parent);
       } finally {
@@ -293,7 +284,12 @@ export class Upstream {
         errorType = error.code;
         throw error;
       }
-      breaker?.failure();
+      if (request.signal?.aborted) {
+        // The caller gave up: nothing is known about the endpoint.
+        breaker?.release();
+      } else {
+        breaker?.failure();
+      }
       if (request.signal?.aborted) {
         errorType = "aborted";
         throw new AbortedError(`${this.name}: the request was aborted by the caller`, {
@@ -392,9 +388,41 @@ export class Upstream {
     });
   }
 
+  /** Waits for a bulkhead slot no longer than the total timeout, or until the caller aborts. */
+  #queued(waiter: { granted: Promise<void>; cancel(): void }, signal: AbortSignal | undefined): Promise<void> {
+    const total = this.settings.timeout.total;
+    return new Promise((resolve, reject) => {
+      const give = (error: Error) => {
+        waiter.cancel();
+        armed.cancel();
+        signal?.removeEventListener("abort", onAbort);
+        reject(error);
+      };
+      const onAbort = () =>
+        give(
+          new AbortedError(`${this.name}: the request was aborted by the caller`, { details: { upstream: this.name } }),
+        );
+      const armed = this.#rt.wheel.arm(total, () =>
+        give(
+          new TimeoutError(`${this.name}: the total timeout of ${total} ms passed while queued in the bulkhead`, {
+            details: { upstream: this.name, bound: "total", timeoutMs: total },
+          }),
+        ),
+      );
+      signal?.addEventListener("abort", onAbort, { once: true });
+      void waiter.granted.then(() => {
+        armed.cancel();
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+  }
+
   /** The endpoint for an attempt: healthy ones first, untried ones first among them. */
   #pick(now: number, tried: Set<Endpoint>): Endpoint {
+    this.#outliers?.refresh(now);
     if (this.endpoints.length === 0) {
+      this.breaker?.release();
       throw new TandemError("config_invalid", `upstream ${this.name} has no endpoints`, {
         details: { upstream: this.name },
       });

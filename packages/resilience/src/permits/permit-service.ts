@@ -22,6 +22,8 @@ export interface Permit {
 export interface Outcome {
   permit: string;
   ok: boolean;
+  /** The caller aborted the attempt: it says nothing about what the policy guards. */
+  aborted?: boolean | undefined;
   durationMs: number;
   /** The execution is over: its bulkhead slot is given back. */
   final: boolean;
@@ -30,6 +32,7 @@ export interface Outcome {
 interface Execution {
   policy: Policy;
   holdsSlot: boolean;
+  /** Renewed by every permit of the execution. */
   expires: number;
 }
 
@@ -42,6 +45,7 @@ interface Granted {
 
 /** Leases are given back by themselves after this long past their deadline (a process died). */
 const GRACE_MS = 5000;
+const UNBOUNDED_LEASE_MS = 10 * 60_000;
 
 /**
  * The pod's state for `rt.resilience.execute` in sidecar mode: every process asks here for a
@@ -77,7 +81,9 @@ export class PermitService {
       );
     }
     const now = this.#now();
-    const lease = (policy.settings.totalTimeout ?? policy.settings.timeout ?? 60_000) + GRACE_MS;
+    // A lease covers what one attempt (or the whole call) may take; each permit renews it.
+    // Work with no timeout at all gets a long lease: a slot is only reclaimed from the dead.
+    const lease = (policy.settings.totalTimeout ?? policy.settings.timeout ?? UNBOUNDED_LEASE_MS) + GRACE_MS;
     let executionId: string;
     if (request.execution === undefined) {
       const execution = await this.#start(policy, now + lease, signal);
@@ -85,7 +91,9 @@ export class PermitService {
       this.#executions.set(executionId, execution);
     } else {
       executionId = request.execution;
-      if (!this.#executions.has(executionId)) {
+      const execution = this.#executions.get(executionId);
+      if (execution !== undefined) execution.expires = now + lease;
+      if (execution === undefined) {
         throw new TandemError("not_found", `execution ${executionId} is unknown or expired`, {
           details: { execution: executionId },
         });
@@ -116,7 +124,8 @@ export class PermitService {
       if (granted === undefined) continue;
       this.#permits.delete(outcome.permit);
       if (granted.breaker) {
-        if (outcome.ok) granted.policy.breaker?.success(outcome.durationMs);
+        if (outcome.aborted === true) granted.policy.breaker?.release();
+        else if (outcome.ok) granted.policy.breaker?.success(outcome.durationMs);
         else granted.policy.breaker?.failure();
       }
       if (outcome.final) this.#finish(granted.execution);

@@ -116,7 +116,13 @@ export class RemoteResilience implements Resilience {
           ? 0
           : fullJitterDelay(attempt - 1, settings.retry?.backoff.base ?? 25, settings.retry?.backoff.max ?? 1000);
         const giveUp = last || performance.now() + delay >= deadline;
-        this.#report({ permit: permit.permit, ok: false, durationMs: performance.now() - started, final: giveUp });
+        this.#report({
+          permit: permit.permit,
+          ok: false,
+          aborted: TandemError.is(error) && error.code === "aborted",
+          durationMs: performance.now() - started,
+          final: giveUp,
+        });
         if (giveUp) throw error;
         if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       }

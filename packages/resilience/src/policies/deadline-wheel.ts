@@ -51,19 +51,28 @@ class ArmedDeadline implements Deadline {
  */
 export class DeadlineWheel {
   readonly #lanes = new Map<number, Lane>();
+
+  /** Lanes alive now (one per timeout value in use). */
+  get lanes(): number {
+    return this.#lanes.size;
+  }
   readonly #now: () => number;
 
   constructor(now: () => number = performance.now.bind(performance)) {
     this.#now = now;
   }
 
-  /** Calls `onTimeout` after `timeoutMs` (rounded up to the next millisecond) unless cancelled. */
+  /** Calls `onTimeout` after `timeoutMs` (rounded up to whole milliseconds) unless cancelled. */
   arm(timeoutMs: number, onTimeout: () => void): Deadline {
-    let lane = this.#lanes.get(timeoutMs);
+    // Whole milliseconds: a lane per distinct value, and what remains of a total timeout is
+    // rarely a round number. Empty lanes are dropped, so the map holds live lanes only.
+    const key = Math.max(0, Math.ceil(timeoutMs));
+    let lane = this.#lanes.get(key);
     if (lane === undefined) {
       lane = { buckets: [], head: 0, timer: undefined };
-      this.#lanes.set(timeoutMs, lane);
+      this.#lanes.set(key, lane);
     }
+    timeoutMs = key;
     const at = Math.ceil(this.#now() + timeoutMs);
     let bucket = lane.buckets[lane.buckets.length - 1];
     if (bucket === undefined || lane.buckets.length === lane.head || bucket.at !== at) {
@@ -80,8 +89,7 @@ export class DeadlineWheel {
     const head = lane.buckets[lane.head];
     if (head === undefined) {
       lane.timer = undefined;
-      lane.buckets.length = 0;
-      lane.head = 0;
+      this.#lanes.delete(timeoutMs);
       return;
     }
     lane.timer = setTimeout(() => this.#fire(timeoutMs, lane), Math.max(0, head.at - this.#now()));
