@@ -1,0 +1,53 @@
+import { type Context, propagation, ROOT_CONTEXT, type TextMapSetter, TraceFlags, trace } from "@opentelemetry/api";
+import { Endpoint } from "@tandem/resilience";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { endAttemptSpan, startAttemptSpan } from "../src/http/attempt-span.js";
+
+// A W3C-shaped propagator without @opentelemetry/core: enough to see what is injected.
+const w3c = {
+  inject(context: Context, carrier: unknown, setter: TextMapSetter) {
+    const span = trace.getSpanContext(context);
+    if (span !== undefined) setter.set(carrier, "traceparent", `00-${span.traceId}-${span.spanId}-0${span.traceFlags}`);
+  },
+  extract: (context: Context) => context,
+  fields: () => ["traceparent"],
+};
+
+describe("attempt spans without a tracer SDK", () => {
+  const endpoint = new Endpoint("http://127.0.0.1:7001");
+  const noop = trace.getTracer("test");
+  beforeAll(() => {
+    propagation.setGlobalPropagator(w3c);
+  });
+  afterAll(async () => {
+    propagation.disable();
+    await endpoint.close();
+  });
+
+  it("does no work without a context: the headers object is passed on as it is", () => {
+    const headers = { accept: "application/json" };
+    const traced = startAttemptSpan(noop, ROOT_CONTEXT, "GET", endpoint, "/x", 0, headers);
+    expect(traced.headers).toBe(headers);
+    expect(traced.span?.isRecording()).toBe(false);
+    endAttemptSpan(traced.span, 200, "");
+  });
+
+  it("propagates an existing context on a copy of the headers", () => {
+    const parent = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: true,
+    });
+    const headers = { accept: "application/json" };
+    const traced = startAttemptSpan(noop, parent, "GET", endpoint, "/x", 1, headers);
+    expect(traced.headers).toEqual({
+      accept: "application/json",
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    });
+    expect(headers).not.toHaveProperty("traceparent");
+    const untraced = startAttemptSpan(undefined, parent, "GET", endpoint, "/x", 0, headers);
+    expect(untraced.span).toBeUndefined();
+    expect(untraced.headers.traceparent).toBe("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  });
+});
