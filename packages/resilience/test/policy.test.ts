@@ -163,6 +163,22 @@ describe("circuit breaker", () => {
     ]);
   });
 
+  it("does not count a call that started before it half-opened as a trial", async () => {
+    const p = policy({ circuitBreaker: { ...breaker, minThroughput: 1, failureRatio: 1, halfOpenProbes: 1 } });
+    let finishSlow!: () => void;
+    const slow = p.execute(() => new Promise<number>((r) => (finishSlow = () => r(1))));
+    await p.execute(() => fail()).catch(() => {});
+    expect(p.breaker?.state).toBe("open");
+    vi.advanceTimersByTime(1000);
+    expect(p.breaker?.state).toBe("half_open");
+    // The slow call from before succeeds now: it must not close the breaker.
+    finishSlow();
+    await slow;
+    expect(p.breaker?.state).toBe("half_open");
+    await p.execute(async () => 2);
+    expect(p.breaker?.state).toBe("closed");
+  });
+
   it("reopens when a probe fails", async () => {
     const p = policy({ circuitBreaker: { ...breaker, minThroughput: 1, failureRatio: 1 } });
     await p.execute(() => fail()).catch(() => {});

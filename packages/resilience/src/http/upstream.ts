@@ -118,6 +118,7 @@ export class Upstream {
       settings.circuitBreaker === undefined
         ? undefined
         : new CircuitBreaker(settings.circuitBreaker, runtime.now, (from, to) => runtime.events.transition(from, to));
+    if (this.breaker !== undefined) runtime.events.started?.("closed");
     this.#bulkhead =
       settings.bulkhead === undefined
         ? undefined

@@ -91,7 +91,7 @@ const SCOPE = ["upstream", "policy"];
  */
 export function policyEvents(metrics: Metrics | undefined): (name: string, upstream?: boolean) => PolicyEvents {
   if (metrics === undefined) {
-    return () => ({ retried() {}, hedged() {}, rejected() {}, transition() {} });
+    return () => ({ retried() {}, hedged() {}, rejected() {}, transition() {}, started() {} });
   }
   const retries = metrics.counter("tandem_retries_total", {
     help: "Retries made, by upstream or policy.",
@@ -123,6 +123,9 @@ export function policyEvents(metrics: Metrics | undefined): (name: string, upstr
       transition: (_from, to) => {
         transitions.inc({ ...scope, to });
         for (const s of ["closed", "open", "half_open"]) state.set({ ...scope, state: s }, s === to ? 1 : 0);
+      },
+      started: (at) => {
+        for (const s of ["closed", "open", "half_open"]) state.set({ ...scope, state: s }, s === at ? 1 : 0);
       },
     };
   };

@@ -35,6 +35,7 @@ export class CircuitBreaker {
   #consecutive = 0;
   #probes = 0;
   #probeSuccesses = 0;
+  #halfOpenedAt = 0;
 
   constructor(
     options: CircuitBreakerOptions,
@@ -82,7 +83,9 @@ export class CircuitBreaker {
     }
     this.#consecutive = 0;
     if (this.#state === "half_open") {
-      this.#probes--;
+      // A call that started before the breaker half-opened is no trial: it proves nothing now.
+      if (this.#now() - durationMs < this.#halfOpenedAt) return;
+      if (this.#probes > 0) this.#probes--;
       if (++this.#probeSuccesses >= this.#o.halfOpenProbes) this.#move("closed");
       return;
     }
@@ -92,7 +95,7 @@ export class CircuitBreaker {
   /** Reports a call that failed. */
   failure(): void {
     if (this.#state === "half_open") {
-      this.#probes--;
+      if (this.#probes > 0) this.#probes--;
       this.#move("open");
       return;
     }
@@ -136,6 +139,7 @@ export class CircuitBreaker {
     if (to === "half_open") {
       this.#probes = 0;
       this.#probeSuccesses = 0;
+      this.#halfOpenedAt = this.#now();
     }
     if (to === "closed") {
       this.#consecutive = 0;

@@ -32,6 +32,8 @@ export interface PolicyEvents {
   retried(): void;
   /** A hedged attempt was sent (upstreams only). */
   hedged?(): void;
+  /** A breaker starts in this state (a new or rebuilt policy): the state gauge is set, no transition counted. */
+  started?(state: CircuitState): void;
   rejected(reason: RejectReason): void;
   transition(from: CircuitState, to: CircuitState): void;
 }
@@ -72,6 +74,7 @@ export class Policy {
       circuitBreaker === undefined
         ? undefined
         : new CircuitBreaker(circuitBreaker, runtime.now, (from, to) => runtime.events.transition(from, to));
+    if (this.breaker !== undefined) runtime.events.started?.("closed");
     this.bulkhead = bulkhead === undefined ? undefined : new Bulkhead(bulkhead.maxConcurrent, bulkhead.maxQueued);
     this.rate = rateLimit === undefined ? undefined : new TokenBucket(rateLimit.rps, rateLimit.burst, runtime.now);
     this.budget =
