@@ -71,11 +71,16 @@ const retry = z
   })
   .describe("Retry policy.");
 
+// `rt.resilience.execute` retries what its work throws; there are no statuses to choose from.
+const policyRetry = retry
+  .omit({ on: true })
+  .describe("Retry policy: every error the work throws is retried, except a guard's refusal or the caller's abort.");
+
 const circuitBreaker = z
   .strictObject({
     failureRatio: ratio.default(0.5).describe("Open when this share of calls in the window failed (Polly: 0.5)."),
     minThroughput: z.int().min(1).default(20).describe("Calls the window needs before the ratio counts (Polly: 20)."),
-    consecutiveFailures: z.int().min(1).optional().describe("Open after this many failures in a row instead."),
+    consecutiveFailures: z.int().min(1).optional().describe("Also open after this many failures in a row."),
     window: duration.default(10_000).describe("Rolling window of the failure ratio (opossum: 10 s)."),
     breakFor: duration.default(5000).describe("How long the breaker stays open (Polly: 5 s)."),
     halfOpenProbes: z.int().min(1).default(3).describe("Trial calls let through while half-open."),
@@ -101,7 +106,7 @@ const policy = z
   .strictObject({
     timeout: duration.optional().describe("Per-attempt timeout."),
     totalTimeout: duration.optional().describe("Bound on all attempts together."),
-    retry: retry.optional(),
+    retry: policyRetry.optional(),
     circuitBreaker: circuitBreaker.optional(),
     bulkhead: bulkhead.optional(),
     rateLimit: rateLimit.optional(),
