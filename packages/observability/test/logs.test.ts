@@ -83,6 +83,48 @@ describe("LogShipper", () => {
   });
 });
 
+describe("LogShipper and a small body limit", () => {
+  it("halves its batches while the sidecar answers 413, and drops (counting) only a line too large alone", async () => {
+    const received: string[] = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => {
+        body += c;
+      });
+      req.on("end", () => {
+        if (body.length > 100) {
+          res.writeHead(413).end();
+          return;
+        }
+        received.push(...body.split("\n").filter(Boolean));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const pod = new PodMetrics({ self: "s" });
+    const client = new SidecarClient({
+      address: parseSidecarAddress(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    });
+    const shipper = new LogShipper({
+      client,
+      logger: silent,
+      dropped: pod.ownMetrics().counter("tandem_telemetry_dropped_total", { help: "h", labelNames: ["signal"] }),
+      process: "p1",
+      intervalMs: 60_000,
+    });
+    for (let i = 0; i < 10; i++) shipper.write(`${JSON.stringify({ i })}\n`);
+    shipper.write(`${JSON.stringify({ big: "x".repeat(200) })}\n`);
+    await shipper.flush();
+    expect(received.map((l) => JSON.parse(l).i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(shipper.pending).toBe(0);
+    expect(pod.text(false)).toContain('tandem_telemetry_dropped_total{signal="logs"} 1');
+    await shipper.close();
+    await client.close();
+    server.closeAllConnections();
+    server.close();
+  });
+});
+
 describe("POST /v1/logs", () => {
   it("adds the sender's process id, redacts secrets, refuses a line that is not JSON (400) and a body over the limit (413)", async () => {
     const out: string[] = [];

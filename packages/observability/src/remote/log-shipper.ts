@@ -14,7 +14,7 @@ export interface LogShipperOptions {
   maxLines?: number;
   /** Bytes held at most; beyond, the oldest are dropped (counted). Default 8 MiB. */
   maxBytes?: number;
-  /** Bytes per POST, under the sidecar's body limit. Default 512 KiB. */
+  /** Bytes per POST, at first: halved for as long as the sidecar answers 413. Default 512 KiB. */
   batchBytes?: number;
   /** How often lines are sent. Default 1000 ms. */
   intervalMs?: number;
@@ -40,12 +40,14 @@ export class LogShipper {
   #sending: Promise<void> | undefined;
   #failing: string | undefined;
   #closed = false;
+  #batchBytes: number;
   readonly #timer: NodeJS.Timeout;
 
   constructor(options: LogShipperOptions) {
     this.#options = options;
     this.#maxLines = options.maxLines ?? 10_000;
     this.#maxBytes = options.maxBytes ?? 8 * 1024 * 1024;
+    this.#batchBytes = options.batchBytes ?? 512 * 1024;
     this.#timer = setInterval(() => void this.flush(), options.intervalMs ?? 1000);
     this.#timer.unref();
   }
@@ -98,9 +100,9 @@ export class LogShipper {
   }
 
   async #drain(): Promise<void> {
-    const batchBytes = this.#options.batchBytes ?? 512 * 1024;
-    // Bounded: each round sends or drops at least one line, or stops.
+    // Bounded: each round sends or drops at least one line, halves the batch, or stops.
     while (this.pending > 0) {
+      const batchBytes = this.#batchBytes;
       let end = this.#head;
       let size = 0;
       while (
@@ -124,6 +126,11 @@ export class LogShipper {
         },
         { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0, deadline: Date.now() + (this.#options.timeoutMs ?? 5000) },
       );
+      if (outcome.kind === "refused" && outcome.status === 413 && end - this.#head > 1) {
+        // The sidecar runs with a smaller --max-body: send smaller batches from now on.
+        this.#batchBytes = Math.max(1, Math.floor(size / 2));
+        continue;
+      }
       if (outcome.kind === "sent" || (outcome.kind === "refused" && outcome.status >= 400)) {
         // A refusal (a line the sidecar cannot read) would be refused again: drop and count.
         // Lines the bound pushed out while the POST was out are counted already.
