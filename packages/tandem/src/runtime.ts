@@ -108,6 +108,9 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       })
       .inc(undefined, fallbacks);
   }
+  const rtLogger = options.logger ?? facets.logger ?? logger;
+  const stopLevel =
+    options.logger === undefined && env.logLevel === undefined ? followLogLevel(facets, [logger, rtLogger]) : undefined;
   let closing: Promise<void> | undefined;
   const sidecar = env.mode === "sidecar" ? formatSidecarAddress(env.sidecar) : undefined;
   return {
@@ -116,7 +119,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     resilience: facets.resilience ?? unavailable("rt.resilience"),
     metrics: facets.metrics ?? unavailable("rt.metrics"),
     tracer: facets.tracer ?? trace.getTracer("tandem"),
-    logger: options.logger ?? facets.logger ?? logger,
+    logger: rtLogger,
     config: facets.config ?? unavailable("rt.config"),
     flags: facets.flags ?? unavailable("rt.flags"),
     secrets: facets.secrets ?? unavailable("rt.secrets"),
@@ -129,6 +132,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
     }),
     close: () => {
       closing ??= (async () => {
+        stopLevel?.();
         await closeAll(instances);
         await client?.close();
       })();
@@ -162,6 +166,23 @@ function defaultLogger(level: string | undefined, facets: Partial<Facets>, desti
     },
     destination ?? pino.destination({ fd: 1, sync: true }),
   );
+}
+
+/**
+ * Keeps the default loggers at `telemetry.logs.level`, reloads included (`TANDEM_LOG_LEVEL`
+ * wins when set). Returns how to stop following.
+ */
+function followLogLevel(facets: Partial<Facets>, loggers: readonly Logger[]): (() => void) | undefined {
+  const config = facets.config;
+  if (config === undefined) return undefined;
+  const apply = () => {
+    const level = config.get<string>("telemetry.logs.level");
+    if (level !== undefined) for (const logger of new Set(loggers)) logger.level = level;
+  };
+  apply();
+  return config.onChange((change) => {
+    if (change.changed.some((path) => path === "telemetry" || path.startsWith("telemetry.logs"))) apply();
+  });
 }
 
 /** The env with the options written over it, so both go through the same validation. */

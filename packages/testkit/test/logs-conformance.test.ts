@@ -14,7 +14,7 @@ writeFileSync(
   `service: logs-conformance
 secrets: { dir: ./secrets }
 telemetry:
-  logs: { sinks: [stdout, file], file: { path: ./sidecar.log, maxSize: 1MiB, maxFiles: 2 } }
+  logs: { level: debug, sinks: [stdout, file], file: { path: ./sidecar.log, maxSize: 1MiB, maxFiles: 2 } }
 `,
 );
 

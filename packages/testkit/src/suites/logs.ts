@@ -12,7 +12,7 @@ export interface LogsSuiteOptions {
   lines(mode: ConformanceContext["mode"]): Record<string, unknown>[];
   /** A secret value of the config (a file in its `secrets.dir`). */
   canary: string;
-  /** The config file, for restarting the sidecar. */
+  /** The config file, for restarting the sidecar; it sets `telemetry.logs.level: debug`. */
   config: string;
   /** Registers a sidecar the suite started, for the file's afterAll to stop. */
   adopt(sidecar: StartedSidecar): void;
@@ -40,6 +40,13 @@ export function logsSuite(context: ConformanceContext, options: LogsSuiteOptions
     expect(find(probe)[0]).toMatchObject({ msg: "inside a span", trace_id: ids?.traceId, span_id: ids?.spanId });
     await eventually(() => expect(find(`${probe}-outside`)).toHaveLength(1), 10_000);
     expect(find(`${probe}-outside`)[0]).not.toHaveProperty("trace_id");
+  });
+
+  it("logs at telemetry.logs.level of the config (debug here), and not below it", async () => {
+    const probe = `level-${context.mode}-${Date.now()}`;
+    context.runtime.logger.trace({ probe, at: "trace" }, "below the level");
+    context.runtime.logger.debug({ probe, at: "debug" }, "at the level");
+    await eventually(() => expect(find(probe).map((l) => l.at)).toEqual(["debug"]), 10_000);
   });
 
   it("never writes a secret value of the config, in a field or in the message", async () => {
