@@ -12,16 +12,18 @@
 //   package depends on; a module nobody depends on fails the check.
 // - A block that is not meant to compile uses another language tag (```js, ```text).
 //
-// The blocks are written to packages/tandem/test/.snippets-tmp/ (git-ignored, inside the repo so
-// `tandem` resolves through node_modules, removed afterwards) and checked by one tsc run; a
-// failure names the Markdown file and line.
+// The blocks are written to a fresh directory under packages/tandem/test/.snippets-tmp/
+// (git-ignored, inside the repo so `tandem` resolves through node_modules, removed afterwards)
+// and checked by one tsc run; a failure names the Markdown file and line.
 import { spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   realpathSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -32,7 +34,9 @@ import { afterAll, describe, expect, it } from "vitest";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
-const tmp = join(here, ".snippets-tmp");
+// One directory per run under .snippets-tmp/, so concurrent runs of the suite do not collide.
+const tmpRoot = join(here, ".snippets-tmp");
+let tmp = "";
 
 const PRELUDE_MARKER = "// prelude: runtime";
 const PRELUDE = 'import type { Runtime } from "tandem"; declare const rt: Runtime;';
@@ -81,7 +85,7 @@ function toModule(code: string): string {
 }
 
 /** Links bare imports other than tandem, @tandem/* and node: to the copy a workspace package uses. */
-function linkDependencies(sources: string[]): void {
+function linkDependencies(tmp: string, sources: string[]): void {
   const names = new Set<string>();
   for (const source of sources) {
     for (const match of source.matchAll(/\bfrom\s+["']([^"'./][^"']*)["']/g)) {
@@ -109,8 +113,8 @@ interface Failure {
 }
 
 function checkSnippets(snippets: Snippet[]): Failure[] {
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  mkdirSync(tmpRoot, { recursive: true });
+  tmp = mkdtempSync(join(tmpRoot, "run-"));
   const byFile = new Map<string, Snippet>();
   const sources: string[] = [];
   for (const snippet of snippets) {
@@ -120,7 +124,7 @@ function checkSnippets(snippets: Snippet[]): Failure[] {
     byFile.set(file, snippet);
     sources.push(source);
   }
-  linkDependencies(sources);
+  linkDependencies(tmp, sources);
   writeFileSync(
     join(tmp, "tsconfig.json"),
     JSON.stringify({
@@ -168,7 +172,12 @@ function checkSnippets(snippets: Snippet[]): Failure[] {
 }
 
 describe("documentation snippets", () => {
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  afterAll(() => {
+    if (tmp !== "") rmSync(tmp, { recursive: true, force: true });
+    try {
+      rmdirSync(tmpRoot); // only when no other run is using it
+    } catch {}
+  });
 
   it("finds blocks, with the line they start on", () => {
     const snippets = extractSnippets(
