@@ -4,6 +4,7 @@ import type { Concern, ConcernContext, ConcernInstance, Facets } from "@tandem/c
 import { pino } from "pino";
 import { OtlpForwarder } from "./forward/otlp-forwarder.js";
 import { LogSinks } from "./logs/log-sinks.js";
+import { OtlpLogSink } from "./logs/otlp-log-sink.js";
 import { secretRedactor } from "./logs/secret-redactor.js";
 import { traceMixin } from "./logs/trace-mixin.js";
 import { PodMetrics } from "./metrics/pod-metrics.js";
@@ -41,6 +42,22 @@ function forwardEndpoint(env: TraceEnv, context: ConcernContext): () => string |
     if (env.endpoint !== undefined) return env.endpoint;
     const configured = context.facets.config?.get<string>("telemetry.traces.export.otlp");
     return configured === undefined ? undefined : tracesUrl(configured);
+  };
+}
+
+/**
+ * Where the `otlp` log sink exports: `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` as it is, else
+ * `/v1/logs` under `OTEL_EXPORTER_OTLP_ENDPOINT` or under `telemetry.traces.export.otlp` (read
+ * per batch: a reload applies).
+ */
+function logsEndpoint(context: ConcernContext): () => string | undefined {
+  const logs = context.variables.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT?.trim();
+  const base = context.variables.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  return () => {
+    if (logs !== undefined && logs !== "") return logs;
+    const root =
+      base !== undefined && base !== "" ? base : context.facets.config?.get<string>("telemetry.traces.export.otlp");
+    return root === undefined ? undefined : `${root.endsWith("/") ? root : `${root}/`}v1/logs`;
   };
 }
 
@@ -88,13 +105,22 @@ export const observabilityConcern: Concern<ObservabilityFacets, LocalObservabili
         sinks ??= new LogSinks(
           () => context.facets.config,
           configPath === undefined ? process.cwd() : dirname(configPath),
+          undefined,
+          new OtlpLogSink({
+            endpoint: logsEndpoint(context),
+            service: () =>
+              context.variables.OTEL_SERVICE_NAME ?? context.facets.config?.get<string>("service") ?? "unknown_service",
+            headers: env.headers,
+            dropped: telemetryDropped(metrics),
+            logger: context.logger,
+          }),
         );
         return sinks;
       },
       close: async () => {
         await tracing.close();
         await forwarder?.close();
-        sinks?.close();
+        await sinks?.close();
       },
     };
   },

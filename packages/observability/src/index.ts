@@ -4,6 +4,8 @@ export { OtlpForwarder } from "./forward/otlp-forwarder.js";
 export type { ServerMetricsOptions } from "./http/server-metrics.js";
 export { fastifyServerMetrics, HTTP_SERVER_DURATION, httpServerMetrics } from "./http/server-metrics.js";
 export { LogSinks } from "./logs/log-sinks.js";
+export type { OtlpLogSinkOptions } from "./logs/otlp-log-sink.js";
+export { OtlpLogSink } from "./logs/otlp-log-sink.js";
 export type { RotatingFileOptions } from "./logs/rotating-file.js";
 export { RotatingFile } from "./logs/rotating-file.js";
 export { REDACTED, secretRedactor } from "./logs/secret-redactor.js";

@@ -4,7 +4,15 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseSidecarAddress, SidecarClient, TandemError } from "@tandem/core";
-import { LogShipper, LogSinks, logsRoutes, PodMetrics, RotatingFile, secretRedactor } from "@tandem/observability";
+import {
+  LogShipper,
+  LogSinks,
+  logsRoutes,
+  OtlpLogSink,
+  PodMetrics,
+  RotatingFile,
+  secretRedactor,
+} from "@tandem/observability";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 
@@ -122,6 +130,71 @@ describe("LogShipper and a small body limit", () => {
     await client.close();
     server.closeAllConnections();
     server.close();
+  });
+});
+
+describe("OtlpLogSink", () => {
+  it("exports pino lines as OTLP/JSON log records with severity, body, trace ids and attributes", async () => {
+    const bodies: { path: string; body: Record<string, unknown> }[] = [];
+    const server = createServer((req, res) => {
+      let text = "";
+      req.on("data", (c) => {
+        text += c;
+      });
+      req.on("end", () => {
+        bodies.push({ path: req.url ?? "", body: JSON.parse(text) });
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const pod = new PodMetrics({ self: "s" });
+    const sink = new OtlpLogSink({
+      endpoint: () => `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/logs`,
+      service: () => "orders",
+      dropped: pod.ownMetrics().counter("tandem_telemetry_dropped_total", { help: "h", labelNames: ["signal"] }),
+      logger: silent,
+      intervalMs: 60_000,
+    });
+    const sinks = new LogSinks(
+      () => ({ get: () => ({ sinks: ["otlp"] }) }) as never,
+      tmpdir(),
+      () => {},
+      sink,
+    );
+    sinks.write([
+      JSON.stringify({
+        level: 40,
+        time: 1_700_000_000_123,
+        msg: "slow",
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+        span_id: "00f067aa0ba902b7",
+        trace_flags: "01",
+        orderId: 7,
+        process: "p1",
+      }),
+    ]);
+    await sink.flush();
+    await sinks.close();
+    server.close();
+    expect(bodies[0]?.path).toBe("/v1/logs");
+    const resourceLogs = (
+      bodies[0]?.body as { resourceLogs: { resource: unknown; scopeLogs: { logRecords: unknown[] }[] }[] }
+    ).resourceLogs[0];
+    expect(resourceLogs?.resource).toEqual({ attributes: [{ key: "service.name", value: { stringValue: "orders" } }] });
+    expect(resourceLogs?.scopeLogs[0]?.logRecords[0]).toEqual({
+      timeUnixNano: "1700000000123000000",
+      severityNumber: 13,
+      severityText: "WARN",
+      body: { stringValue: "slow" },
+      traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+      spanId: "00f067aa0ba902b7",
+      flags: 1,
+      attributes: [
+        { key: "orderId", value: { intValue: "7" } },
+        { key: "process", value: { stringValue: "p1" } },
+      ],
+    });
+    expect(pod.text(false)).not.toContain('signal="logs"} 1');
   });
 });
 

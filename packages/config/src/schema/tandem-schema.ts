@@ -197,7 +197,7 @@ const telemetry = z.strictObject({
         .default(["stdout"])
         .describe(
           "Where the sidecar writes the log lines of the pod (library mode: the service logs to stdout). " +
-            "`otlp` is not supported yet and is refused.",
+            "`otlp` exports OTLP/HTTP JSON to /v1/logs under OTEL_EXPORTER_OTLP_ENDPOINT or telemetry.traces.export.otlp.",
         ),
       file: z
         .strictObject({
@@ -209,13 +209,6 @@ const telemetry = z.strictObject({
         .describe("The `file` sink: where and how large, rotated by size."),
     })
     .superRefine((logs, ctx) => {
-      if (logs.sinks.includes("otlp")) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["sinks"],
-          message: "the otlp log sink is not supported yet: use stdout or file",
-        });
-      }
       if (logs.sinks.includes("file") && logs.file === undefined) {
         ctx.addIssue({ code: "custom", path: ["file"], message: "the file sink needs telemetry.logs.file.path" });
       }
