@@ -177,9 +177,8 @@ describe("OtlpLogSink", () => {
     await sinks.close();
     server.close();
     expect(bodies[0]?.path).toBe("/v1/logs");
-    const resourceLogs = (
-      bodies[0]?.body as { resourceLogs: { resource: unknown; scopeLogs: { logRecords: unknown[] }[] }[] }
-    ).resourceLogs[0];
+    type Export = { resourceLogs: { resource: unknown; scopeLogs: { logRecords: unknown[] }[] }[] };
+    const resourceLogs = (bodies[0]?.body as Export | undefined)?.resourceLogs[0];
     expect(resourceLogs?.resource).toEqual({ attributes: [{ key: "service.name", value: { stringValue: "orders" } }] });
     expect(resourceLogs?.scopeLogs[0]?.logRecords[0]).toEqual({
       timeUnixNano: "1700000000123000000",
