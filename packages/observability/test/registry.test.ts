@@ -78,6 +78,9 @@ describe("MetricRegistry", () => {
     expect(family?.overflowed).toBe(7);
     const overflow = [...(family?.series.values() ?? [])].find((s) => s.labels[0] === OVERFLOW_LABEL);
     expect(overflow).toMatchObject({ value: 7 });
+    // And the folding is counted where an operator sees it.
+    const counted = [...(r.families.get("tandem_metric_overflow_total")?.series.values() ?? [])];
+    expect(counted).toEqual([{ labels: ["requests_total"], value: 7 }]);
   });
 });
 

@@ -72,10 +72,18 @@ export class MetricFamily {
   /** Label sets folded into the overflow series since start. */
   overflowed = 0;
 
-  constructor(definition: MetricDefinition, maxSeries: number, budget?: SeriesBudget) {
+  readonly #onOverflow: ((metric: string) => void) | undefined;
+
+  constructor(
+    definition: MetricDefinition,
+    maxSeries: number,
+    budget?: SeriesBudget,
+    onOverflow?: (metric: string) => void,
+  ) {
     this.definition = definition;
     this.#maxSeries = maxSeries;
     this.#budget = budget;
+    this.#onOverflow = onOverflow;
   }
 
   /** The series for `labels`, created on first use. Throws `MetricError` on an undeclared label. */
@@ -140,6 +148,7 @@ export class MetricFamily {
 
   #overflow(): Series {
     this.overflowed++;
+    this.#onOverflow?.(this.definition.name);
     const labels = this.definition.labelNames.map(() => OVERFLOW_LABEL);
     const key = labels.join("\u0000");
     let series = this.series.get(key);

@@ -22,6 +22,9 @@ import {
 
 export type { GaugeOptions };
 
+/** The counter of label sets folded into overflow series, by metric. */
+const OVERFLOW_COUNTER = "tandem_metric_overflow_total";
+
 /** Options of a `MetricRegistry`. */
 export interface MetricRegistryOptions {
   /** Distinct label sets per metric before new ones fold into the overflow series. Default 1000. */
@@ -62,9 +65,18 @@ export class MetricRegistry {
       return existing;
     }
     validateDefinition(normal);
-    const family = new MetricFamily(normal, this.#maxSeries, this.#budget);
+    const family = new MetricFamily(normal, this.#maxSeries, this.#budget, (metric) => this.#overflowed(metric));
     this.families.set(definition.name, family);
     return family;
+  }
+
+  /** Counts label sets folded into a metric's overflow series, so the cap never hides silently. */
+  #overflowed(metric: string): void {
+    if (metric === OVERFLOW_COUNTER) return;
+    this.counter(OVERFLOW_COUNTER, {
+      help: "Label sets folded into a metric's __overflow__ series because it reached its cap of distinct label sets.",
+      labelNames: ["metric"],
+    }).inc({ metric });
   }
 
   counter(name: string, options: InstrumentOptions = {}): Counter {
