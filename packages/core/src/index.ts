@@ -1,3 +1,4 @@
+export { payloadTooLarge, readBody } from "./body.js";
 export type { EventStream, EventStreamOptions, ServerSentEvent } from "./client/event-stream.js";
 export type { CallOptions, ReadyInfo, SidecarClientOptions, WaitOptions } from "./client/sidecar-client.js";
 export { SidecarClient } from "./client/sidecar-client.js";

@@ -1,6 +1,6 @@
-import { defineRoute, type RouteDefinition, TandemError } from "@tandem/core";
+import { defineRoute, type RouteDefinition, readBody, TandemError } from "@tandem/core";
 import { z } from "zod";
-import { OTLP_CONTENT_TYPE, otlpEncoding, readLimited, readOtlpTraces } from "./forward/otlp-body.js";
+import { OTLP_CONTENT_TYPE, otlpEncoding, readOtlpTraces } from "./forward/otlp-body.js";
 import type { OtlpForwarder } from "./forward/otlp-forwarder.js";
 import type { LogSinks } from "./logs/log-sinks.js";
 import type { PodMetrics } from "./metrics/pod-metrics.js";
@@ -177,7 +177,7 @@ export function logsRoutes(options: LogsRouteOptions): RouteDefinition[] {
         413: { description: "The body is over the size limit.", contentType: "application/problem+json" },
       },
       handler: async ({ req, res, bodyLimit }) => {
-        const text = (await readLimited(req, bodyLimit)).toString("utf8");
+        const text = (await readBody(req, bodyLimit)).toString("utf8");
         const header = req.headers["x-tandem-process"];
         const process = typeof header === "string" && PROCESS_ID.test(header) ? header : undefined;
         const lines: string[] = [];

@@ -12,7 +12,9 @@ import {
   isLoopbackHost,
   type Listener,
   type Logger,
+  payloadTooLarge,
   type RouteDefinition,
+  readBody,
   resolveEnv,
   type TandemEnv,
   TandemError,
@@ -20,7 +22,7 @@ import {
 import { pino } from "pino";
 import { builtinRoutes, type SidecarControl } from "./builtin-routes.js";
 import { hostAllowed, TokenCheck } from "./internal/auth.js";
-import { parseJsonBody, readBody, refuseTunnel, sendJson, sendProblem, tooLarge, validate } from "./internal/io.js";
+import { parseJsonBody, refuseTunnel, sendJson, sendProblem, validate } from "./internal/io.js";
 import { Router } from "./internal/router.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import { buildOpenApi, type OpenApiDocument } from "./openapi.js";
@@ -354,7 +356,7 @@ export class Sidecar implements SidecarControl {
       }
     }
     const limit = this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY;
-    if (Number(req.headers["content-length"] ?? 0) > limit) throw tooLarge(limit);
+    if (Number(req.headers["content-length"] ?? 0) > limit) throw payloadTooLarge(limit);
     const proxy = this.#instances.find(({ instance }) => instance.forwardProxy !== undefined)?.instance;
     if (proxy?.forwardProxy === undefined) throw refuse("it is not a configured upstream");
     const controller = new AbortController();
@@ -366,7 +368,7 @@ export class Sidecar implements SidecarControl {
 
   async #body(route: RouteDefinition, req: IncomingMessage, limit: number): Promise<unknown> {
     const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > limit) throw tooLarge(limit);
+    if (declared > limit) throw payloadTooLarge(limit);
     if (route.rawBody === true) return undefined;
     if (route.body === undefined) {
       if (declared > 0 || req.headers["transfer-encoding"] !== undefined) await readBody(req, limit);

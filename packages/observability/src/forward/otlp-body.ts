@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
-import { TandemError } from "@tandem/core";
+import { readBody, TandemError } from "@tandem/core";
 import { countSpans } from "./otlp-wire.js";
 
 const gunzipAsync = promisify(gunzip);
@@ -51,7 +51,7 @@ export async function readOtlpTraces(
   if (contentEncoding !== "identity" && contentEncoding !== "gzip") {
     throw new TandemError("unsupported_media_type", `Content-Encoding "${contentEncoding}" is not supported; use gzip`);
   }
-  let bytes = await readLimited(req, limits.limit);
+  let bytes = await readBody(req, limits.limit);
   if (contentEncoding === "gzip") bytes = await inflate(bytes, limits.maxDecodedBytes);
   if (encoding === "protobuf") return { encoding, bytes, spans: countSpans(bytes) };
   return parseJsonTraces(bytes);
@@ -111,31 +111,4 @@ async function inflate(bytes: Buffer, max: number): Promise<Buffer> {
     }
     throw new TandemError("bad_request", `the body is not valid gzip: ${(error as Error).message}`);
   }
-}
-
-/** Reads at most `limit` bytes of `req`; stops reading and answers 413 as soon as it passes. */
-export function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off("data", onData);
-        req.pause();
-        reject(
-          new TandemError("payload_too_large", `request body is larger than the limit of ${limit} bytes`, {
-            details: { limitBytes: limit },
-          }),
-        );
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on("data", onData);
-    req.once("end", () => resolve(Buffer.concat(chunks, size)));
-    req.once("error", (error) =>
-      reject(new TandemError("bad_request", `request body could not be read: ${error.message}`, { cause: error })),
-    );
-  });
 }

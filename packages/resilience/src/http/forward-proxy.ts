@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { propagation, ROOT_CONTEXT } from "@opentelemetry/api";
-import { type ProxyRequest, TandemError } from "@tandem/core";
+import { type ProxyRequest, payloadTooLarge, TandemError } from "@tandem/core";
 import type { LocalHttp } from "./local-http.js";
 
 // Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never forwarded.
@@ -46,9 +46,7 @@ async function* limited(req: IncomingMessage, limit: number): AsyncIterable<Buff
   for await (const chunk of req) {
     seen += (chunk as Buffer).length;
     if (seen > limit) {
-      throw new TandemError("payload_too_large", `request body is larger than the limit of ${limit} bytes`, {
-        details: { limitBytes: limit },
-      });
+      throw payloadTooLarge(limit);
     }
     yield chunk as Buffer;
   }

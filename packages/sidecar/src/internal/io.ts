@@ -41,39 +41,6 @@ export function sendProblem(
   res.end(text);
 }
 
-/**
- * Reads the request body up to `limit` bytes. The declared `content-length` is checked before a
- * byte is read; a chunked body is cut off as soon as it passes the limit.
- */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off("data", onData);
-        req.pause();
-        reject(tooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on("data", onData);
-    req.once("end", () => resolve(Buffer.concat(chunks, size)));
-    req.once("error", (error) =>
-      reject(new TandemError("bad_request", `request body could not be read: ${error.message}`, { cause: error })),
-    );
-  });
-}
-
-/** The 413 error for a body over `limit` bytes. */
-export function tooLarge(limit: number): TandemError {
-  return new TandemError("payload_too_large", `request body is larger than the limit of ${limit} bytes`, {
-    details: { limitBytes: limit },
-  });
-}
-
 /** Parses a JSON body; a syntax error becomes a 400 that says where the JSON broke. */
 export function parseJsonBody(bytes: Buffer): unknown {
   const text = bytes.toString("utf8");
