@@ -8,6 +8,7 @@ export type { ReceivedSpan } from "./otlp-decode.js";
 export { decodeJsonTraces, decodeProtobufTraces } from "./otlp-decode.js";
 export type { InjectedFault, OtlpReceiver, ReceivedRequest } from "./otlp-receiver.js";
 export { startOtlpReceiver } from "./otlp-receiver.js";
+export { spawnSidecarApp } from "./sidecar-app.js";
 export { sidecarRuntime } from "./sidecar-runtime.js";
 export type { StartedSidecar, StartSidecarOptions } from "./start-sidecar.js";
 export { startSidecar } from "./start-sidecar.js";

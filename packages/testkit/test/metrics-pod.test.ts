@@ -1,44 +1,34 @@
-import { spawn, spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { eventually, samples, sidecarRuntime, startSidecar } from "@tandem/testkit";
+import { spawnSync } from "node:child_process";
+import {
+  eventually,
+  type StartedSidecar,
+  samples,
+  sidecarRuntime,
+  spawnSidecarApp,
+  startSidecar,
+} from "@tandem/testkit";
 import { describe, expect, it } from "vitest";
-
-const here = fileURLToPath(new URL(".", import.meta.url));
 
 async function scrape(admin: string, accept?: string): Promise<string> {
   return (await fetch(`${admin}/metrics`, accept === undefined ? {} : { headers: { accept } })).text();
 }
 
 /** Runs a real Node process that records `n` increments through the sidecar, then closes. */
-function recorder(api: string, token: string, n: number): Promise<number | null> {
-  const source = `
-    import { createRuntime } from "tandem";
-    const rt = await createRuntime({ logger: (await import("pino")).pino({ level: "silent" }) });
-    const c = rt.metrics.counter("pod_jobs_total", { help: "Jobs.", labelNames: ["kind"] });
+function recorder(sidecar: StartedSidecar, n: number): Promise<number | null> {
+  const child = spawnSidecarApp(
+    sidecar,
+    `const c = rt.metrics.counter("pod_jobs_total", { help: "Jobs.", labelNames: ["kind"] });
     for (let i = 0; i < ${n}; i++) c.inc({ kind: "email" });
     rt.metrics.gauge("pod_workers", { help: "Workers." }).set(undefined, 2);
-    await rt.close();`;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
-    cwd: here,
-    env: {
-      ...process.env,
-      TANDEM_MODE: "sidecar",
-      TANDEM_SIDECAR: api,
-      TANDEM_TOKEN: token,
-      TANDEM_SIDECAR_REQUIRED: "true",
-    },
-    stdio: "inherit",
-  });
+    await rt.close();`,
+  );
   return new Promise((resolve) => child.on("exit", resolve));
 }
 
 describe("one /metrics per pod", () => {
   it("sums a counter two processes write through one sidecar, and combines their gauges", async () => {
     const sidecar = await startSidecar();
-    const codes = await Promise.all([
-      recorder(sidecar.api, sidecar.token as string, 300),
-      recorder(sidecar.api, sidecar.token as string, 200),
-    ]);
+    const codes = await Promise.all([recorder(sidecar, 300), recorder(sidecar, 200)]);
     expect(codes).toEqual([0, 0]);
     const text = await scrape(sidecar.admin);
     expect(samples(text, "pod_jobs_total")).toEqual(['pod_jobs_total{kind="email"} 500']);
@@ -87,7 +77,7 @@ describe("one /metrics per pod", () => {
     if (spawnSync("promtool", ["--version"]).error !== undefined)
       ctx.skip("promtool is not installed (Debian package prometheus)");
     const sidecar = await startSidecar();
-    await recorder(sidecar.api, sidecar.token as string, 3);
+    await recorder(sidecar, 3);
     const text = await scrape(sidecar.admin);
     expect(text).toContain("process_resident_memory_bytes");
     expect(text).toContain("tandem_config_generation 1");

@@ -1,13 +1,10 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { samples, sidecarRuntime, startSidecar } from "@tandem/testkit";
+import { type StartedSidecar, samples, sidecarRuntime, spawnSidecarApp, startSidecar } from "@tandem/testkit";
 import { BulkheadRejectedError } from "tandem";
 import { describe, expect, it } from "vitest";
 
-const here = fileURLToPath(new URL(".", import.meta.url));
 const file = join(mkdtempSync(join(tmpdir(), "tandem-permits-")), "tandem.yaml");
 writeFileSync(
   file,
@@ -19,24 +16,14 @@ writeFileSync(
 );
 
 /** A real process that holds the `single` policy's only slot until it is killed. */
-function holder(api: string, token: string) {
-  const source = `
-    import { createRuntime } from "tandem";
-    const rt = await createRuntime({ logger: (await import("pino")).pino({ level: "silent" }) });
-    void rt.resilience.execute("single", () => { console.log("holding"); return new Promise(() => {}); });`;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
-    cwd: here,
-    env: {
-      ...process.env,
-      TANDEM_MODE: "sidecar",
-      TANDEM_SIDECAR: api,
-      TANDEM_TOKEN: token,
-      TANDEM_SIDECAR_REQUIRED: "true",
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+function holder(sidecar: StartedSidecar) {
+  const child = spawnSidecarApp(
+    sidecar,
+    `void rt.resilience.execute("single", () => { console.log("holding"); return new Promise(() => {}); });`,
+    ["ignore", "pipe", "inherit"],
+  );
   const holding = new Promise<void>((resolve) =>
-    child.stdout.on("data", (c) => String(c).includes("holding") && resolve()),
+    child.stdout?.on("data", (c) => String(c).includes("holding") && resolve()),
   );
   return { child, holding };
 }
@@ -44,8 +31,7 @@ function holder(api: string, token: string) {
 describe("rt.resilience.execute in sidecar mode", () => {
   it("shares one bulkhead between processes, and reclaims the slot of a process that died", async () => {
     const sidecar = await startSidecar({ config: file });
-    const token = sidecar.token as string;
-    const { child, holding } = holder(sidecar.api, token);
+    const { child, holding } = holder(sidecar);
     await holding;
     const rt = await sidecarRuntime(sidecar);
     const refused = await rt.resilience.execute("single", async () => 1).catch((e: unknown) => e);

@@ -1,15 +1,12 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { request as rawHttp } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { httpConfig, sidecarRuntime, startFaultyUpstream, startSidecar } from "@tandem/testkit";
+import { httpConfig, sidecarRuntime, spawnSidecarApp, startFaultyUpstream, startSidecar } from "@tandem/testkit";
 import { CircuitOpenError } from "tandem";
 import { ProxyAgent, request } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
 
-const here = fileURLToPath(new URL(".", import.meta.url));
 const upstream = await startFaultyUpstream(3);
 const file = join(mkdtempSync(join(tmpdir(), "tandem-proxy-")), "tandem.yaml");
 writeFileSync(file, httpConfig(upstream));
@@ -128,22 +125,11 @@ describe("the forward proxy", () => {
     const ledger = upstream.instances[2];
     ledger?.set({ rate: 1, status: 500 });
     // Another process trips the ledger's breaker through the sidecar...
-    const source = `
-      import { createRuntime } from "tandem";
-      const rt = await createRuntime({ logger: (await import("pino")).pino({ level: "silent" }) });
-      for (let i = 0; i < 3; i++) await (await rt.http.request("ledger", { path: "/" })).body.dump();
-      await rt.close();`;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", source], {
-      cwd: here,
-      env: {
-        ...process.env,
-        TANDEM_MODE: "sidecar",
-        TANDEM_SIDECAR: sidecar.api,
-        TANDEM_TOKEN: sidecar.token,
-        TANDEM_SIDECAR_REQUIRED: "true",
-      },
-      stdio: "inherit",
-    });
+    const child = spawnSidecarApp(
+      sidecar,
+      `for (let i = 0; i < 3; i++) await (await rt.http.request("ledger", { path: "/" })).body.dump();
+      await rt.close();`,
+    );
     expect(await new Promise((r) => child.on("exit", r))).toBe(0);
     // ...and this one finds it open without having seen a failure.
     const rt = await sidecarRuntime(sidecar);
