@@ -1,0 +1,147 @@
+// Telemetry and flag costs: a counter increment and a histogram observation in library mode
+// and in sidecar mode (client-side aggregation, flushed to a real sidecar), prom-client's own
+// instruments as the peer, the time to render 10 000 series, and flag evaluations per second
+// through tandem's OpenFeature client next to @openfeature/flagd-core alone. Median of several
+// rounds with min and max. Writes bench/results/telemetry.json.
+import { writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { FlagdCore } from "@openfeature/flagd-core";
+import { OpenFeature } from "@openfeature/server-sdk";
+import { TandemFlagProvider } from "@tandem/config";
+import { parseSidecarAddress, SidecarClient } from "@tandem/core";
+import { PodMetrics, RemoteMetrics } from "@tandem/observability";
+import { startSidecar } from "@tandem/testkit";
+import { pino } from "pino";
+import { Counter, Histogram, Registry } from "prom-client";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const CALLS = Number(process.env.BENCH_CALLS ?? 1_000_000);
+
+function measure(fn) {
+  fn(); // warm up
+  const samples = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const start = process.hrtime.bigint();
+    fn();
+    samples.push(Number(process.hrtime.bigint() - start) / CALLS);
+  }
+  samples.sort((a, b) => a - b);
+  return { medianNs: samples[Math.floor(samples.length / 2)], minNs: samples[0], maxNs: samples.at(-1) };
+}
+
+const results = {};
+
+// Library mode: tandem's own registry.
+const local = new PodMetrics({ self: "bench" }).ownMetrics();
+const lc = local.counter("bench_requests_total", { labelNames: ["route"] });
+const lh = local.histogram("bench_duration_seconds", { labelNames: ["route"] });
+results["counter.inc, library"] = measure(() => {
+  for (let i = 0; i < CALLS; i++) lc.inc({ route: "/orders" });
+});
+results["histogram.observe, library"] = measure(() => {
+  for (let i = 0; i < CALLS; i++) lh.observe({ route: "/orders" }, 0.012);
+});
+
+// Sidecar mode: the same recording, flushed every second to a real sidecar.
+const sidecar = await startSidecar();
+const client = new SidecarClient({ address: parseSidecarAddress(sidecar.api), token: sidecar.token });
+const remote = new RemoteMetrics({ client, logger: pino({ level: "silent" }), process: "bench" });
+const rc = remote.counter("bench_requests_total", { labelNames: ["route"] });
+const rh = remote.histogram("bench_duration_seconds", { labelNames: ["route"] });
+results["counter.inc, sidecar mode"] = measure(() => {
+  for (let i = 0; i < CALLS; i++) rc.inc({ route: "/orders" });
+});
+results["histogram.observe, sidecar mode"] = measure(() => {
+  for (let i = 0; i < CALLS; i++) rh.observe({ route: "/orders" }, 0.012);
+});
+await remote.close();
+await client.close();
+await sidecar.stop();
+
+// Peer: prom-client's instruments.
+const registry = new Registry();
+const pc = new Counter({ name: "peer_requests_total", help: "h", labelNames: ["route"], registers: [registry] });
+const ph = new Histogram({ name: "peer_duration_seconds", help: "h", labelNames: ["route"], registers: [registry] });
+results["counter.inc, prom-client"] = measure(() => {
+  for (let i = 0; i < CALLS; i++) pc.inc({ route: "/orders" });
+});
+results["histogram.observe, prom-client"] = measure(() => {
+  for (let i = 0; i < CALLS; i++) ph.observe({ route: "/orders" }, 0.012);
+});
+
+// Rendering 10 000 series.
+const pod = new PodMetrics({ self: "scrape", maxSeriesPerMetric: 20_000 });
+const many = pod.ownMetrics().counter("bench_series_total", { labelNames: ["id"] });
+for (let i = 0; i < 10_000; i++) many.inc({ id: String(i) });
+const scrapeRounds = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const start = process.hrtime.bigint();
+  pod.text(false);
+  scrapeRounds.push(Number(process.hrtime.bigint() - start) / 1e6);
+}
+scrapeRounds.sort((a, b) => a - b);
+results["render 10 000 series (ms)"] = {
+  medianMs: scrapeRounds[Math.floor(ROUNDS / 2)],
+  minMs: scrapeRounds[0],
+  maxMs: scrapeRounds.at(-1),
+};
+
+// Flags: tandem's OpenFeature client against flagd-core alone.
+const definitions = JSON.stringify({
+  flags: {
+    checkout: {
+      state: "ENABLED",
+      variants: { on: true, off: false },
+      defaultVariant: "off",
+      targeting: { fractional: [{ cat: [{ var: "$flagd.flagKey" }, { var: "userId" }] }, ["on", 10], ["off", 90]] },
+    },
+  },
+});
+const core = new FlagdCore();
+core.setConfigurations(definitions);
+const FLAG_CALLS = 100_000;
+const flagRounds = async (fn) => {
+  await fn();
+  const samples = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const start = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - start) / FLAG_CALLS);
+  }
+  samples.sort((a, b) => a - b);
+  return { medianNs: samples[Math.floor(samples.length / 2)], minNs: samples[0], maxNs: samples.at(-1) };
+};
+results["flag evaluation, flagd-core alone"] = await flagRounds(async () => {
+  for (let i = 0; i < FLAG_CALLS; i++) core.resolveBooleanEvaluation("checkout", false, { userId: `u${i % 1000}` });
+});
+const provider = new TandemFlagProvider({ core, split: new Set(["checkout"]), json: definitions });
+await OpenFeature.setProviderAndWait("bench", provider);
+const flags = OpenFeature.getClient("bench");
+results["flag evaluation, tandem (OpenFeature client)"] = await flagRounds(async () => {
+  for (let i = 0; i < FLAG_CALLS; i++) await flags.getBooleanValue("checkout", false, { userId: `u${i % 1000}` });
+});
+await OpenFeature.close();
+
+const rows = Object.entries(results).map(([name, r]) => ({
+  subject: name,
+  median: r.medianNs === undefined ? `${r.medianMs.toFixed(1)} ms` : `${r.medianNs.toFixed(0)} ns`,
+  "min..max":
+    r.medianNs === undefined
+      ? `${r.minMs.toFixed(1)}..${r.maxMs.toFixed(1)} ms`
+      : `${r.minNs.toFixed(0)}..${r.maxNs.toFixed(0)} ns`,
+}));
+console.table(rows);
+const ratio = (a, b) => results[a].medianNs / results[b].medianNs;
+const ratios = {
+  "counter sidecar/library": ratio("counter.inc, sidecar mode", "counter.inc, library"),
+  "histogram sidecar/library": ratio("histogram.observe, sidecar mode", "histogram.observe, library"),
+  "counter tandem/prom-client": ratio("counter.inc, library", "counter.inc, prom-client"),
+  "histogram tandem/prom-client": ratio("histogram.observe, library", "histogram.observe, prom-client"),
+  "flag tandem/flagd-core": ratio("flag evaluation, tandem (OpenFeature client)", "flag evaluation, flagd-core alone"),
+};
+console.table(Object.entries(ratios).map(([k, v]) => ({ ratio: k, value: v.toFixed(2) })));
+const machine = { node: process.version, cpu: cpus()[0]?.model, cores: cpus().length };
+writeFileSync(
+  new URL("./results/telemetry.json", import.meta.url),
+  `${JSON.stringify({ date: new Date().toISOString(), machine, calls: CALLS, rounds: ROUNDS, results, ratios }, null, 2)}\n`,
+);
