@@ -16,7 +16,7 @@ import {
   RetryBudgetExhaustedError,
   UpstreamError,
 } from "../errors.js";
-import { Bulkhead } from "../policies/bulkhead.js";
+import { Bulkhead, type Waiter, waitForSlot } from "../policies/bulkhead.js";
 import { CircuitBreaker, type CircuitBreakerOptions } from "../policies/circuit-breaker.js";
 import type { DeadlineWheel } from "../policies/deadline-wheel.js";
 import type { PolicyEvents } from "../policies/policy.js";
@@ -390,32 +390,18 @@ export class Upstream {
   }
 
   /** Waits for a bulkhead slot no longer than the total timeout, or until the caller aborts. */
-  #queued(waiter: { granted: Promise<void>; cancel(): void }, signal: AbortSignal | undefined): Promise<void> {
+  #queued(waiter: Waiter, signal: AbortSignal | undefined): Promise<void> {
     const total = this.settings.timeout.total;
-    return new Promise((resolve, reject) => {
-      const give = (error: Error) => {
-        waiter.cancel();
-        armed.cancel();
-        signal?.removeEventListener("abort", onAbort);
-        reject(error);
-      };
-      const onAbort = () =>
-        give(
-          new AbortedError(`${this.name}: the request was aborted by the caller`, { details: { upstream: this.name } }),
-        );
-      const armed = this.#rt.wheel.arm(total, () =>
-        give(
-          new TimeoutError(`${this.name}: the total timeout of ${total} ms passed while queued in the bulkhead`, {
-            details: { upstream: this.name, bound: "total", timeoutMs: total },
-          }),
-        ),
-      );
-      signal?.addEventListener("abort", onAbort, { once: true });
-      void waiter.granted.then(() => {
-        armed.cancel();
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      });
+    return waitForSlot(waiter, {
+      wheel: this.#rt.wheel,
+      timeoutMs: total,
+      signal,
+      timedOut: () =>
+        new TimeoutError(`${this.name}: the total timeout of ${total} ms passed while queued in the bulkhead`, {
+          details: { upstream: this.name, bound: "total", timeoutMs: total },
+        }),
+      aborted: () =>
+        new AbortedError(`${this.name}: the request was aborted by the caller`, { details: { upstream: this.name } }),
     });
   }
 

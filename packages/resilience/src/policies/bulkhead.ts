@@ -70,3 +70,36 @@ export class Bulkhead {
     this.#active--;
   }
 }
+
+/** What a queued caller gives up on: its timeout and, if it has one, its own signal. */
+export interface WaitLimits {
+  wheel: { arm(timeoutMs: number, onTimeout: () => void): { cancel(): void } };
+  timeoutMs: number;
+  timedOut: () => Error;
+  signal?: AbortSignal | undefined;
+  aborted?: () => Error;
+}
+
+/**
+ * Waits for a bulkhead slot no longer than `timeoutMs`, or until `signal` aborts; either way
+ * the place in the queue is given up, so a slot freed later goes to the next waiter.
+ */
+export function waitForSlot(waiter: Waiter, limits: WaitLimits): Promise<void> {
+  const { signal } = limits;
+  return new Promise((resolve, reject) => {
+    const give = (error: Error) => {
+      waiter.cancel();
+      armed.cancel();
+      signal?.removeEventListener("abort", onAbort);
+      reject(error);
+    };
+    const onAbort = () => give(limits.aborted?.() ?? new Error("aborted"));
+    const armed = limits.wheel.arm(Math.max(0, limits.timeoutMs), () => give(limits.timedOut()));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    void waiter.granted.then(() => {
+      armed.cancel();
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
+}

@@ -1,6 +1,6 @@
 import { fullJitterDelay, TandemError, TimeoutError } from "@tandem/core";
 import { BulkheadRejectedError, CircuitOpenError, RateLimitedError, RetryBudgetExhaustedError } from "../errors.js";
-import { Bulkhead } from "./bulkhead.js";
+import { Bulkhead, type Waiter, waitForSlot } from "./bulkhead.js";
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from "./circuit-breaker.js";
 import type { DeadlineWheel } from "./deadline-wheel.js";
 import { TokenBucket } from "./rate-limit.js";
@@ -124,17 +124,12 @@ export class Policy {
   }
 
   /** Waits for a bulkhead slot, no longer than the total timeout. */
-  #queued(waiter: { granted: Promise<void>; cancel(): void }, deadline: number): Promise<void> {
+  #queued(waiter: Waiter, deadline: number): Promise<void> {
     if (deadline === Number.POSITIVE_INFINITY) return waiter.granted;
-    return new Promise((resolve, reject) => {
-      const armed = this.#rt.wheel.arm(Math.max(0, deadline - this.#rt.now()), () => {
-        waiter.cancel();
-        reject(this.#timeout("total", this.settings.totalTimeout as number));
-      });
-      void waiter.granted.then(() => {
-        armed.cancel();
-        resolve();
-      });
+    return waitForSlot(waiter, {
+      wheel: this.#rt.wheel,
+      timeoutMs: deadline - this.#rt.now(),
+      timedOut: () => this.#timeout("total", this.settings.totalTimeout as number),
     });
   }
 
