@@ -1,0 +1,164 @@
+// A fixed-rate open-loop HTTP load generator on undici (wrk2-style). Request i is due at
+// start + i / rate whether or not earlier answers came back, and its latency is measured from
+// that scheduled time, not from when it was actually sent: a stall of the subject shows up in
+// the latency of every request that should have gone out meanwhile (no coordinated omission).
+// It runs in a child process of its own so that it never shares an event loop with the subject.
+//
+//   const r = await runOpenLoop({ origin: "http://127.0.0.1:8080", path: "/", rate: 1000, durationS: 10 });
+//   r.latency.p99 // ms, from the scheduled send time
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Pool } from "undici";
+import { createLatencyHistogram, encodeHistogram, histogramSummary, recordMs } from "./stats.mjs";
+
+const SELF = fileURLToPath(import.meta.url);
+
+/**
+ * @param {object} o
+ * @param {string} o.origin  where to connect, e.g. "http://127.0.0.1:4600"
+ * @param {string} [o.path]  request target; an absolute-form "http://payments/x" goes through a forward proxy
+ * @param {number} o.rate    requests per second
+ * @param {number} o.durationS  measured seconds
+ * @param {number} [o.warmupS]  seconds at the same rate before measuring (not recorded)
+ * @param {number} [o.connections]  keep-alive connections to the origin (default 32)
+ * @param {string} [o.method]
+ * @param {Record<string,string>} [o.headers]
+ * @param {number} [o.timeoutMs]  per-request timeout (default 5000)
+ * @returns {Promise<object>} counts, status codes, achieved rate and latency percentiles in ms
+ */
+export function runOpenLoop(o) {
+  validate(o);
+  return new Promise((resolve, reject) => {
+    const child = fork(SELF, ["--open-loop-child"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const limit = ((o.warmupS ?? 0) + o.durationS) * 1000 + (o.timeoutMs ?? 5000) + 15_000;
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`open-loop generator did not finish within ${limit} ms`));
+    }, limit);
+    let answered = false;
+    child.on("message", (m) => {
+      answered = true;
+      clearTimeout(timer);
+      child.disconnect();
+      if (m.error) reject(new Error(`open-loop generator: ${m.error}`));
+      else resolve(m.result);
+    });
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      if (!answered) reject(new Error(`open-loop generator exited with code ${code} without a result`));
+    });
+    child.send(o);
+  });
+}
+
+function validate(o) {
+  if (!o || typeof o !== "object") throw new TypeError("runOpenLoop: options required");
+  if (typeof o.origin !== "string" || !/^http:\/\//.test(o.origin))
+    throw new TypeError(`runOpenLoop: origin must be an http:// URL, got ${JSON.stringify(o.origin)}`);
+  if (!(o.rate > 0)) throw new RangeError(`runOpenLoop: rate must be > 0, got ${o.rate}`);
+  if (!(o.durationS > 0)) throw new RangeError(`runOpenLoop: durationS must be > 0, got ${o.durationS}`);
+}
+
+async function generate(o) {
+  const pool = new Pool(o.origin, {
+    connections: o.connections ?? 32,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    headersTimeout: o.timeoutMs ?? 5000,
+    bodyTimeout: o.timeoutMs ?? 5000,
+  });
+  const warmup = await phase(pool, o, o.warmupS ?? 0, false);
+  const measured = await phase(pool, o, o.durationS, true);
+  await pool.close();
+  return { ...measured, warmupSent: warmup?.sent ?? 0 };
+}
+
+function phase(pool, o, seconds, record) {
+  if (seconds <= 0) return Promise.resolve(undefined);
+  const interval = 1000 / o.rate;
+  const total = Math.max(1, Math.round(o.rate * seconds));
+  const latency = createLatencyHistogram();
+  const service = createLatencyHistogram();
+  const statusCodes = {};
+  const errorCodes = {};
+  let sent = 0;
+  let done = 0;
+  let ok = 0;
+  let errors = 0;
+  let maxLagMs = 0;
+  const method = o.method ?? "GET";
+  const path = o.path ?? "/";
+  const headers = o.headers ?? {};
+  const start = performance.now();
+  let lastEnd = start;
+
+  return new Promise((resolve) => {
+    const finish = () => {
+      const elapsedS = (lastEnd - start) / 1000;
+      resolve({
+        rate: o.rate,
+        durationS: seconds,
+        sent,
+        completed: done,
+        ok,
+        errors,
+        statusCodes,
+        errorCodes,
+        achievedRate: Math.round((done / Math.max(elapsedS, seconds)) * 10) / 10,
+        maxSendLagMs: Math.round(maxLagMs * 1000) / 1000,
+        latency: histogramSummary(latency),
+        service: histogramSummary(service),
+        histogram: encodeHistogram(latency),
+      });
+    };
+    const one = (scheduled) => {
+      const sentAt = performance.now();
+      maxLagMs = Math.max(maxLagMs, sentAt - scheduled);
+      pool.request({ method, path, headers, body: o.body }).then(
+        async (res) => {
+          await res.body.dump();
+          const end = performance.now();
+          lastEnd = end;
+          if (record) {
+            recordMs(latency, end - scheduled);
+            recordMs(service, end - sentAt);
+          }
+          statusCodes[res.statusCode] = (statusCodes[res.statusCode] ?? 0) + 1;
+          if (res.statusCode >= 200 && res.statusCode < 400) ok++;
+          else errors++;
+          if (++done === total) finish();
+        },
+        (err) => {
+          lastEnd = performance.now();
+          errors++;
+          const code = err.code ?? err.name ?? "error";
+          errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+          if (++done === total) finish();
+        },
+      );
+    };
+    const tick = () => {
+      const now = performance.now();
+      while (sent < total && start + sent * interval <= now) one(start + sent++ * interval);
+      if (sent < total) {
+        const wait = start + sent * interval - performance.now();
+        if (wait >= 1) setTimeout(tick, Math.floor(wait));
+        else setImmediate(tick);
+      }
+    };
+    tick();
+  });
+}
+
+if (process.argv.includes("--open-loop-child")) {
+  process.once("message", (o) => {
+    generate(o).then(
+      (result) => process.send({ result }),
+      (err) => process.send({ error: err?.stack ?? String(err) }),
+    );
+  });
+}

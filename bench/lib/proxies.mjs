@@ -1,0 +1,253 @@
+// nginx and HAProxy from the distribution (Debian packages), started on a free loopback port
+// with a temporary prefix and config, plus per-process CPU and memory read from /proc.
+//
+//   const nginx = await startNginx({ upstream: "127.0.0.1:8080" });  // reverse proxy, keep-alive upstream
+//   const fixed = await startNginx({ fixedBody: "ok" });             // answers 200 "ok" by itself
+//   const stats = processStats(nginx.pids);                          // { cpuSeconds, rssBytes }
+//   await nginx.stop();
+// Both throw ToolMissingError when the binary is not installed; scenarios record it as skipped.
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { request } from "undici";
+import { sleep } from "./stats.mjs";
+
+export const NGINX_BIN = process.env.BENCH_NGINX ?? "/usr/sbin/nginx";
+export const HAPROXY_BIN = process.env.BENCH_HAPROXY ?? "/usr/sbin/haproxy";
+
+export class ToolMissingError extends Error {
+  constructor(tool) {
+    super(`skipped: ${tool} not installed`);
+    this.name = "ToolMissingError";
+    this.tool = tool;
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (bound then released; the caller binds it right after). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts nginx with one worker (the sidecar is one Node thread; compare like with like).
+ * Options: `upstream` "host:port" to reverse-proxy to over keep-alive connections, or `fixedBody`
+ * to answer 200 with that body itself; `workers` (default 1); `keepalive` idle upstream
+ * connections kept per worker (default 64). A string is taken as the body of the `server {}`
+ * block, with `listen` added.
+ */
+export async function startNginx(options) {
+  if (!existsSync(NGINX_BIN)) throw new ToolMissingError("nginx");
+  const o = typeof options === "string" ? { serverBody: options } : (options ?? {});
+  if (o.serverBody === undefined && o.upstream === undefined && o.fixedBody === undefined)
+    throw new TypeError("startNginx: give upstream, fixedBody or a server block body");
+  const prefix = mkdtempSync(join(tmpdir(), "tandem-bench-nginx-"));
+  const port = await freePort();
+  let upstreamBlock = "";
+  let location;
+  if (o.serverBody !== undefined) location = o.serverBody;
+  else if (o.upstream !== undefined) {
+    upstreamBlock = `upstream subject { server ${o.upstream}; keepalive ${o.keepalive ?? 64}; keepalive_requests 1000000; }`;
+    location = `location / {
+        proxy_pass http://subject;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_buffering on;
+      }`;
+  } else {
+    location = `location / { default_type text/plain; return 200 ${JSON.stringify(o.fixedBody)}; }`;
+  }
+  const conf = `
+worker_processes ${o.workers ?? 1};
+daemon off;
+master_process on;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/client_body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  keepalive_timeout 65s;
+  keepalive_requests 1000000;
+  ${upstreamBlock}
+  server {
+    listen 127.0.0.1:${port} reuseport;
+    ${location}
+  }
+}
+`;
+  writeFileSync(join(prefix, "nginx.conf"), conf);
+  const child = spawn(NGINX_BIN, ["-p", prefix, "-c", join(prefix, "nginx.conf")], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  return await started("nginx", child, prefix, port, () => readFileSync(join(prefix, "error.log"), "utf8"));
+}
+
+/**
+ * Starts HAProxy with one thread (`nbthread 1`). Options: `upstream` "host:port" to proxy to,
+ * reusing idle server connections (`http-reuse always`); or `fixedBody` to answer 200 itself.
+ */
+export async function startHaproxy(options) {
+  if (!existsSync(HAPROXY_BIN)) throw new ToolMissingError("haproxy");
+  const o = options ?? {};
+  if (o.upstream === undefined && o.fixedBody === undefined)
+    throw new TypeError("startHaproxy: give upstream or fixedBody");
+  const prefix = mkdtempSync(join(tmpdir(), "tandem-bench-haproxy-"));
+  const port = await freePort();
+  const backend =
+    o.upstream !== undefined
+      ? `default_backend subject
+backend subject
+  http-reuse always
+  server s1 ${o.upstream} maxconn 1000`
+      : `http-request return status 200 content-type text/plain string ${JSON.stringify(o.fixedBody)}`;
+  const conf = `
+global
+  nbthread 1
+  maxconn 4096
+  log stderr format raw local0 err
+defaults
+  mode http
+  option http-keep-alive
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+frontend bench
+  bind 127.0.0.1:${port}
+  ${backend}
+`;
+  writeFileSync(join(prefix, "haproxy.cfg"), conf);
+  const child = spawn(HAPROXY_BIN, ["-db", "-f", join(prefix, "haproxy.cfg")], { stdio: ["ignore", "ignore", "pipe"] });
+  return await started("haproxy", child, prefix, port);
+}
+
+// Whatever happens to the benchmark (a throw, Ctrl-C), the servers it started die with it.
+const running = new Set();
+let hooked = false;
+function track(child) {
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  if (hooked) return;
+  hooked = true;
+  process.once("exit", () => {
+    for (const c of running) c.kill("SIGKILL");
+  });
+  for (const signal of ["SIGINT", "SIGTERM"]) {
+    process.once(signal, () => {
+      for (const c of running) c.kill("SIGKILL");
+      process.exit(130);
+    });
+  }
+}
+
+async function started(tool, child, prefix, port, readLog) {
+  track(child);
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr += d;
+  });
+  let exited = null;
+  child.once("exit", (code, signal) => {
+    exited = { code, signal };
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (exited === null) {
+      const gone = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      const killed = await Promise.race([gone.then(() => true), sleep(3000).then(() => false)]);
+      if (!killed) {
+        child.kill("SIGKILL");
+        await gone;
+      }
+    }
+    rmSync(prefix, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (exited !== null) {
+      const log = readLog ? safe(readLog) : "";
+      rmSync(prefix, { recursive: true, force: true });
+      throw new Error(`${tool} exited (${exited.code ?? exited.signal}) before it was ready: ${stderr}${log}`);
+    }
+    try {
+      const res = await request(url, { headersTimeout: 1000, bodyTimeout: 1000 });
+      await res.body.dump();
+      // A reverse proxy whose upstream is not up yet answers 502 but is itself ready.
+      return { tool, url, port, pid: child.pid, pids: [child.pid, ...childrenOf(child.pid)], stop };
+    } catch {
+      await sleep(50);
+    }
+  }
+  await stop();
+  throw new Error(`${tool} was not ready on ${url} within 10 s: ${stderr}`);
+}
+
+function safe(fn) {
+  try {
+    return fn();
+  } catch {
+    return "";
+  }
+}
+
+/** The pids whose parent is `pid` (nginx's workers), from /proc. */
+export function childrenOf(pid) {
+  const out = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = safe(() => readFileSync(`/proc/${entry}/stat`, "utf8"));
+    if (!stat) continue;
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[1]) === pid) out.push(Number(entry));
+  }
+  return out;
+}
+
+let clockTicks;
+function ticksPerSecond() {
+  if (clockTicks === undefined) {
+    clockTicks = Number(safe(() => execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim())) || 100;
+  }
+  return clockTicks;
+}
+
+/**
+ * CPU seconds (user + system, from /proc/<pid>/stat) and resident memory (VmRSS from
+ * /proc/<pid>/status) summed over `pids`; a pid that is gone counts as zero and is listed in `missing`.
+ */
+export function processStats(pids) {
+  let cpuSeconds = 0;
+  let rssBytes = 0;
+  const perPid = {};
+  const missing = [];
+  for (const pid of pids) {
+    const stat = safe(() => readFileSync(`/proc/${pid}/stat`, "utf8"));
+    const status = safe(() => readFileSync(`/proc/${pid}/status`, "utf8"));
+    if (!stat || !status) {
+      missing.push(pid);
+      continue;
+    }
+    // Fields after "(comm) ": state is index 0, utime is field 14 of the line (index 11 here).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cpu = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
+    const rssKb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? 0);
+    perPid[pid] = { cpuSeconds: cpu, rssBytes: rssKb * 1024 };
+    cpuSeconds += cpu;
+    rssBytes += rssKb * 1024;
+  }
+  return { cpuSeconds, rssBytes, perPid, missing };
+}
