@@ -42,7 +42,8 @@ export function freePort() {
  * Options: `upstream` "host:port" to reverse-proxy to over keep-alive connections, or `fixedBody`
  * to answer 200 with that body itself; `workers` (default 1); `keepalive` idle upstream
  * connections kept per worker (default 64). A string is taken as the body of the `server {}`
- * block, with `listen` added.
+ * block, with `listen` added. `httpBlock` is added to the `http {}` block as it is (with
+ * `serverBody`: an `upstream {}` block of several servers, say).
  */
 export async function startNginx(options) {
   if (!existsSync(NGINX_BIN)) throw new ToolMissingError("nginx");
@@ -51,7 +52,7 @@ export async function startNginx(options) {
     throw new TypeError("startNginx: give upstream, fixedBody or a server block body");
   const prefix = mkdtempSync(join(tmpdir(), "tandem-bench-nginx-"));
   const port = await freePort();
-  let upstreamBlock = "";
+  let upstreamBlock = o.httpBlock ?? "";
   let location;
   if (o.serverBody !== undefined) location = o.serverBody;
   else if (o.upstream !== undefined) {
@@ -97,22 +98,28 @@ http {
 
 /**
  * Starts HAProxy with one thread (`nbthread 1`). Options: `upstream` "host:port" to proxy to,
- * reusing idle server connections (`http-reuse always`); or `fixedBody` to answer 200 itself.
+ * reusing idle server connections (`http-reuse always`); `fixedBody` to answer 200 itself; or
+ * `backendBody`, the lines of the `backend` section as they are (servers, balance, retries,
+ * checks, timeouts that override the defaults).
  */
 export async function startHaproxy(options) {
   if (!existsSync(HAPROXY_BIN)) throw new ToolMissingError("haproxy");
   const o = options ?? {};
-  if (o.upstream === undefined && o.fixedBody === undefined)
-    throw new TypeError("startHaproxy: give upstream or fixedBody");
+  if (o.upstream === undefined && o.fixedBody === undefined && o.backendBody === undefined)
+    throw new TypeError("startHaproxy: give upstream, fixedBody or backendBody");
   const prefix = mkdtempSync(join(tmpdir(), "tandem-bench-haproxy-"));
   const port = await freePort();
   const backend =
-    o.upstream !== undefined
+    o.backendBody !== undefined
       ? `default_backend subject
+backend subject
+${o.backendBody}`
+      : o.upstream !== undefined
+        ? `default_backend subject
 backend subject
   http-reuse always
   server s1 ${o.upstream} maxconn 1000`
-      : `http-request return status 200 content-type text/plain string ${JSON.stringify(o.fixedBody)}`;
+        : `http-request return status 200 content-type text/plain string ${JSON.stringify(o.fixedBody)}`;
   const conf = `
 global
   nbthread 1
