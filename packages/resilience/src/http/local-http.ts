@@ -80,6 +80,10 @@ export class LocalHttp implements Http {
       labelNames: ["upstream"],
       aggregation: "max",
     });
+    const bodyErrors = this.#metrics?.counter("tandem_upstream_body_errors_total", {
+      help: "Response bodies that failed after their headers arrived, by upstream and reason: reset (cut off) or timeout.",
+      labelNames: ["upstream", "reason"],
+    });
     const changed: string[] = [];
     for (const [name, s] of Object.entries(settings)) {
       const json = JSON.stringify(s);
@@ -92,6 +96,7 @@ export class LocalHttp implements Http {
         duration,
         tracer: this.#tracer,
         ejections: (n) => ejected?.set({ upstream: name }, n),
+        bodyFailed: (reason) => bodyErrors?.inc({ upstream: name, reason }),
       });
       this.#upstreams.set(name, { json, upstream });
       // The old pools close once their requests finish.

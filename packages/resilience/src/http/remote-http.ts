@@ -6,10 +6,13 @@ import {
   type Http,
   type SidecarClient,
   SidecarUnavailableError,
+  TimeoutError,
   type UpstreamRequest,
 } from "@tandem/core";
 import type { Dispatcher } from "undici";
+import { UpstreamError } from "../errors.js";
 import { withFallback } from "./fallback.js";
+import { guardBody } from "./response-body.js";
 import { UpstreamDispatcher } from "./upstream-dispatcher.js";
 
 /**
@@ -85,6 +88,8 @@ export class RemoteHttp implements Http {
       body = JSON.stringify(body);
     }
     let response: Dispatcher.ResponseData;
+    const started = performance.now();
+    const total = this.#timeoutOf(upstream);
     try {
       response = await this.#client.dispatcher.request({
         method: (request.method ?? "GET").toUpperCase() as Dispatcher.HttpMethod,
@@ -92,7 +97,7 @@ export class RemoteHttp implements Http {
         headers,
         body,
         ...(request.signal === undefined ? {} : { signal: request.signal }),
-        headersTimeout: this.#timeoutOf(upstream) + 5000,
+        headersTimeout: total + 5000,
         bodyTimeout: 0,
       });
     } catch (error) {
@@ -122,7 +127,46 @@ export class RemoteHttp implements Http {
       }
       throw fromProblem(response.statusCode, problem);
     }
+    this.#guard(response, upstream, started, total, request.signal);
     return response;
+  }
+
+  /**
+   * The sidecar cannot send an error once an answer's headers are out: when the upstream's body
+   * fails, the sidecar cuts the hop's body off. Cut off after the total timeout, that was the
+   * timeout (the sidecar's clock started after this one); before, the upstream's reset.
+   */
+  #guard(
+    response: Dispatcher.ResponseData,
+    upstream: string,
+    started: number,
+    total: number,
+    signal: AbortSignal | undefined,
+  ): void {
+    const details = { upstream, endpoint: "via the sidecar" };
+    const timedOut = () =>
+      new TimeoutError(`${upstream}: the total timeout of ${total} ms passed while the response body was read`, {
+        details: { ...details, bound: "total", timeoutMs: total },
+      });
+    guardBody(response.body, {
+      // The sidecar enforces the bound; this one only keeps a hung sidecar from hanging the app.
+      timeoutMs: total + 5000,
+      timedOut,
+      failed: (error) => {
+        if (signal?.aborted) {
+          return new AbortedError(`${upstream}: the request was aborted by the caller`, { cause: error, details });
+        }
+        if (performance.now() - started >= total) return timedOut();
+        const why = (error as { code?: string }).code ?? (error as Error).message;
+        return new UpstreamError(
+          upstream,
+          "via the sidecar",
+          "reset",
+          error,
+          `${upstream}: the response body was cut off (${why})`,
+        );
+      },
+    });
   }
 
   dispatcher(upstream: string): Dispatcher {

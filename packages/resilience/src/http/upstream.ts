@@ -27,6 +27,7 @@ import { DnsEndpoints } from "./dns-endpoints.js";
 import { Endpoint } from "./endpoint.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
 import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
+import { guardBody } from "./response-body.js";
 
 /** An upstream's settings as the config file gives them, durations in ms. */
 export interface UpstreamSettings {
@@ -61,6 +62,8 @@ export interface UpstreamRuntime {
   ejections: (ejected: number) => void;
   /** Makes a CLIENT span per attempt; `undefined` sends the caller's trace context on only. */
   tracer?: Tracer | undefined;
+  /** A response body failed after its headers arrived: cut off (`reset`) or too slow (`timeout`). */
+  bodyFailed?: (reason: "reset" | "timeout") => void;
 }
 
 /** One request on its way through the pipeline: what every attempt sends, and where it stands. */
@@ -259,6 +262,7 @@ export class Upstream {
       });
       statusCode = response.statusCode;
       const now = this.#rt.now();
+      this.#guard(response, endpoint, deadline - now, request.signal);
       endpoint.observe(now - started, now);
       if (statusCode < 500) this.#latency.record(now - started);
       if (statusCode >= 500) {
@@ -326,6 +330,43 @@ export class Upstream {
         (this.#rt.now() - started) / 1000,
       );
     }
+  }
+
+  /** The total timeout goes on while the body is read; a body that fails says which upstream it came from. */
+  #guard(response: Dispatcher.ResponseData, endpoint: Endpoint, remainingMs: number, signal?: AbortSignal): void {
+    const total = this.settings.timeout.total;
+    const where = `${this.name} (${endpoint.address})`;
+    const details = { upstream: this.name, endpoint: endpoint.address };
+    guardBody(response.body, {
+      timeoutMs: remainingMs,
+      timedOut: () => {
+        this.#rt.bodyFailed?.("timeout");
+        return new TimeoutError(`${where}: the total timeout of ${total} ms passed while the response body was read`, {
+          details: { ...details, bound: "total", timeoutMs: total },
+        });
+      },
+      failed: (error) => {
+        if (signal?.aborted) {
+          return new AbortedError(`${this.name}: the request was aborted by the caller`, { cause: error, details });
+        }
+        if ((error as { code?: string }).code === "UND_ERR_BODY_TIMEOUT") {
+          this.#rt.bodyFailed?.("timeout");
+          return new TimeoutError(`${where}: the response body stalled longer than the attempt timeout`, {
+            cause: error,
+            details: { ...details, bound: "attempt", timeoutMs: this.settings.timeout.attempt },
+          });
+        }
+        this.#rt.bodyFailed?.("reset");
+        const why = (error as { code?: string }).code ?? (error as Error).message;
+        return new UpstreamError(
+          this.name,
+          endpoint.address,
+          "reset",
+          error,
+          `${where}: the response body was cut off (${why})`,
+        );
+      },
+    });
   }
 
   /**

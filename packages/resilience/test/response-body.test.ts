@@ -1,0 +1,69 @@
+import { createServer, type Socket } from "node:net";
+import { ConfigStore } from "@tandem/config";
+import { DeadlineWheel, LocalHttp } from "@tandem/resilience";
+import { pino } from "pino";
+import { afterAll, describe, expect, it } from "vitest";
+
+const logger = pino({ level: "silent" });
+let mode: "trickle" | "reset" = "trickle";
+const sockets = new Set<Socket>();
+// Raw bytes: an HTTP server library would not trickle a body or reset half-way on request.
+const server = createServer((socket) => {
+  sockets.add(socket);
+  socket.on("error", () => {});
+  socket.once("data", () => {
+    socket.write("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+    if (mode === "reset") {
+      socket.write("x".repeat(500));
+      setImmediate(() => socket.resetAndDestroy());
+      return;
+    }
+    // A byte every 50 ms: never idle as long as the attempt timeout, never done either.
+    const timer = setInterval(() => socket.write("y"), 50);
+    socket.on("close", () => clearInterval(timer));
+  });
+});
+await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+const store = new ConfigStore(
+  { upstreams: { slow: { endpoints: [url], loadBalancer: "round-robin", timeout: { attempt: 200, total: 400 } } } },
+  logger,
+);
+const http = new LocalHttp(store, undefined, logger, new DeadlineWheel());
+afterAll(async () => {
+  await http.close();
+  for (const s of sockets) s.destroy();
+  await new Promise((r) => server.close(r));
+});
+
+describe("response bodies", () => {
+  it("are bounded by the total timeout, even when bytes keep trickling in", async () => {
+    mode = "trickle";
+    const started = performance.now();
+    const res = await http.request("slow", { path: "/" });
+    expect(res.statusCode).toBe(200);
+    const error = await res.body.text().then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; details: Record<string, unknown> },
+    );
+    expect(error?.code).toBe("timeout");
+    expect(error?.message).toMatch(
+      /^slow \(127\.0\.0\.1:\d+\): the total timeout of 400 ms passed while the response body/,
+    );
+    expect(error?.details).toMatchObject({ upstream: "slow", bound: "total", timeoutMs: 400 });
+    // Without the bound the body would take 50 s; generous slack for a busy machine.
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
+  it("cut off half-way fail with an upstream_error naming the upstream, not a bare socket error", async () => {
+    mode = "reset";
+    const res = await http.request("slow", { path: "/" });
+    const error = await res.body.text().then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; details: Record<string, unknown> },
+    );
+    expect(error?.code).toBe("upstream_error");
+    expect(error?.message).toMatch(/^slow \(127\.0\.0\.1:\d+\): the response body was cut off/);
+    expect(error?.details).toMatchObject({ upstream: "slow", reason: "reset" });
+  });
+});
