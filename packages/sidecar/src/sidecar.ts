@@ -22,7 +22,7 @@ import {
 import { pino } from "pino";
 import { builtinRoutes, type SidecarControl } from "./builtin-routes.js";
 import { hostAllowed, TokenCheck } from "./internal/auth.js";
-import { parseJsonBody, refuseTunnel, sendJson, sendProblem, validate } from "./internal/io.js";
+import { answerClientError, parseJsonBody, refuseTunnel, sendJson, sendProblem, validate } from "./internal/io.js";
 import { Router } from "./internal/router.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import { buildOpenApi, type OpenApiDocument } from "./openapi.js";
@@ -50,7 +50,9 @@ export interface SidecarOptions {
   maxBodyBytes?: number;
   /** Time a client has to send its request headers. Default 10 000 ms. */
   headersTimeoutMs?: number;
-  /** Simultaneous connections per listener. Default 1024. */
+  /** Time a client has to send its whole request, body included. Default 60 000 ms. */
+  requestTimeoutMs?: number;
+  /** Simultaneous connections per listener; more are closed at once. Default 1024. */
   maxConnections?: number;
   logger?: Logger;
   env?: TandemEnv;
@@ -60,6 +62,9 @@ export interface SidecarOptions {
 type State = SidecarControl["state"];
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
+const DEFAULT_HEADERS_TIMEOUT = 10_000;
+const DEFAULT_REQUEST_TIMEOUT = 60_000;
+const DEFAULT_MAX_CONNECTIONS = 1024;
 
 /**
  * The sidecar: two HTTP listeners serving the built-in routes and those of each concern, with
@@ -193,11 +198,26 @@ export class Sidecar implements SidecarControl {
   }
 
   async #listen(listener: Listener, address: ListenAddress): Promise<ListenAddress> {
+    const headersTimeout = this.#options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT;
+    const requestTimeout = Math.max(headersTimeout, this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT);
     const server = createServer(
-      { headersTimeout: this.#options.headersTimeoutMs ?? 10_000, requestTimeout: 60_000, keepAliveTimeout: 60_000 },
+      {
+        headersTimeout,
+        requestTimeout,
+        keepAliveTimeout: 60_000,
+        // Node checks the two timeouts every 30 s by default, so a slow client could hold its
+        // connection for 30 s past them: check every second (or sooner for short timeouts).
+        connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4))),
+        // A missing Host is answered by the sidecar's own checks, as a problem document.
+        requireHostHeader: false,
+      },
       (req, res) => this.#handle(listener, req, res),
     );
-    server.maxConnections = this.#options.maxConnections ?? 1024;
+    server.maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    // Requests Node cannot parse, headers too large, timeouts: answered as problem documents.
+    server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
+      answerClientError(socket, error, { headersTimeout, requestTimeout });
+    });
     // CONNECT tunnels would make the sidecar an open proxy: refused on every listener.
     server.on("connect", (req: IncomingMessage, socket: Duplex) => {
       refuseTunnel(socket, req.url ?? "");
@@ -249,6 +269,12 @@ export class Sidecar implements SidecarControl {
 
   async #route(listener: Listener, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? "/";
+    // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; two could name two different hosts
+    // to the checks below and to whatever reads the request after them.
+    const hosts = req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]?.toLowerCase() === "host").length;
+    if (hosts > 1 || (hosts === 0 && req.httpVersion === "1.1")) {
+      throw new TandemError("bad_request", `an HTTP/1.1 request needs exactly one Host header, got ${hosts}`);
+    }
     // Browsers mark cross-site requests with Origin (or Sec-Fetch-Site); no tandem client sends
     // them. Refusing them keeps a web page from driving the sidecar, token or not (CSRF).
     const fetchSite = req.headers["sec-fetch-site"];

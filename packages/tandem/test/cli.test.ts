@@ -25,7 +25,9 @@ describe("tandem CLI", () => {
       const sub = tandem(command, "--help");
       expect(sub.code).toBe(0);
       expect(sub.stdout).toContain(`Usage: tandem ${command}`);
-      expect(sub.stdout).toContain("--drain-timeout");
+      for (const flag of ["--drain-timeout", "--headers-timeout", "--request-timeout", "--max-connections"]) {
+        expect(sub.stdout).toContain(flag);
+      }
     }
   });
 
@@ -47,6 +49,11 @@ describe("tandem CLI", () => {
     expect(address.stderr).toContain("--allow-non-loopback");
     expect(tandem("sidecar", "--drain-timeout", "soon").stderr).toContain('--drain-timeout is "soon"');
     expect(tandem("sidecar", "--max-body", "lots").stderr).toContain('--max-body is "lots"');
+    expect(tandem("sidecar", "--headers-timeout", "soon").stderr).toContain('--headers-timeout is "soon"');
+    expect(tandem("sidecar", "--request-timeout", "0").stderr).toContain("--request-timeout must be above 0");
+    const connections = tandem("sidecar", "--max-connections", "many");
+    expect(connections.code).toBe(2);
+    expect(connections.stderr).toContain('--max-connections is "many"');
     expect(tandem("sidecar", "--token-file", "/nonexistent").stderr).toContain(
       "--token-file /nonexistent cannot be read",
     );

@@ -76,15 +76,56 @@ function formatPath(path: StandardSchemaV1.Issue["path"]): string {
     .replace(/^\./, "");
 }
 
+/**
+ * Answers what Node's parser refused before any handler ran (malformed HTTP, headers too large,
+ * a client too slow to send its request) with a problem document instead of Node's bare status
+ * line, and closes the connection. A socket already answering another request is just closed.
+ */
+export function answerClientError(
+  socket: Duplex,
+  error: Error & { code?: string; reason?: string },
+  limits: { headersTimeout: number; requestTimeout: number },
+): void {
+  const busy = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (error.code === "ECONNRESET" || !socket.writable || busy) {
+    socket.destroy();
+    return;
+  }
+  let problemError: TandemError;
+  if (error.code === "HPE_HEADER_OVERFLOW") {
+    problemError = new TandemError("headers_too_large", "the request line and headers are larger than 16 KiB", {
+      status: 431,
+    });
+  } else if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    problemError = new TandemError(
+      "request_timeout",
+      `the request did not arrive in time: headers are due within ${limits.headersTimeout} ms, the whole request within ${limits.requestTimeout} ms`,
+      { status: 408 },
+    );
+  } else {
+    // The parser's reason ("Invalid header value char") names the fault, never the bytes.
+    const reason = typeof error.reason === "string" ? error.reason : "malformed request";
+    problemError = new TandemError("bad_request", `the request is not valid HTTP/1.1: ${reason}`, {
+      details: { parser: error.code ?? null },
+    });
+  }
+  writeRawProblem(socket, problemError);
+}
+
+function writeRawProblem(socket: Duplex, error: TandemError): void {
+  const problem = toProblem(error);
+  const body = JSON.stringify(problem);
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nx-tandem-error: ${problem.code}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
 /** Answers a CONNECT request with 403 problem+json on the raw socket and closes it. */
 export function refuseTunnel(socket: Duplex, target: string): void {
-  const problem = toProblem(
+  writeRawProblem(
+    socket,
     new TandemError("forbidden", `the forward proxy does not tunnel to ${target}: it is not a configured upstream`, {
       details: { target },
     }),
-  );
-  const body = JSON.stringify(problem);
-  socket.end(
-    `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

@@ -9,6 +9,12 @@ const SIDECAR_FLAGS = `  --config FILE            tandem.yaml (or .json) to load
   --allow-non-loopback     allow listening beyond loopback (requires a token)
   --drain-timeout DURATION how long in-flight requests may finish on shutdown; default 10s
   --max-body SIZE          largest request body accepted; default 1mb
+  --headers-timeout DURATION
+                           time a client has to send its request headers; default 10s
+  --request-timeout DURATION
+                           time a client has to send its whole request, body included;
+                           default 60s
+  --max-connections N      connections per listener; more are closed at once; default 1024
   -h, --help               show this help`;
 
 export const MAIN_HELP = `tandem: resilience, observability and configuration for Node services,

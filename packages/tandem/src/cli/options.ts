@@ -23,12 +23,25 @@ export const SIDECAR_FLAGS = {
   "allow-non-loopback": { type: "boolean" },
   "drain-timeout": { type: "string" },
   "max-body": { type: "string" },
+  "headers-timeout": { type: "string" },
+  "request-timeout": { type: "string" },
+  "max-connections": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
 /** The shared flags, resolved. */
 export type SidecarFlags = Required<
-  Pick<SidecarOptions, "api" | "admin" | "allowNonLoopback" | "drainTimeoutMs" | "maxBodyBytes">
+  Pick<
+    SidecarOptions,
+    | "api"
+    | "admin"
+    | "allowNonLoopback"
+    | "drainTimeoutMs"
+    | "maxBodyBytes"
+    | "headersTimeoutMs"
+    | "requestTimeoutMs"
+    | "maxConnections"
+  >
 > &
   Pick<SidecarOptions, "token" | "configPath">;
 
@@ -65,7 +78,31 @@ export function sidecarOptions(values: SidecarValues, env: NodeJS.ProcessEnv): S
     ...(configPath === undefined ? {} : { configPath }),
     drainTimeoutMs: parseDuration(values["drain-timeout"] ?? "10s", "--drain-timeout"),
     maxBodyBytes: parseSize(values["max-body"] ?? "1mb", "--max-body"),
+    headersTimeoutMs: positive(
+      parseDuration(values["headers-timeout"] ?? "10s", "--headers-timeout"),
+      "--headers-timeout",
+    ),
+    requestTimeoutMs: positive(
+      parseDuration(values["request-timeout"] ?? "60s", "--request-timeout"),
+      "--request-timeout",
+    ),
+    maxConnections: count(values["max-connections"] ?? "1024", "--max-connections"),
   };
+}
+
+function positive(ms: number, flag: string): number {
+  if (ms <= 0) throw new ConfigError(`${flag} must be above 0`, { details: { flag } });
+  return ms;
+}
+
+function count(text: string, flag: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < 1) {
+    throw new ConfigError(`${flag} is "${text}"; expected a whole number of at least 1, such as 1024`, {
+      details: { flag, value: text },
+    });
+  }
+  return value;
 }
 
 function readToken(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {

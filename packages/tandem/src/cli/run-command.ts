@@ -38,6 +38,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     ...(options.allowNonLoopback === true ? ["--allow-non-loopback"] : []),
     ...["--listen", listenArg(api), "--admin", listenArg(admin)],
     ...["--drain-timeout", `${options.drainTimeoutMs}ms`, "--max-body", String(options.maxBodyBytes)],
+    ...["--headers-timeout", `${options.headersTimeoutMs}ms`, "--request-timeout", `${options.requestTimeoutMs}ms`],
+    ...["--max-connections", String(options.maxConnections)],
   ];
 
   // A signal while the sidecar starts (Ctrl-C, or SIGTERM to a container's PID 1) is kept, so
