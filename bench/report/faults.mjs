@@ -1,0 +1,200 @@
+// Renders bench/results/faults.json (scenario 4, under faults) for docs/benchmarks.md: the method,
+// the schedule, every subject's config, a table per subject, the targets as met or missed from
+// the numbers, where tandem loses, and charts of success rate, p99 and retry amplification.
+import { machineLine } from "../lib/machine.mjs";
+import { barChart } from "../lib/svg.mjs";
+
+const TANDEM = ["tandem library", "tandem sidecar"];
+const AMPLIFICATION_TARGET = 1.2;
+
+const pct = (v) => (v === null || v === undefined ? "n/a" : `${(v * 100).toFixed(2)} %`);
+const ms = (v) => (v === null || v === undefined ? "n/a" : v >= 100 ? `${Math.round(v)}` : v.toFixed(1));
+const x = (v) => (v === null || v === undefined ? "n/a" : `${v.toFixed(2)}×`);
+const range = (s, f) => (s && s.n > 1 ? `${f(s.min)}..${f(s.max)}` : "");
+
+function faultText(f) {
+  if (f.rate !== undefined) return `${f.rate * 100} % answered ${f.status ?? 503}`;
+  if (f.latencyMs !== undefined) return `every answer ${f.latencyMs / 1000} s late`;
+  return "healthy";
+}
+
+/** @param {any} result the content of bench/results/faults.json */
+export default function render(result) {
+  const m = result.method;
+  const names = Object.keys(result.results);
+  const s = (name) => result.results[name].summary;
+  const lines = [];
+  lines.push("## 4. Under faults", "");
+  lines.push(
+    `\`bench/faults.mjs\`: three upstream instances A, B and C (Node \`http\` servers of \`@tandem/testkit\`'s`,
+    "`startFaultyUpstream`, counting every request they get) go through one schedule of faults, the same for",
+    `every subject. A fixed-rate open-loop generator (its own process, ${m.rate} requests/s, latency from each`,
+    "request's scheduled time, so a stall is not hidden by coordinated omission) calls an app (its own process)",
+    "that calls the upstream through the subject and answers with the upstream's status, or 502/504 when the",
+    `subject gave up. Every subject gets the same client deadline (${m.deadlineMs} ms per request, an`,
+    `\`AbortSignal\` in the app), and those that retry the same attempt bound (${m.attemptMs} ms, ${m.attempts}`,
+    `attempts in all) and the same ${m.ejectS} s for an ejected or broken instance. Each subject is started afresh`,
+    `for each round, warmed up for ${m.warmupS} s while healthy, then measured for ${m.measuredS} s; ${m.rounds}`,
+    "round(s), the subjects in a rotated order per round; the table gives the median round with the lowest and",
+    "highest. **Success** is a 2xx answer within the deadline; **p50/p99** are of all requests, failures",
+    "included; **amplification** is the requests the three instances received over the client requests (HAProxy's",
+    "health checks included: they are load on the upstream too).",
+    "",
+  );
+  lines.push("| phase | seconds | A | B | C |", "| --- | --- | --- | --- | --- |");
+  for (const p of m.phases) {
+    lines.push(`| ${p.name} | ${p.seconds} | ${p.faults.map(faultText).join(" | ")} |`);
+  }
+  lines.push("");
+  lines.push("The subjects, as configured (the ports are the instances' own; `A`, `B`, `C` stand for them here):", "");
+  lines.push(`- **no resilience (undici)**: ${result.configs["no resilience (undici)"]}.`);
+  lines.push(`- **cockatiel 4**, around the same undici pools:`, "", "```text", result.configs.cockatiel, "```", "");
+  lines.push(
+    "- **nginx** (Debian's, one worker), the app's local proxy:",
+    "",
+    "```nginx",
+    result.configs.nginx,
+    "```",
+    "",
+  );
+  lines.push(
+    "- **HAProxy** (Debian's, `nbthread 1`), the app's local proxy:",
+    "",
+    "```haproxy",
+    result.configs.HAProxy,
+    "```",
+    "",
+  );
+  lines.push(
+    '- **tandem library**: `rt.http.request("payments", { path: "/", signal })` in the app, this `tandem.yaml`;',
+    "  **tandem sidecar**: the same call and file with `TANDEM_MODE=sidecar`, against a real sidecar",
+    "  (`tandem sidecar --config tandem.yaml`, started by `@tandem/testkit`'s `startSidecar`): the SDK sends",
+    "  each request to the sidecar's forward proxy, which runs the pipeline, as an app using the SDK would.",
+    "",
+    "```yaml",
+    result.configs.tandem.trimEnd(),
+    "```",
+    "",
+  );
+  lines.push(
+    `Run of ${result.date.slice(0, 10)} on ${machineLine(result.machine)}; load average ${result.machine?.loadAverage1m ?? "n/a"} at the end: other work shared the machine, so`,
+    "latencies are noisy (`bench/results/faults.json`" +
+      (result.quick ? ", **quick mode**: short phases, one round" : "") +
+      "):",
+    "",
+  );
+  lines.push(
+    "| subject | success | p50 ms | p99 ms | p99 min..max | amplification | min..max | per phase (healthy / A / A+B / recovered) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
+  for (const name of names) {
+    const v = s(name);
+    const phases = m.phases.map((p) => x(v.phases?.[p.name]?.amplification?.median)).join(" / ");
+    const label = TANDEM.includes(name) ? `**${name}**` : name;
+    lines.push(
+      `| ${label} | ${pct(v.successRate?.median)} ${range(v.successRate, pct) ? `(${range(v.successRate, pct)})` : ""} | ${ms(v.p50?.median)} | ${ms(v.p99?.median)} | ${range(v.p99, ms)} | ${x(v.amplification?.median)} | ${range(v.amplification, x)} | ${phases} |`,
+    );
+  }
+  lines.push("");
+  lines.push(
+    "Where the upstream requests went, per phase (median requests received by A / B / C):",
+    "",
+    `| subject | ${m.phases.map((p) => p.name).join(" | ")} |`,
+    `| --- | ${m.phases.map(() => "---").join(" | ")} |`,
+  );
+  for (const name of names) {
+    const v = s(name);
+    const cells = m.phases.map((p) => {
+      const ph = v.phases?.[p.name];
+      return ph ? `${ph.A?.median} / ${ph.B?.median} / ${ph.C?.median}` : "n/a";
+    });
+    lines.push(`| ${name} | ${cells.join(" | ")} |`);
+  }
+  lines.push("");
+  lines.push(...verdict(names, s));
+  for (const [name, why] of Object.entries(result.skipped ?? {})) lines.push(`- ${name}: ${why}`);
+  const charts = {
+    "faults-success.svg": barChart({
+      title: "Under faults: success rate (higher is better)",
+      unit: "% of requests answered 2xx within 1 s",
+      bars: names.map((n) => ({
+        label: n,
+        value: (s(n).successRate?.median ?? 0) * 100,
+        min: (s(n).successRate?.min ?? 0) * 100,
+        max: (s(n).successRate?.max ?? 0) * 100,
+        highlight: TANDEM.includes(n),
+      })),
+    }),
+    "faults-p99.svg": barChart({
+      title: "Under faults: p99 latency, failures included (lower is better)",
+      unit: "ms",
+      bars: names.map((n) => ({
+        label: n,
+        value: s(n).p99?.median ?? 0,
+        min: s(n).p99?.min,
+        max: s(n).p99?.max,
+        highlight: TANDEM.includes(n),
+      })),
+    }),
+    "faults-amplification.svg": barChart({
+      title: "Under faults: upstream requests per client request (lower is better)",
+      unit: "×",
+      note: `target for tandem: under ${AMPLIFICATION_TARGET}×`,
+      bars: names.map((n) => ({
+        label: n,
+        value: s(n).amplification?.median ?? 0,
+        min: s(n).amplification?.min,
+        max: s(n).amplification?.max,
+        highlight: TANDEM.includes(n),
+      })),
+    }),
+  };
+  lines.push(
+    "",
+    "![success rate under faults](benchmarks/faults-success.svg)",
+    "![p99 under faults](benchmarks/faults-p99.svg)",
+    "![retry amplification under faults](benchmarks/faults-amplification.svg)",
+    "",
+  );
+  return { markdown: lines.join("\n"), charts };
+}
+
+/** The issue's target, checked from the medians: best success and p99 of all, amplification under 1.2×. */
+function verdict(names, s) {
+  const out = [];
+  const peers = names.filter((n) => !TANDEM.includes(n));
+  const tandems = names.filter((n) => TANDEM.includes(n));
+  if (tandems.length === 0 || peers.length === 0) return ["Not enough subjects ran to check the target.", ""];
+  out.push(
+    `**Target** (from the issue): tandem has the best success rate and the best p99 of all subjects, with a retry amplification under ${AMPLIFICATION_TARGET}×. Checked on the medians:`,
+    "",
+  );
+  for (const t of tandems) {
+    const v = s(t);
+    const success = v.successRate?.median;
+    const p99 = v.p99?.median;
+    const amp = v.amplification?.median;
+    const betterSuccess = peers.filter((p) => s(p).successRate?.median > success);
+    const betterP99 = peers.filter((p) => s(p).p99?.median < p99);
+    const checks = [
+      betterSuccess.length === 0
+        ? `success ${pct(success)}: **met** (no peer higher)`
+        : `success ${pct(success)}: **missed**, below ${betterSuccess.map((p) => `${p} (${pct(s(p).successRate.median)})`).join(", ")}`,
+      betterP99.length === 0
+        ? `p99 ${ms(p99)} ms: **met** (no peer lower)`
+        : `p99 ${ms(p99)} ms: **missed**, above ${betterP99.map((p) => `${p} (${ms(s(p).p99.median)} ms)`).join(", ")}`,
+      amp < AMPLIFICATION_TARGET
+        ? `amplification ${x(amp)}: **met**`
+        : `amplification ${x(amp)}: **missed** (not under ${AMPLIFICATION_TARGET}×)`,
+    ];
+    out.push(`- ${t}: ${checks.join("; ")}.`);
+  }
+  const lowerAmp = peers.filter((p) => tandems.every((t) => s(p).amplification?.median < s(t).amplification?.median));
+  if (lowerAmp.length > 0) {
+    out.push(
+      `- Sent fewer upstream requests than both tandem modes: ${lowerAmp.map((p) => `${p} (${x(s(p).amplification.median)})`).join(", ")}.`,
+    );
+  }
+  out.push("");
+  return out;
+}
