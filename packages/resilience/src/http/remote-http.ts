@@ -20,7 +20,8 @@ import { UpstreamDispatcher } from "./upstream-dispatcher.js";
  * (`GET http://payments/charge`), which runs the upstream's pipeline. What the sidecar itself
  * refused or gave up on arrives as the same error class the local pipeline throws; an
  * upstream's own answer, 5xx included, is returned as it is. When the sidecar cannot be
- * reached at all (the request never left), `fallback` serves it in-process. The caller's
+ * reached at all (the request never left), `fallback` serves it in-process; a request that may
+ * be replayed and whose hop was reset before an answer is sent once more. The caller's
  * trace context goes along as W3C `traceparent`/`tracestate`, so the sidecar's attempt spans
  * are children of the caller's span.
  */
@@ -87,35 +88,47 @@ export class RemoteHttp implements Http {
       headers["content-type"] ??= "application/json";
       body = JSON.stringify(body);
     }
+    const method = (request.method ?? "GET").toUpperCase() as Dispatcher.HttpMethod;
+    // A hop reset before any answer (a keep-alive connection the sidecar closed as it drained,
+    // or a sidecar that died) is sent once more when the request may be replayed: on a new
+    // connection it reaches the sidecar, or, refused, the local pipeline.
+    let replay = replayable(method, headers, body);
     let response: Dispatcher.ResponseData;
     const started = performance.now();
     const total = this.#timeoutOf(upstream);
-    try {
-      response = await this.#client.dispatcher.request({
-        method: (request.method ?? "GET").toUpperCase() as Dispatcher.HttpMethod,
-        path: `http://${upstream}${path}${query === "" ? "" : `${path.includes("?") ? "&" : "?"}${query}`}`,
-        headers,
-        body,
-        ...(request.signal === undefined ? {} : { signal: request.signal }),
-        headersTimeout: total + 5000,
-        bodyTimeout: 0,
-      });
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (request.signal?.aborted) {
-        throw new AbortedError(`${upstream}: the request was aborted by the caller`, {
+    for (;;) {
+      try {
+        response = await this.#client.dispatcher.request({
+          method,
+          path: `http://${upstream}${path}${query === "" ? "" : `${path.includes("?") ? "&" : "?"}${query}`}`,
+          headers,
+          body,
+          ...(request.signal === undefined ? {} : { signal: request.signal }),
+          headersTimeout: total + 5000,
+          bodyTimeout: 0,
+        });
+        break;
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (request.signal?.aborted) {
+          throw new AbortedError(`${upstream}: the request was aborted by the caller`, {
+            cause: error,
+            details: { upstream },
+          });
+        }
+        // Nothing was sent: the local pipeline can serve this request instead.
+        if (code === "ECONNREFUSED" || code === "ENOENT") {
+          this.#onFallback();
+          return this.#fallback().request(upstream, request);
+        }
+        if (replay && code !== undefined && RESET.has(code)) {
+          replay = false;
+          continue;
+        }
+        throw new SidecarUnavailableError(`${upstream}: the sidecar hop failed (${code ?? (error as Error).message})`, {
           cause: error,
-          details: { upstream },
         });
       }
-      // Nothing was sent: the local pipeline can serve this request instead.
-      if (code === "ECONNREFUSED" || code === "ENOENT") {
-        this.#onFallback();
-        return this.#fallback().request(upstream, request);
-      }
-      throw new SidecarUnavailableError(`${upstream}: the sidecar hop failed (${code ?? (error as Error).message})`, {
-        cause: error,
-      });
     }
     if (response.headers["x-tandem-error"] !== undefined) {
       const text = await response.body.text();
@@ -172,6 +185,19 @@ export class RemoteHttp implements Http {
   dispatcher(upstream: string): Dispatcher {
     return new UpstreamDispatcher((request) => this.request(upstream, request));
   }
+}
+
+/** Errors of a hop whose connection closed before an answer. */
+const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/**
+ * Whether a request may be sent twice: an idempotent method or an `Idempotency-Key`, with a
+ * body that can be sent again (not a stream).
+ */
+function replayable(method: string, headers: Record<string, string>, body: unknown): boolean {
+  if (isStream(body)) return false;
+  return IDEMPOTENT.has(method) || Object.keys(headers).some((name) => name.toLowerCase() === "idempotency-key");
 }
 
 function isStream(body: unknown): boolean {
