@@ -2,8 +2,6 @@
 // nothing, next to a bare call, cockatiel and opossum, measured in one run on this machine.
 // Reports the median of several rounds with min and max, as nanoseconds per call and as
 // ratios to the bare call. Writes bench/results/policy-overhead.json.
-import { writeFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { DeadlineWheel, Policy } from "@tandem/resilience";
 import {
   bulkhead,
@@ -16,9 +14,10 @@ import {
   wrap,
 } from "cockatiel";
 import CircuitBreakerOpossum from "opossum";
+import { QUICK, writeResult } from "./lib/stats.mjs";
 
-const CALLS = Number(process.env.BENCH_CALLS ?? 200_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const CALLS = Number(process.env.BENCH_CALLS ?? (QUICK ? 200_000 / 10 : 200_000));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 7));
 const work = () => Promise.resolve(1);
 
 const tandem = new Policy(
@@ -78,9 +77,5 @@ const rows = Object.entries(results).map(([name, r]) => ({
 }));
 console.table(rows);
 const tandemAdded = results["tandem (timeout+retry+breaker+bulkhead)"].medianNs - bare;
-const machine = { node: process.version, cpu: cpus()[0]?.model, cores: cpus().length };
-writeFileSync(
-  new URL("./results/policy-overhead.json", import.meta.url),
-  `${JSON.stringify({ date: new Date().toISOString(), machine, calls: CALLS, rounds: ROUNDS, results, tandemAddedNs: tandemAdded }, null, 2)}\n`,
-);
+writeResult("policy-overhead", { calls: CALLS, rounds: ROUNDS, results, tandemAddedNs: tandemAdded });
 console.log(`tandem adds ${tandemAdded.toFixed(0)} ns per call over a bare call (target < 1000 ns).`);

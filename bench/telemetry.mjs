@@ -3,8 +3,6 @@
 // instruments as the peer, the time to render 10 000 series, and flag evaluations per second
 // through tandem's OpenFeature client next to @openfeature/flagd-core alone. Median of several
 // rounds with min and max. Writes bench/results/telemetry.json.
-import { writeFileSync } from "node:fs";
-import { cpus } from "node:os";
 import { FlagdCore } from "@openfeature/flagd-core";
 import { OpenFeature } from "@openfeature/server-sdk";
 import { TandemFlagProvider } from "@tandem/config";
@@ -13,9 +11,10 @@ import { PodMetrics, RemoteMetrics } from "@tandem/observability";
 import { startSidecar } from "@tandem/testkit";
 import { pino } from "pino";
 import { Counter, Histogram, Registry } from "prom-client";
+import { QUICK, writeResult } from "./lib/stats.mjs";
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const CALLS = Number(process.env.BENCH_CALLS ?? 1_000_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 7));
+const CALLS = Number(process.env.BENCH_CALLS ?? (QUICK ? 1_000_000 / 10 : 1_000_000));
 
 function measure(fn) {
   fn(); // warm up
@@ -140,8 +139,4 @@ const ratios = {
   "flag tandem/flagd-core": ratio("flag evaluation, tandem (OpenFeature client)", "flag evaluation, flagd-core alone"),
 };
 console.table(Object.entries(ratios).map(([k, v]) => ({ ratio: k, value: v.toFixed(2) })));
-const machine = { node: process.version, cpu: cpus()[0]?.model, cores: cpus().length };
-writeFileSync(
-  new URL("./results/telemetry.json", import.meta.url),
-  `${JSON.stringify({ date: new Date().toISOString(), machine, calls: CALLS, rounds: ROUNDS, results, ratios }, null, 2)}\n`,
-);
+writeResult("telemetry", { calls: CALLS, rounds: ROUNDS, results, ratios });

@@ -30,5 +30,12 @@ function distro() {
 /** One line for a report: "Intel Xeon ..., 2 cores, 23.5 GiB, Linux 6.1, Node v24.11.1". */
 export function machineLine(m) {
   if (!m) return "unknown machine";
-  return `${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.distro ?? m.os}, Node ${m.node}`;
+  const parts = [
+    m.cpu ?? "unknown CPU",
+    m.cores && `${m.cores} cores`,
+    m.ramGiB && `${m.ramGiB} GiB RAM`,
+    m.distro ?? m.os,
+    m.node && `Node ${m.node}`,
+  ];
+  return parts.filter(Boolean).join(", ");
 }

@@ -258,3 +258,45 @@ export function processStats(pids) {
   }
   return { cpuSeconds, rssBytes, perPid, missing };
 }
+
+/**
+ * The upstream every HTTP scenario calls: nginx answering 200 with a fixed 2-byte body from one
+ * worker, which costs far less CPU per request than any Node server and so leaves the machine to
+ * the subjects; a Node `http` server in a child process when nginx is not installed.
+ */
+export async function startUpstream() {
+  try {
+    const nginx = await startNginx({ fixedBody: "ok" });
+    return { ...nginx, kind: "nginx (fixed 200 answer, 1 worker)" };
+  } catch (error) {
+    if (!(error instanceof ToolMissingError)) throw error;
+  }
+  const child = spawn(
+    process.execPath,
+    [
+      "-e",
+      `const s = require("node:http").createServer((q, r) => { q.resume(); q.on("end", () => r.end("ok")); });
+       s.keepAliveTimeout = 65000; s.listen(0, "127.0.0.1", () => process.send(s.address().port));`,
+    ],
+    { stdio: ["ignore", "ignore", "pipe", "ipc"] },
+  );
+  const port = await new Promise((resolve, reject) => {
+    child.once("message", resolve);
+    child.once("exit", (code) => reject(new Error(`the node upstream exited (${code}) before listening`)));
+  });
+  child.disconnect();
+  const started = await startedNode(child, port);
+  return { ...started, kind: "node:http server (nginx not installed)" };
+}
+
+function startedNode(child, port) {
+  track(child);
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await gone;
+    }
+  };
+  return { tool: "node", url: `http://127.0.0.1:${port}`, port, pid: child.pid, pids: [child.pid], stop };
+}

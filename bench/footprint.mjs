@@ -1,0 +1,131 @@
+// Scenario 5, the sidecar's footprint: resident memory (VmRSS) idle, under 1000 req/s through its
+// forward proxy, and over a long run at that rate (does it grow?), plus the time from spawning
+// the process to its ready message. Writes bench/results/footprint.json.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startSidecar } from "@tandem/testkit";
+import { runOpenLoop } from "./lib/open-loop.mjs";
+import { processStats, startUpstream } from "./lib/proxies.mjs";
+import { pick, QUICK, sleep, summarize, writeResult } from "./lib/stats.mjs";
+
+const STARTS = pick(5, 2);
+const IDLE_SETTLE_S = pick(10, 2);
+const RATE = 1000;
+const WARMUP_S = pick(10, 2);
+const LONG_S = pick(300, 15);
+const SAMPLE_EVERY_S = pick(5, 1);
+const UNDER_LOAD_AT_S = pick(30, 3);
+
+const MB = 2 ** 20;
+const upstream = await startUpstream();
+const dir = mkdtempSync(join(tmpdir(), "tandem-bench-footprint-"));
+const config = join(dir, "tandem.yaml");
+writeFileSync(config, `upstreams:\n  upstream:\n    endpoints: [${upstream.url}]\n`);
+const start = () => startSidecar({ config, env: { TANDEM_LOG_LEVEL: "warn" } });
+let sidecar;
+try {
+  // Startup to ready, and idle memory once settled, over several fresh processes.
+  const starts = [];
+  for (let i = 0; i < STARTS; i++) {
+    const t0 = performance.now();
+    sidecar = await start();
+    const readyMs = performance.now() - t0;
+    const atReady = processStats([sidecar.pid]).rssBytes / MB;
+    await sleep(IDLE_SETTLE_S * 1000);
+    const idle = processStats([sidecar.pid]).rssBytes / MB;
+    starts.push({ readyMs, rssAtReadyMB: atReady, idleRssMB: idle });
+    console.log(
+      `start ${i + 1}/${STARTS}: ready in ${readyMs.toFixed(0)} ms, RSS ${atReady.toFixed(1)} MB, idle ${idle.toFixed(1)} MB`,
+    );
+    if (i < STARTS - 1) {
+      await sidecar.stop();
+      sidecar = undefined;
+    }
+  }
+
+  // The last one serves 1000 req/s: a warm-up, then the long run with RSS sampled as it goes.
+  const target = {
+    origin: sidecar.api,
+    path: "http://upstream/",
+    headers: { "proxy-authorization": `Bearer ${sidecar.token}` },
+    rate: RATE,
+  };
+  await runOpenLoop({ ...target, durationS: WARMUP_S });
+  const samples = [];
+  const cpuBefore = processStats([sidecar.pid]).cpuSeconds;
+  const t0 = performance.now();
+  const sample = () => {
+    const s = processStats([sidecar.pid]);
+    samples.push({ t: Math.round((performance.now() - t0) / 100) / 10, rssMB: s.rssBytes / MB });
+  };
+  sample();
+  const timer = setInterval(sample, SAMPLE_EVERY_S * 1000);
+  let run;
+  try {
+    run = await runOpenLoop({ ...target, durationS: LONG_S });
+  } finally {
+    clearInterval(timer);
+  }
+  sample();
+  const cpuSeconds = processStats([sidecar.pid]).cpuSeconds - cpuBefore;
+  const elapsedS = (performance.now() - t0) / 1000;
+  const at = (s) => samples.reduce((best, x) => (Math.abs(x.t - s) < Math.abs(best.t - s) ? x : best), samples[0]);
+  const underLoad = at(UNDER_LOAD_AT_S);
+  const end = samples.at(-1);
+  const afterFirstFifth = at(LONG_S / 5);
+  const peak = Math.max(...samples.map((s) => s.rssMB));
+  const load = {
+    rate: RATE,
+    seconds: LONG_S,
+    ok: run.ok,
+    errors: run.errors,
+    statusCodes: run.statusCodes,
+    errorCodes: run.errorCodes,
+    latency: run.latency,
+    cpuSeconds,
+    vcpu: cpuSeconds / elapsedS,
+    underLoadAtS: underLoad.t,
+    underLoadRssMB: underLoad.rssMB,
+    endRssMB: end.rssMB,
+    peakRssMB: peak,
+    // Growth over the last four fifths of the run, when the process has long been warm.
+    growthMB: end.rssMB - afterFirstFifth.rssMB,
+    growthFromS: afterFirstFifth.t,
+    samples,
+  };
+  console.log(
+    `at ${RATE} req/s: RSS ${underLoad.rssMB.toFixed(1)} MB after ${underLoad.t} s, ${end.rssMB.toFixed(1)} MB after ${end.t} s (peak ${peak.toFixed(1)}), ${run.ok} ok, ${run.errors} errors, p99 ${run.latency.p99} ms`,
+  );
+  const summary = {
+    readyMs: summarize(starts.map((s) => s.readyMs)),
+    rssAtReadyMB: summarize(starts.map((s) => s.rssAtReadyMB)),
+    idleRssMB: summarize(starts.map((s) => s.idleRssMB)),
+    underLoadRssMB: load.underLoadRssMB,
+    endRssMB: load.endRssMB,
+    peakRssMB: load.peakRssMB,
+    growthMB: load.growthMB,
+  };
+  const file = writeResult("footprint", {
+    method: {
+      upstream: upstream.kind,
+      starts: STARTS,
+      idleSettleSeconds: IDLE_SETTLE_S,
+      rate: RATE,
+      warmupSeconds: WARMUP_S,
+      longRunSeconds: LONG_S,
+      sampleEverySeconds: SAMPLE_EVERY_S,
+      underLoadAtSeconds: UNDER_LOAD_AT_S,
+      sidecar: "tandem sidecar with one upstream (default policies), requests through its forward proxy",
+    },
+    targets: { idleRssMB: 60, underLoadRssMB: 100 },
+    starts,
+    load,
+    summary,
+  });
+  console.log(`wrote ${file}${QUICK ? " (quick mode)" : ""}`);
+} finally {
+  if (sidecar !== undefined) await sidecar.stop();
+  await upstream.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

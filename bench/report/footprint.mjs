@@ -1,0 +1,94 @@
+// Scenario 5: the sidecar's footprint (bench/footprint.mjs).
+import { mmm, num, runLine, table, verdict } from "../lib/format.mjs";
+import { barChart } from "../lib/svg.mjs";
+
+// "No growth": the last four fifths of the long run may add at most this share of the RSS under load.
+const GROWTH_TOLERANCE = 0.1;
+
+export default function render(result, all = {}) {
+  const s = result.summary;
+  const m = result.method;
+  const l = result.load;
+  const t = result.targets;
+  const idleMet = s.idleRssMB.median <= t.idleRssMB;
+  const loadMet = Math.max(s.underLoadRssMB, s.endRssMB) <= t.underLoadRssMB;
+  const growthMet = s.growthMB <= GROWTH_TOLERANCE * s.underLoadRssMB;
+  const long = m.longRunSeconds >= 60 ? `${num(m.longRunSeconds / 60, 0)} min` : `${m.longRunSeconds} s`;
+  const rows = [
+    ["startup, spawn to ready", `${mmm(s.readyMs, 0)} ms`, "", ""],
+    ["RSS at ready", `${mmm(s.rssAtReadyMB, 1)} MB`, "", ""],
+    [
+      `RSS idle (${m.idleSettleSeconds} s after ready)`,
+      `${mmm(s.idleRssMB, 1)} MB`,
+      `≤ ${t.idleRssMB} MB`,
+      verdict(idleMet),
+    ],
+    [
+      `RSS at ${m.rate} req/s (after ${num(l.underLoadAtS, 0)} s)`,
+      `${num(s.underLoadRssMB, 1)} MB`,
+      `≤ ${t.underLoadRssMB} MB`,
+      verdict(s.underLoadRssMB <= t.underLoadRssMB),
+    ],
+    [
+      `RSS after ${long} at ${m.rate} req/s`,
+      `${num(s.endRssMB, 1)} MB (peak ${num(s.peakRssMB, 1)})`,
+      `≤ ${t.underLoadRssMB} MB`,
+      verdict(s.endRssMB <= t.underLoadRssMB),
+    ],
+    [
+      `growth from ${num(l.growthFromS, 0)} s to the end`,
+      `${s.growthMB >= 0 ? "+" : ""}${num(s.growthMB, 1)} MB`,
+      `≤ ${Math.round(GROWTH_TOLERANCE * 100)} % of the RSS under load`,
+      verdict(growthMet),
+    ],
+  ];
+  const losses = [];
+  if (!idleMet)
+    losses.push(
+      `idle, it holds ${num(s.idleRssMB.median, 0)} MB, ${num(s.idleRssMB.median - t.idleRssMB, 0)} MB over the target`,
+    );
+  if (!loadMet)
+    losses.push(
+      `under ${m.rate} req/s it reaches ${num(Math.max(s.underLoadRssMB, s.endRssMB), 0)} MB, ${num(Math.max(s.underLoadRssMB, s.endRssMB) - t.underLoadRssMB, 0)} MB over the target`,
+    );
+  if (!growthMet) losses.push(`its memory kept growing during the long run (+${num(s.growthMB, 0)} MB)`);
+  const markdown = `\`bench/footprint.mjs\`: the sidecar (${m.sidecar}) started ${m.starts} times, each time timed from spawning the
+process to its ready message, its resident memory (VmRSS from \`/proc\`) read at ready and ${m.idleSettleSeconds} s later; the last one then
+serves ${m.rate} req/s (open loop, ${m.warmupSeconds} s warm-up) for ${long}, its RSS read every ${m.sampleEverySeconds} s. Upstream: ${m.upstream}.
+
+${runLine(result, "footprint.json")}
+
+${table(["measure", "value, median (min..max)", "target", "verdict"], rows)}
+
+![RSS over the long run](benchmarks/footprint.svg)
+
+During the long run: ${num(l.ok, 0)} answers, ${num(l.errors, 0)} errors, p50 ${num(l.latency.p50, 3)} ms, p99 ${num(l.latency.p99, 2)} ms,
+${num(l.vcpu, 3)} vCPU.
+
+**Where tandem loses:** ${losses.length === 0 ? "nowhere against these targets." : `${losses.join("; ")}.${peerRss(all)}`}
+`;
+  const picks = [];
+  const n = l.samples.length;
+  const step = Math.max(1, Math.ceil(n / 12));
+  for (let i = 0; i < n; i += step) picks.push(l.samples[i]);
+  if (picks.at(-1) !== l.samples.at(-1)) picks.push(l.samples.at(-1));
+  const chart = barChart({
+    title: `Sidecar RSS: idle, then over ${long} at ${m.rate} req/s`,
+    unit: "MB resident",
+    bars: [
+      { label: "idle (median of starts)", value: s.idleRssMB.median, min: s.idleRssMB.min, max: s.idleRssMB.max },
+      ...picks.map((p) => ({ label: `at ${m.rate} req/s, ${num(p.t, 0)} s`, value: p.rssMB, highlight: true })),
+    ],
+    note: `targets: ${t.idleRssMB} MB idle, ${t.underLoadRssMB} MB under load`,
+  });
+  return { markdown, charts: { "footprint.svg": chart } };
+}
+
+/** What nginx and HAProxy held at 1000 req/s in scenario 3, when it ran. */
+function peerRss(all) {
+  const at = all["sidecar-hop"]?.summary?.latency?.["1000"];
+  if (at === undefined) return "";
+  const peers = ["nginx", "HAProxy"].filter((n) => at[n]?.rssMB?.median !== undefined);
+  if (peers.length === 0) return "";
+  return ` For comparison, ${peers.map((n) => `${n} held ${num(at[n].rssMB.median, 0)} MB`).join(" and ")} serving the same rate (scenario 3).`;
+}

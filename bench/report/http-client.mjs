@@ -1,0 +1,72 @@
+// Scenario 2: the HTTP client in library mode (bench/http-client.mjs).
+import { mmm, num, runLine, table, times, verdict } from "../lib/format.mjs";
+import { groupedBarChart } from "../lib/svg.mjs";
+
+export default function render(result) {
+  const s = result.summary;
+  const names = Object.keys(s);
+  const base = s[result.baseline];
+  const target = result.target;
+  const ratio = result.throughputRatios;
+  const rows = names.map((n) => [
+    n === result.baseline ? `${n} (baseline)` : n,
+    mmm(s[n].rps, 0),
+    times(ratio[n]),
+    mmm(s[n].p50, 3),
+    mmm(s[n].p99, 2),
+    num(s[n].errors?.median ?? 0, 0),
+  ]);
+  const tandem = target.subject;
+  const met = ratio[tandem] >= target.minThroughputRatio;
+  const m = result.method;
+  const losses = names
+    .filter((n) => n !== result.baseline && ratio[n] < 1)
+    .map(
+      (n) =>
+        `${n} reaches ${times(ratio[n])} of raw undici's throughput (p99 ${num(s[n].p99.median, 2)} ms against ${num(base.p99.median, 2)} ms)`,
+    );
+  const fetchName = names.find((n) => n === "fetch");
+  const tandemVsFetch = fetchName ? s[tandem].rps.median / s[fetchName].rps.median : undefined;
+  const perRequestUs = (1e6 / s[tandem].rps.median - 1e6 / base.rps.median) * m.concurrency;
+  const markdown = `\`bench/http-client.mjs\`: each subject sends GET requests to the same local upstream (${m.upstream}) over
+keep-alive connections, with ${m.concurrency} requests in flight (closed loop: each lane sends its next request when the
+previous one is answered and its body read), for ${m.roundSeconds} s per round, ${m.rounds} rounds after a ${m.warmupSeconds} s warm-up per subject.
+The subjects take turns within each round, in a rotating order, so that noise on the machine hits them alike. All run in one
+Node process; the upstream is another process.
+
+- **undici.request**: \`request(url, { dispatcher })\` with an \`Agent\` of ${m.connections} connections, the baseline.
+- **fetch**: Node's global \`fetch\` (undici inside), body read with \`arrayBuffer()\`.
+- **tandem rt.http (all policies)**: \`rt.http.request("bench", { path: "/" })\` in library mode, the upstream with
+  every policy on: attempt and total timeouts, retries with a budget, circuit breaker, outlier detection, bulkhead,
+  rate limit (set far above the load, so it never refuses), least-request balancing.
+- **… + hedging at p99**: the same, plus a hedge after the upstream's p99 latency.
+
+${runLine(result, "http-client.json")}
+
+${table(["subject", "requests/s, median (min..max)", "× undici", "p50 ms", "p99 ms", "errors"], rows)}
+
+![Requests per second](benchmarks/http-client.svg)
+
+Target: tandem's \`rt.http\` with all policies reaches at least ${Math.round(target.minThroughputRatio * 100)} % of raw undici's throughput:
+${verdict(met)} (${times(ratio[tandem])}).${tandemVsFetch !== undefined ? ` It does ${times(tandemVsFetch)} what \`fetch\` does.` : ""}
+
+**Where tandem loses:** ${losses.length === 0 ? "nowhere in this run: every subject kept up with raw undici." : `${losses.join("; ")}.`}
+${
+  ratio[tandem] < 1
+    ? `With ${m.concurrency} requests in flight, tandem's pipeline costs about ${num(perRequestUs, 0)} µs of CPU per request on top of
+undici's own (the difference of the two per-request times, times the concurrency): the policies themselves are
+cheap (scenario 1), the rest is a span and a duration histogram per attempt, the response guard that watches the
+body, and balancing among endpoints.`
+    : ""
+}`;
+  const chart = groupedBarChart({
+    title: "HTTP client, library mode: requests per second (median, min..max)",
+    unit: "requests per second",
+    groups: names,
+    series: [{ name: "requests/s", values: names.map((n) => s[n].rps.median) }],
+    whiskers: names.map((n) => [[s[n].rps.min, s[n].rps.max]]),
+    highlight: names.map((n) => n.startsWith("tandem")),
+    legend: false,
+  });
+  return { markdown, charts: { "http-client.svg": chart } };
+}

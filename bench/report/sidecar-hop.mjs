@@ -1,0 +1,141 @@
+// Scenario 3: the sidecar hop against nginx and HAProxy (bench/sidecar-hop.mjs).
+import { mmm, num, runLine, table, times, verdict } from "../lib/format.mjs";
+import { groupedBarChart } from "../lib/svg.mjs";
+
+const TANDEM = "tandem sidecar";
+const NGINX = "nginx";
+// "Well under" the peers' published per-1000-req/s CPU: at most half of Istio's.
+const WELL_UNDER = 0.5;
+
+export default function render(result) {
+  const s = result.summary;
+  const m = result.method;
+  const rates = m.rates.map(String);
+  const proxies = Object.keys(s.added[rates[0]] ?? {});
+  const names = ["direct", ...proxies];
+  const latencyRows = [];
+  for (const rate of rates) {
+    for (const n of names) {
+      const l = s.latency[rate][n];
+      const a = s.added[rate][n];
+      latencyRows.push([
+        `${rate}`,
+        n,
+        mmm(l.p50, 3),
+        mmm(l.p99, 2),
+        a ? num(a.p50.median, 3) : "baseline",
+        a ? num(a.p99.median, 2) : "baseline",
+        num(l.achievedRate?.median, 0),
+        num(l.errors?.median ?? 0, 0),
+      ]);
+    }
+  }
+  const cpuRows = proxies.map((n) => {
+    const at = s.latency["1000"]?.[n];
+    return [
+      n,
+      mmm(at?.vcpuPer1000, 3),
+      num(at?.rssMB?.median, 1),
+      mmm(s.throughput[n], 0),
+      times(s.throughput[n].median / s.throughput.direct.median),
+    ];
+  });
+  cpuRows.push(["direct (no proxy)", "n/a", "n/a", mmm(s.throughput.direct, 0), "1.00×"]);
+
+  const at1000 = s.added["1000"] ?? {};
+  const tandemP99 = at1000[TANDEM]?.p99.median;
+  const nginxP99 = at1000[NGINX]?.p99.median;
+  const tandemCpu = s.latency["1000"]?.[TANDEM]?.vcpuPer1000?.median;
+  const istio = result.peers.istioVcpuPer1000;
+  const dapr = result.peers.daprVcpuPer1000;
+  const p99Met = tandemP99 === undefined ? undefined : tandemP99 <= result.targets.addedP99MsAt1000;
+  let nginxMet;
+  let nginxText;
+  if (nginxP99 === undefined) nginxText = `nginx was not measured (${result.skipped?.nginx ?? "skipped"})`;
+  else if (nginxP99 <= 0)
+    nginxText = `nginx's added p99 was within the noise (${num(nginxP99, 2)} ms), so a ratio means nothing; tandem's is ${num(tandemP99, 2)} ms`;
+  else {
+    nginxMet = tandemP99 <= result.targets.maxRatioToNginxAddedP99 * nginxP99;
+    nginxText = `tandem ${num(tandemP99, 2)} ms against nginx ${num(nginxP99, 2)} ms, ${times(tandemP99 / nginxP99, 1)}`;
+  }
+  const cpuMet = tandemCpu === undefined ? undefined : tandemCpu <= WELL_UNDER * istio;
+  const losses = [];
+  for (const rate of rates) {
+    const a = s.added[rate];
+    const best = proxies.filter((n) => n !== TANDEM).sort((x, y) => a[x].p99.median - a[y].p99.median)[0];
+    if (best && a[TANDEM] && a[TANDEM].p99.median > a[best].p99.median)
+      losses.push(
+        `at ${rate} req/s tandem adds ${num(a[TANDEM].p99.median, 2)} ms at p99 where ${best} adds ${num(a[best].p99.median, 2)} ms`,
+      );
+  }
+  const peers = proxies.filter((n) => n !== TANDEM);
+  const fastest = peers.sort((x, y) => s.throughput[y].median - s.throughput[x].median)[0];
+  if (fastest && s.throughput[TANDEM] && s.throughput[TANDEM].median < s.throughput[fastest].median)
+    losses.push(
+      `its maximum throughput is ${times(s.throughput[TANDEM].median / s.throughput[fastest].median)} ${fastest}'s (${num(s.throughput[TANDEM].median, 0)} against ${num(s.throughput[fastest].median, 0)} req/s)`,
+    );
+  const cpuPeer = peers
+    .map((n) => [n, s.latency["1000"]?.[n]?.vcpuPer1000?.median])
+    .filter(([, v]) => v !== undefined)
+    .sort((x, y) => x[1] - y[1])[0];
+  if (cpuPeer && tandemCpu !== undefined && tandemCpu > cpuPeer[1])
+    losses.push(`it spends ${times(tandemCpu / cpuPeer[1], 1)} the CPU of ${cpuPeer[0]} per request`);
+  const skipped = Object.entries(result.skipped ?? {}).map(([n, why]) => `${n}: ${why}`);
+
+  const markdown = `\`bench/sidecar-hop.mjs\`: the same GET traffic to one upstream (${m.upstream}) sent directly and
+through three proxies on the same machine, in the same run:
+
+- **tandem sidecar**: the sidecar's forward proxy (\`GET http://upstream/\` in absolute form, the token in
+  \`Proxy-Authorization\`), the upstream with its default pipeline (timeouts, retries with a budget, breaker);
+  one Node thread.
+- **nginx**: ${m.nginx}.
+- **HAProxy**: ${m.haproxy}.
+${skipped.length > 0 ? `- Not measured: ${skipped.join("; ")}.\n` : ""}
+Latency at fixed rates: an open-loop generator (${m.generator}) sends ${rates.join(", ")} req/s, ${m.roundSeconds} s per round,
+${m.rounds} round(s) after a ${m.warmupSeconds} s warm-up, subjects in rotating order within a round. **Added** latency is a
+subject's percentile minus the direct call's in the same round (negative: within the noise). Maximum throughput:
+autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: user + system seconds of the proxy's processes
+(nginx's master and worker) from \`/proc\` during the 1000 req/s runs, as a share of one core scaled to 1000 req/s
+(vCPU per 1000 req/s); RSS at the end of those runs.
+
+${runLine(result, "sidecar-hop.json")}
+
+${table(["req/s", "subject", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "achieved req/s", "errors"], latencyRows)}
+
+![Added p99 latency](benchmarks/sidecar-hop-latency.svg)
+
+${table(["proxy", "vCPU per 1000 req/s", "RSS MB at 1000 req/s", "max req/s, median (min..max)", "× direct"], cpuRows)}
+
+![Maximum throughput](benchmarks/sidecar-hop-throughput.svg)
+
+Targets:
+
+- added p99 at most ${result.targets.addedP99MsAt1000} ms at 1000 req/s: ${verdict(p99Met)} (${num(tandemP99, 2)} ms);
+- within ${result.targets.maxRatioToNginxAddedP99}× nginx's added p99 at 1000 req/s: ${verdict(nginxMet)} (${nginxText});
+- CPU per 1000 req/s well under Dapr's published ${dapr} vCPU and Istio's ${istio} vCPU (here: at most
+  ${num(WELL_UNDER * istio, 3)} vCPU, half of Istio's): ${verdict(cpuMet)} (${num(tandemCpu, 3)} vCPU, ${times(tandemCpu / istio)} Istio's, ${times(tandemCpu / dapr)} Dapr's). The
+  published figures come from their own machines and setups, so this comparison is indicative only.
+
+**Where tandem loses:** ${losses.length === 0 ? "nowhere in this run." : `${losses.join("; ")}.`}
+`;
+  const latencyChart = groupedBarChart({
+    title: "Added p99 latency over a direct call (median of rounds)",
+    unit: "ms added at p99",
+    groups: rates.map((r) => `${r} req/s`),
+    series: proxies.map((n) => ({ name: n, values: rates.map((r) => Math.max(0, s.added[r][n].p99.median)) })),
+    note: "negative values (within noise) drawn as 0",
+  });
+  const throughputChart = groupedBarChart({
+    title: "Maximum throughput (median, min..max)",
+    unit: "requests per second",
+    groups: names,
+    series: [{ name: "req/s", values: names.map((n) => s.throughput[n].median) }],
+    whiskers: names.map((n) => [[s.throughput[n].min, s.throughput[n].max]]),
+    highlight: names.map((n) => n === TANDEM),
+    legend: false,
+  });
+  return {
+    markdown,
+    charts: { "sidecar-hop-latency.svg": latencyChart, "sidecar-hop-throughput.svg": throughputChart },
+  };
+}

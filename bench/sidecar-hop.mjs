@@ -1,0 +1,195 @@
+// Scenario 3, the sidecar hop: what a hop through tandem's sidecar (its forward proxy) adds to a
+// request, next to nginx and HAProxy configured as equivalent reverse proxies (one worker / one
+// thread each, as the sidecar is one Node thread; keep-alive connections to the upstream), and
+// to calling the upstream directly, all in the same run against the same upstream.
+// - added latency: p50 and p99 at fixed rates (open loop, measured from the scheduled send time)
+//   minus the direct call's in the same round;
+// - max throughput: autocannon, closed loop, 64 connections;
+// - CPU seconds and RSS of the proxy process(es) while serving 1000 req/s.
+// Writes bench/results/sidecar-hop.json.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startSidecar } from "@tandem/testkit";
+import autocannon from "autocannon";
+import { runOpenLoop } from "./lib/open-loop.mjs";
+import { processStats, startHaproxy, startNginx, startUpstream, ToolMissingError } from "./lib/proxies.mjs";
+import { pick, QUICK, sleep, summarizeRounds, writeResult } from "./lib/stats.mjs";
+
+const RATES = [500, 1000, 2000];
+const ROUNDS = pick(3, 1);
+const ROUND_S = pick(8, 2);
+const WARMUP_S = pick(2, 1);
+const THROUGHPUT_S = pick(5, 2);
+const THROUGHPUT_CONNECTIONS = 64;
+
+const upstream = await startUpstream();
+const hostPort = upstream.url.slice("http://".length);
+const dir = mkdtempSync(join(tmpdir(), "tandem-bench-hop-"));
+const stops = [upstream.stop];
+const skipped = {};
+try {
+  writeFileSync(join(dir, "tandem.yaml"), `upstreams:\n  upstream:\n    endpoints: [${upstream.url}]\n`);
+  const sidecar = await startSidecar({ config: join(dir, "tandem.yaml"), env: { TANDEM_LOG_LEVEL: "warn" } });
+  stops.push(() => sidecar.stop());
+  const subjects = {
+    direct: { origin: upstream.url, path: "/", headers: {}, pids: [] },
+    "tandem sidecar": {
+      origin: sidecar.api,
+      path: "http://upstream/",
+      headers: { "proxy-authorization": `Bearer ${sidecar.token}` },
+      pids: [sidecar.pid],
+    },
+  };
+  for (const [name, start] of [
+    ["nginx", startNginx],
+    ["HAProxy", startHaproxy],
+  ]) {
+    try {
+      const proxy = await start({ upstream: hostPort });
+      stops.push(proxy.stop);
+      subjects[name] = { origin: proxy.url, path: "/", headers: {}, pids: proxy.pids };
+    } catch (error) {
+      if (!(error instanceof ToolMissingError)) throw error;
+      skipped[name] = error.message;
+      console.log(`${name}: ${error.message}`);
+    }
+  }
+  const names = Object.keys(subjects);
+
+  // Added latency at fixed rates, with CPU and RSS of the proxy over each run.
+  const latency = {};
+  for (const rate of RATES) {
+    latency[rate] = Object.fromEntries(names.map((n) => [n, []]));
+    for (const name of names) {
+      const s = subjects[name];
+      await runOpenLoop({ origin: s.origin, path: s.path, headers: s.headers, rate, durationS: WARMUP_S });
+    }
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = names.map((_, i) => names[(i + r) % names.length]);
+      for (const name of order) {
+        const s = subjects[name];
+        const before = processStats(s.pids);
+        const t0 = performance.now();
+        const run = await runOpenLoop({ origin: s.origin, path: s.path, headers: s.headers, rate, durationS: ROUND_S });
+        const seconds = (performance.now() - t0) / 1000;
+        const after = processStats(s.pids);
+        const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
+        latency[rate][name].push({
+          p50: run.latency.p50,
+          p90: run.latency.p90,
+          p99: run.latency.p99,
+          p999: run.latency.p999,
+          max: run.latency.max,
+          achievedRate: run.achievedRate,
+          ok: run.ok,
+          errors: run.errors,
+          statusCodes: run.statusCodes,
+          errorCodes: run.errorCodes,
+          cpuSeconds,
+          // CPU share of one core while serving this rate, scaled to 1000 req/s.
+          vcpuPer1000: s.pids.length === 0 ? null : (cpuSeconds / seconds) * (1000 / rate),
+          rssMB: s.pids.length === 0 ? null : after.rssBytes / 2 ** 20,
+        });
+        console.log(
+          `${rate} req/s round ${r + 1}/${ROUNDS} ${name}: p50 ${run.latency.p50} ms p99 ${run.latency.p99} ms, ${run.ok} ok, ${run.errors} errors`,
+        );
+      }
+    }
+  }
+
+  // Added latency: each round's subject percentiles minus the direct call's of the same round.
+  const added = {};
+  for (const rate of RATES) {
+    added[rate] = {};
+    for (const name of names) {
+      if (name === "direct") continue;
+      const rounds = latency[rate][name].map((x, i) => ({
+        p50: x.p50 - latency[rate].direct[i].p50,
+        p99: x.p99 - latency[rate].direct[i].p99,
+      }));
+      added[rate][name] = { rounds, ...summarizeRounds(rounds) };
+    }
+  }
+
+  // Max throughput, closed loop.
+  const throughput = Object.fromEntries(names.map((n) => [n, []]));
+  const cannon = (s, seconds) =>
+    autocannon({
+      url: s.origin,
+      connections: THROUGHPUT_CONNECTIONS,
+      duration: seconds,
+      requests: [{ method: "GET", path: s.path, headers: s.headers }],
+    });
+  for (const name of names) await cannon(subjects[name], 1);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of names) {
+      const res = await cannon(subjects[name], THROUGHPUT_S);
+      const ok = res["2xx"];
+      throughput[name].push({
+        rps: ok / THROUGHPUT_S,
+        non2xx: res.non2xx,
+        errors: res.errors,
+        timeouts: res.timeouts,
+        p99: res.latency.p99,
+      });
+      console.log(`max throughput round ${r + 1}/${ROUNDS} ${name}: ${Math.round(ok / THROUGHPUT_S)} req/s`);
+      await sleep(200);
+    }
+  }
+
+  const summary = {
+    latency: Object.fromEntries(
+      RATES.map((rate) => [rate, Object.fromEntries(names.map((n) => [n, summarizeRounds(latency[rate][n])]))]),
+    ),
+    added: Object.fromEntries(
+      RATES.map((rate) => [
+        rate,
+        Object.fromEntries(Object.entries(added[rate]).map(([n, a]) => [n, { p50: a.p50, p99: a.p99 }])),
+      ]),
+    ),
+    throughput: Object.fromEntries(names.map((n) => [n, summarizeRounds(throughput[n].map((t) => t.rps))])),
+  };
+  const file = writeResult("sidecar-hop", {
+    method: {
+      upstream: upstream.kind,
+      rates: RATES,
+      rounds: ROUNDS,
+      roundSeconds: ROUND_S,
+      warmupSeconds: WARMUP_S,
+      throughputSeconds: THROUGHPUT_S,
+      throughputConnections: THROUGHPUT_CONNECTIONS,
+      tandem:
+        "tandem sidecar, forward proxy on its API listener, token in Proxy-Authorization, upstream with default policies",
+      nginx: "nginx, 1 worker, proxy_pass to an upstream block with keepalive 64, HTTP/1.1",
+      haproxy: "HAProxy, nbthread 1, http-reuse always, option http-keep-alive",
+      generator: "open loop in a child process, 32 keep-alive connections, latency from the scheduled send time",
+    },
+    baseline: "direct",
+    skipped,
+    peers: { daprVcpuPer1000: 0.48, istioVcpuPer1000: 0.35 },
+    targets: { addedP99MsAt1000: 0.5, maxRatioToNginxAddedP99: 2 },
+    rounds: { latency, added, throughput },
+    summary,
+  });
+  for (const rate of RATES) {
+    console.table(
+      Object.fromEntries(
+        names.map((n) => [
+          n,
+          {
+            p50: summary.latency[rate][n].p50.median,
+            p99: summary.latency[rate][n].p99.median,
+            "added p99": summary.added[rate][n]?.p99.median,
+            "vCPU/1000": summary.latency[rate][n].vcpuPer1000?.median,
+            rssMB: summary.latency[rate][n].rssMB?.median,
+          },
+        ]),
+      ),
+    );
+  }
+  console.log(`wrote ${file}${QUICK ? " (quick mode)" : ""}`);
+} finally {
+  for (const stop of stops.reverse()) await stop();
+  rmSync(dir, { recursive: true, force: true });
+}
