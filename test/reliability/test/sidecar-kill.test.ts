@@ -1,0 +1,219 @@
+// Faults in sidecar mode: the orders example under `tandem run` at ~300 req/s, its sidecar
+// killed with SIGKILL mid-load. The app serves in-process while the sidecar is away, returns to
+// it once `tandem run` has restarted it, and what it recorded meanwhile reaches the new one.
+
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { eventually } from "@tandem/testkit";
+import { startStub } from "@tandem-examples/payments-stub";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type OrdersPod,
+  type Outcome,
+  openLoopLoad,
+  ordersConfigDir,
+  removeDir,
+  sample,
+  scrape,
+  startOrdersPod,
+  startRecordingUpstream,
+  sumOf,
+} from "./support/sidecar-faults.js";
+
+const RATE = 300;
+const DURATION_MS = 12_000;
+const KILL_AT_MS = 4000;
+/** The client's bound on one request: the example's payments timeout.total is 3 s. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** The app's keep-alive connections to the sidecar (SidecarClient's default). */
+const SIDECAR_CONNECTIONS = 16;
+
+const percentile = (list: Outcome[], q: number): number => {
+  const sorted = list.map((o) => o.end - o.start).sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+};
+
+type Stub = Awaited<ReturnType<typeof startStub>>;
+
+describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
+  let payments: Stub[] = [];
+  let inventory: Awaited<ReturnType<typeof startRecordingUpstream>>;
+  let dir: string;
+  let pod: OrdersPod;
+  let outcomes: Outcome[] = [];
+  let killedAt = 0;
+  let inflightAtKill = 0;
+  let oldAdmin = "";
+  let lastOldCreated = 0;
+  const probes: { at: number; end: number; status: number; body: Record<string, unknown> }[] = [];
+
+  beforeAll(async () => {
+    payments = await Promise.all([0, 1, 2].map((i) => startStub({ name: `payments-${i}` })));
+    inventory = await startRecordingUpstream("inventory");
+    dir = ordersConfigDir(
+      payments.map((s) => s.url),
+      inventory.url,
+    );
+    pod = await startOrdersPod(dir);
+  });
+
+  afterAll(async () => {
+    await pod?.stop();
+    await Promise.all(payments.map((s) => s.close()));
+    await inventory?.close();
+    if (dir !== undefined) removeDir(dir);
+  });
+
+  it("keeps answering while the sidecar is killed and restarted", async () => {
+    const [first] = pod.sidecars();
+    expect(first).toBeDefined();
+    const { pid, admin } = first as { pid: number; admin: string };
+    oldAdmin = admin;
+    const post = async (items: number) => {
+      const at = Date.now();
+      const res = await fetch(`${pod.url}/orders`, {
+        method: "POST",
+        body: JSON.stringify({
+          customerId: "probe",
+          items: Array.from({ length: items }, (_, i) => ({ sku: `s${i}` })),
+        }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      probes.push({ at, end: Date.now(), status: res.status, body: (await res.json()) as Record<string, unknown> });
+    };
+    await post(1);
+    expect(probes[0]?.status).toBe(201);
+
+    // The old sidecar's count, read as often as the load lets it: the last read before the kill.
+    let scraping = true;
+    const scraper = (async () => {
+      while (scraping) {
+        const text = await scrape(oldAdmin);
+        if (text !== undefined) lastOldCreated = sumOf(text, "orders_created_total");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+
+    const pending: Promise<void>[] = [];
+    const load = openLoopLoad({
+      url: pod.url,
+      rate: RATE,
+      durationMs: DURATION_MS,
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      onTick: (elapsed) => {
+        if (elapsed < KILL_AT_MS || killedAt !== 0) return;
+        scraping = false;
+        killedAt = Date.now();
+        process.kill(pid, "SIGKILL");
+        // While no sidecar runs: the last good config (app.maxItems 20) and flags (new-checkout off).
+        pending.push(post(21), post(1));
+      },
+    });
+    outcomes = await load;
+    await Promise.all(pending);
+    scraping = false;
+    await scraper;
+    inflightAtKill = outcomes.filter((o) => o.start <= killedAt && o.end >= killedAt).length;
+
+    const failedAll = outcomes.filter((o) => o.status !== 201);
+    const loadStart = Math.min(...outcomes.map((o) => o.start));
+    const before = outcomes.filter((o) => o.end < killedAt);
+    const after = outcomes.filter((o) => o.start > killedAt);
+    const served = outcomes.filter((o) => o.status === 201).length;
+    console.log(
+      JSON.stringify({
+        sent: outcomes.length,
+        served,
+        failed: failedAll.length,
+        inflightAtKill,
+        failedErrors: [...new Set(failedAll.map((f) => `${f.error}: ${f.detail}`))],
+        slowestFailureMs: Math.max(0, ...failedAll.map((f) => f.end - f.start)),
+        slowestMs: Math.max(...outcomes.map((o) => o.end - o.start)),
+        p50BeforeKillMs: percentile(before, 0.5),
+        p99BeforeKillMs: percentile(before, 0.99),
+        p99AfterKillMs: percentile(after, 0.99),
+        p99BySecondMs: Array.from({ length: DURATION_MS / 1000 }, (_, i) =>
+          percentile(
+            outcomes.filter((o) => Math.floor((o.start - loadStart) / 1000) === i),
+            0.99,
+          ),
+        ),
+      }),
+    );
+    expect(killedAt).toBeGreaterThan(0);
+    expect(outcomes).toHaveLength((RATE * DURATION_MS) / 1000);
+    // No request hung: each ended within its bound, with an answer.
+    expect(outcomes.filter((o) => o.status === 0)).toEqual([]);
+    const failed = outcomes.filter((o) => o.status !== 201);
+    // Only requests in flight on the killed hop may fail: at most one per keep-alive connection
+    // of the app to the sidecar (SidecarClient's pool of 16), each at once with a clear error,
+    // not after the 8 s (timeout.total + 5 s) that would call the hop hung.
+    for (const f of failed) {
+      expect(f.error).toBe("sidecar_unavailable");
+      expect(f.detail).toMatch(/the sidecar hop failed/);
+      expect(f.end).toBeGreaterThanOrEqual(killedAt);
+      expect(f.end - killedAt).toBeLessThan(6000);
+    }
+    expect(failed.length).toBeLessThanOrEqual(SIDECAR_CONNECTIONS);
+    // During the outage: the last good config and flags.
+    const [tooMany, one] = probes.slice(1);
+    expect(tooMany).toMatchObject({ status: 422, body: { code: "too_many_items" } });
+    expect(String(tooMany?.body.detail)).toContain("at most 20");
+    expect(one).toMatchObject({ status: 201, body: { checkout: "classic" } });
+  });
+
+  it("returns to the restarted sidecar, and delivers what it counted meanwhile", async () => {
+    const restarted = pod.sidecars()[1];
+    expect(restarted).toBeDefined();
+    const { admin, at: readyAt, pid } = restarted as { pid: number; admin: string; at: number };
+    expect(admin).toBe(oldAdmin); // tandem run restarts it where it was
+    const outage = inventory.hits.filter((h) => h.at > killedAt && h.at < readyAt);
+    // The app served in-process while no sidecar ran...
+    expect(outage.length).toBeGreaterThan(0);
+    expect(outage.filter((h) => h.viaSidecar)).toEqual([]);
+    // ...and went back to the sidecar as soon as it was ready: after it, nothing in-process.
+    const backAt = inventory.hits.find((h) => h.at >= readyAt && h.viaSidecar)?.at;
+    expect(backAt).toBeDefined();
+    const lastLocal = inventory.hits.filter((h) => h.at >= readyAt && !h.viaSidecar).at(-1)?.at;
+    expect((backAt as number) - readyAt).toBeLessThan(2000);
+    expect(lastLocal === undefined || lastLocal - readyAt < 2000).toBe(true);
+
+    // Counters recorded during the outage reach the new sidecar (the app keeps deltas until a
+    // flush succeeds), and the fallback is counted there. An order started after the kill was
+    // counted after it: only the new sidecar can have it.
+    const createdTotal = outcomes.filter((o) => o.status === 201).length + 3; // + the probes' orders
+    const createdInOutage = outcomes.filter((o) => o.status === 201 && o.start > killedAt && o.end < readyAt).length;
+    const createdAfterKill = outcomes.filter((o) => o.status === 201 && o.start > killedAt).length;
+    expect(createdAfterKill).toBeGreaterThan(0);
+    let text = "";
+    await eventually(async () => {
+      text = (await scrape(admin)) ?? "";
+      expect(sumOf(text, "orders_created_total")).toBeGreaterThanOrEqual(createdAfterKill);
+    }, 10_000);
+    const newCreated = sumOf(text, "orders_created_total");
+    expect(sample(text, "tandem_sidecar_fallback_total")).toBeGreaterThan(0);
+
+    // The config and flags streams reconnected too: a flag flipped now reaches the app.
+    const flags = join(dir, "flags.json");
+    writeFileSync(flags, readFileSync(flags, "utf8").replace('"defaultVariant": "off"', '"defaultVariant": "on"'));
+    await eventually(async () => {
+      const res = await fetch(`${pod.url}/orders`, { method: "POST", body: JSON.stringify({ items: [{ sku: "a" }] }) });
+      expect(((await res.json()) as { checkout: string }).checkout).toBe("new");
+    }, 15_000);
+    console.log(
+      JSON.stringify({
+        newSidecarPid: pid,
+        restartedAfterMs: readyAt - killedAt,
+        outageHits: outage.length,
+        backToSidecarMs: (backAt as number) - readyAt,
+        lastLocalAfterReadyMs: lastLocal === undefined ? null : lastLocal - readyAt,
+        createdTotal,
+        createdInOutage,
+        createdAfterKill,
+        oldSidecarLastRead: lastOldCreated,
+        newSidecar: newCreated,
+        fallbacks: sample(text, "tandem_sidecar_fallback_total"),
+      }),
+    );
+  });
+});
