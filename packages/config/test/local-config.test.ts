@@ -72,6 +72,22 @@ describe("LocalConfigSources", () => {
     expect(sources.stats.applied).toBe(1);
   });
 
+  it("takes secret values out of a rejected change's problems, in the log and in lastError", async () => {
+    const { open, replace, dir, lines } = setup("secrets: { dir: secrets }\napp:\n  n: 1\n");
+    mkdirSync(join(dir, "secrets"));
+    writeFileSync(join(dir, "secrets", "db-password"), "hunter2-canary");
+    const sources = await open();
+    // The password pasted into the wrong setting, and as a key.
+    replace('secrets: { dir: secrets }\ntelemetry: { logs: { level: "hunter2-canary" } }\nhunter2-canary: 1\n');
+    await eventually(() => expect(sources.stats.rejected).toBeGreaterThanOrEqual(1));
+    const rejected = lines.find((l) => l.event === "config_rejected");
+    expect(JSON.stringify(rejected)).toContain("telemetry.logs.level");
+    expect(JSON.stringify(rejected)).toContain("[redacted]");
+    expect(JSON.stringify(rejected)).not.toContain("hunter2-canary");
+    expect(sources.stats.lastError?.message).not.toContain("hunter2-canary");
+    expect(sources.stats.lastError?.message).toContain("[redacted]");
+  });
+
   it("keeps the last good config when the file is replaced by a directory or a symlink loop", async () => {
     const { open, file, dir } = setup("app:\n  maxItems: 50\n");
     const sources = await open();

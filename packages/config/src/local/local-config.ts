@@ -191,13 +191,31 @@ export class LocalConfigSources {
 
   #reject(source: SourceKind, error: unknown): void {
     this.#count("rejected");
-    const message = (error as Error).message;
-    const issues = TandemError.is(error) ? error.details.issues : undefined;
+    // A rejected file may hold a secret's value where it does not belong (pasted into the wrong
+    // setting, or as a key): the problems quote what they got, so the values are taken out.
+    const redact = this.#secretRedactor();
+    const message = redact((error as Error).message);
+    const rawIssues = TandemError.is(error) ? error.details.issues : undefined;
+    const issues = rawIssues === undefined ? undefined : (JSON.parse(redact(JSON.stringify(rawIssues))) as unknown);
     this.stats.lastError = { source, message, at: new Date().toISOString() };
     this.#options.logger.warn(
       { event: "config_rejected", source, reason: message, ...(issues === undefined ? {} : { issues }) },
       `${source} change rejected; the last good ${source} stays in force`,
     );
+  }
+
+  /** Replaces every current secret value (4 characters or more, also JSON-escaped) with `[redacted]`. */
+  #secretRedactor(): (text: string) => string {
+    const needles = new Set<string>();
+    for (const name of this.secrets.names()) {
+      const value = this.secrets.lookup(name);
+      if (value === undefined || value.length < 4) continue;
+      needles.add(value);
+      needles.add(JSON.stringify(value).slice(1, -1));
+    }
+    // Longest first, so a secret that contains another is replaced whole.
+    const ordered = [...needles].sort((a, b) => b.length - a.length);
+    return (text) => ordered.reduce((out, needle) => out.replaceAll(needle, "[redacted]"), text);
   }
 
   #emit(kind: SourceKind): void {
