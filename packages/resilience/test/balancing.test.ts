@@ -7,7 +7,7 @@ afterAll(() => Promise.all(endpoints.map((e) => e.close())));
 describe("LoadBalancer", () => {
   it("round robin takes each endpoint in turn", () => {
     const lb = new LoadBalancer("round-robin");
-    expect([0, 1, 2, 3, 4].map(() => lb.pick(endpoints).address)).toEqual([
+    expect([0, 1, 2, 3, 4].map(() => lb.pick(endpoints, 0).address)).toEqual([
       "127.0.0.1:9001",
       "127.0.0.1:9002",
       "127.0.0.1:9003",
@@ -21,7 +21,7 @@ describe("LoadBalancer", () => {
     for (const [i, e] of endpoints.entries()) e.active = i * 10;
     const picks = new Map<string, number>();
     for (let i = 0; i < 2000; i++) {
-      const address = lb.pick(endpoints).address;
+      const address = lb.pick(endpoints, 0).address;
       picks.set(address, (picks.get(address) ?? 0) + 1);
     }
     // With two choices the busiest endpoint can only win against itself, which P2C never draws.
@@ -36,11 +36,28 @@ describe("LoadBalancer", () => {
     slow.observe(500, 0);
     for (const e of fast) e.observe(5, 0);
     let slowPicks = 0;
-    for (let i = 0; i < 1000; i++) if (lb.pick(endpoints) === slow) slowPicks++;
+    for (let i = 0; i < 1000; i++) if (lb.pick(endpoints, 0) === slow) slowPicks++;
     expect(slowPicks).toBe(0);
     // 60 s of fast answers later the peak has decayed.
     slow.observe(5, 60_000);
-    expect(slow.cost()).toBeLessThan(10);
+    expect(slow.cost(60_000)).toBeLessThan(10);
+  });
+
+  it("peak-EWMA tries an endpoint it avoided again once its spike has decayed, without an answer from it", () => {
+    const lb = new LoadBalancer("peak-ewma");
+    const [slow, ...fast] = endpoints as [Endpoint, ...Endpoint[]];
+    slow.observe(2000, 1000);
+    for (const e of fast) e.observe(5, 1000);
+    const picksAt = (now: number) => {
+      let n = 0;
+      for (let i = 0; i < 1000; i++) if (lb.pick(endpoints, now) === slow) n++;
+      return n;
+    };
+    expect(picksAt(1000)).toBe(0);
+    // The others keep answering in 5 ms; nothing is heard from the slow one, which gets no
+    // traffic. A minute later its spike has decayed below their 5 ms and it is tried again.
+    for (const e of fast) e.observe(5, 70_000);
+    expect(picksAt(70_000)).toBeGreaterThan(100);
   });
 });
 

@@ -50,9 +50,29 @@ export class Endpoint {
     this.#ewmaAt = now;
   }
 
-  /** Peak-EWMA's cost: expected latency times the queue it would join. */
-  cost(): number {
-    return (this.#ewma + 1) * (this.active + 1);
+  /**
+   * An attempt that ended without an answer after `ms` (it timed out, or a hedge won the race):
+   * its response time is at least that, so the average rises to it when it is higher and is
+   * otherwise left alone. A stalled endpoint that never answers still looks slow.
+   */
+  observeAtLeast(ms: number, now: number): void {
+    if (ms > this.#current(now)) this.observe(ms, now);
+  }
+
+  /**
+   * Peak-EWMA's cost at `now`: the expected latency times the queue it would join. The average
+   * decays towards zero from its last sample as it is read (Finagle's), so an endpoint avoided
+   * after a spike is tried again in time instead of never: otherwise only answers could bring
+   * it down, and it would get none.
+   */
+  cost(now: number): number {
+    return (this.#current(now) + 1) * (this.active + 1);
+  }
+
+  /** The average as of `now`, decayed since its last sample. */
+  #current(now: number): number {
+    if (this.#ewmaAt === 0) return this.#ewma;
+    return this.#ewma * Math.exp(-Math.max(0, now - this.#ewmaAt) / DECAY_MS);
   }
 
   ejected(now: number): boolean {

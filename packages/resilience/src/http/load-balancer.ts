@@ -18,7 +18,8 @@ export class LoadBalancer {
     this.#random = random;
   }
 
-  pick(candidates: readonly Endpoint[]): Endpoint {
+  /** `now` (ms, the runtime's clock) is when peak-EWMA reads the costs. */
+  pick(candidates: readonly Endpoint[], now: number): Endpoint {
     const n = candidates.length;
     if (n === 1) return candidates[0] as Endpoint;
     if (this.#kind === "round-robin") return candidates[this.#next++ % n] as Endpoint;
@@ -28,6 +29,6 @@ export class LoadBalancer {
     const a = candidates[i] as Endpoint;
     const b = candidates[j] as Endpoint;
     if (this.#kind === "least-request") return a.active <= b.active ? a : b;
-    return a.cost() <= b.cost() ? a : b;
+    return a.cost(now) <= b.cost(now) ? a : b;
   }
 }

@@ -11,8 +11,8 @@ export interface OutlierSettings {
 const MAX_EJECTION_MS = 300_000;
 
 /**
- * Envoy-style outlier detection: an endpoint that answers `consecutive5xx` 5xx or connection
- * failures in a row is ejected for `baseEjection` times the number of its ejections (capped at
+ * Envoy-style outlier detection: an endpoint that answers `consecutive5xx` 5xx, connection
+ * failures or attempt timeouts in a row is ejected for `baseEjection` times the number of its ejections (capped at
  * 300 s), unless that would eject more than `maxEjectionPercent` of the endpoints; one endpoint
  * always stays. An ejected endpoint returns by itself when its time is up.
  */
@@ -41,7 +41,7 @@ export class OutlierDetector {
     endpoint.consecutiveFailures = 0;
   }
 
-  /** A 5xx or a connection failure; returns true when it ejected the endpoint. */
+  /** A 5xx, a connection failure or an attempt timeout; returns true when it ejected the endpoint. */
   failure(endpoint: Endpoint, now: number): boolean {
     endpoint.consecutiveFailures++;
     if (endpoint.consecutiveFailures < this.#settings.consecutive5xx || endpoint.ejected(now)) return false;

@@ -276,9 +276,10 @@ export class Upstream {
       return response;
     } catch (error) {
       if (cancel?.aborted && !request.signal?.aborted) {
-        // A hedge that lost the race: not a failure of the endpoint.
+        // A hedge that lost the race: not a failure of the endpoint, but it was at least that slow.
         errorType = "cancelled";
         breaker?.release();
+        endpoint.observeAtLeast(this.#rt.now() - started, this.#rt.now());
         throw new AbortedError(`${this.name}: a hedged attempt was cancelled`, {
           details: { upstream: this.name, hedge: true },
         });
@@ -304,6 +305,11 @@ export class Upstream {
       }
       if (timedOut) {
         errorType = "timeout";
+        const now = this.#rt.now();
+        endpoint.observeAtLeast(now - started, now);
+        // As in Envoy, an attempt that timed out counts as a gateway failure of its endpoint; one
+        // cut short by the total deadline (perhaps after other attempts) says less, and does not.
+        if (bound === "attempt") this.#outliers?.failure(endpoint, now);
         throw new TimeoutError(
           `${this.name} (${endpoint.address}): the ${bound} timeout of ${bound === "attempt" ? this.settings.timeout.attempt : this.settings.timeout.total} ms passed`,
           {
@@ -458,7 +464,7 @@ export class Upstream {
     let healthy = this.endpoints.filter((e) => !e.ejected(now));
     if (healthy.length === 0) healthy = this.endpoints;
     const fresh = healthy.filter((e) => !tried.has(e));
-    return this.#balancer.pick(fresh.length > 0 ? fresh : healthy);
+    return this.#balancer.pick(fresh.length > 0 ? fresh : healthy, now);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,79 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { ConfigStore } from "@tandem/config";
+import { DeadlineWheel, LocalHttp } from "@tandem/resilience";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+
+const logger = pino({ level: "silent" });
+const open: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((o) => o.close()));
+});
+
+/** An instance that answers 200 after `delayMs`, counting the requests it gets. */
+async function instance(delayMs: number): Promise<{ url: string; requests: () => number }> {
+  let requests = 0;
+  const server: Server = createServer((req, res) => {
+    requests++;
+    req.resume();
+    const timer = setTimeout(() => res.end("ok"), delayMs);
+    res.on("close", () => clearTimeout(timer));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  open.push({
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(() => r()));
+    },
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests };
+}
+
+function client(upstream: Record<string, unknown>): LocalHttp {
+  const store = new ConfigStore({ upstreams: { stalls: upstream } }, logger);
+  const http = new LocalHttp(store, undefined, logger, new DeadlineWheel());
+  open.push({ close: () => http.close() });
+  return http;
+}
+
+describe("an endpoint that stalls", () => {
+  it("is ejected after attempt timeouts in a row, as after 5xx answers", async () => {
+    const stalled = await instance(2000);
+    const fast = [await instance(0), await instance(0)];
+    const http = client({
+      endpoints: [stalled.url, ...fast.map((f) => f.url)],
+      loadBalancer: "round-robin",
+      timeout: { attempt: 100, total: 3000 },
+      retry: { attempts: 3, backoff: { base: 1, max: 2 }, on: ["timeout"], budget: { ratio: 1, minPerSecond: 100 } },
+      outlierDetection: { consecutive5xx: 2, baseEjection: 30_000, maxEjectionPercent: 50 },
+    });
+    for (let i = 0; i < 15; i++) {
+      const res = await http.request("stalls", { path: "/" });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+    }
+    // Round robin would have sent it one first attempt in three (five); two timeouts eject it.
+    expect(stalled.requests()).toBe(2);
+  });
+
+  it("is avoided by peak-EWMA once a hedge overtook it, though it never answered", async () => {
+    const stalled = await instance(2000);
+    const fast = await instance(0);
+    const http = client({
+      endpoints: [stalled.url, fast.url],
+      loadBalancer: "peak-ewma",
+      timeout: { attempt: 2500, total: 3000 },
+      hedging: { after: 50, maxHedges: 1 },
+    });
+    for (let i = 0; i < 10; i++) {
+      const res = await http.request("stalls", { path: "/" });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+    }
+    // Its first request was overtaken after 50 ms: it looks at least that slow from then on,
+    // against a fast endpoint answering in a few ms.
+    expect(stalled.requests()).toBeLessThanOrEqual(1);
+    expect(fast.requests()).toBeGreaterThanOrEqual(10);
+  });
+});
