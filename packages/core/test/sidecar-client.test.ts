@@ -127,6 +127,21 @@ describe("SidecarClient calls", () => {
   });
 });
 
+describe("SidecarClient connections", () => {
+  it("carries many calls at once, as the proxied requests of a busy app are", async () => {
+    // The server answers nobody until 64 calls are in; a client with fewer connections
+    // would leave the rest queued behind them and time out.
+    const waiting: ServerResponse[] = [];
+    const { port } = await serve((_req, res) => {
+      waiting.push(res);
+      if (waiting.length === 64) for (const r of waiting) r.end("{}");
+    });
+    const c = client(port, undefined, 10_000);
+    const calls = Array.from({ length: 64 }, () => c.get("/v1/anything"));
+    expect(await Promise.all(calls)).toHaveLength(64);
+  });
+});
+
 describe("SidecarClient.waitUntilReady", () => {
   it("waits with backoff until /readyz answers 200", async () => {
     let calls = 0;

@@ -13,7 +13,10 @@ export interface SidecarClientOptions {
   token?: string | undefined;
   /** Default per-call timeout. Default 5000 ms. */
   timeoutMs?: number;
-  /** Keep-alive connections to the sidecar. Default 16. */
+  /**
+   * Keep-alive connections to the sidecar. Default 128, as many as an upstream endpoint's pool:
+   * each request proxied through the sidecar holds one for as long as the upstream takes.
+   */
   connections?: number;
 }
 
@@ -65,7 +68,7 @@ export class SidecarClient {
     this.#authorization = options.token === undefined ? undefined : `Bearer ${options.token}`;
     const origin = options.address.kind === "tcp" ? options.address.origin : "http://localhost";
     this.#pool = new Pool(origin, {
-      connections: options.connections ?? 16,
+      connections: options.connections ?? 128,
       keepAliveTimeout: 30_000,
       ...(options.address.kind === "unix" ? { socketPath: options.address.path } : {}),
     });
