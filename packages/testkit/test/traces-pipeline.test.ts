@@ -49,6 +49,25 @@ describe("traces end to end", () => {
     await sidecar.stop();
   });
 
+  it("sidecar mode: spans ended while the sidecar is away wait for it to be back (within the export timeout)", async () => {
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url };
+    const first = await startSidecar({ env });
+    const rt = await connect(first.api, first.token, { OTEL_BSP_SCHEDULE_DELAY: "20" });
+    first.kill("SIGKILL");
+    await first.exited;
+    rt.tracer.startSpan("ended-while-away").end();
+    // Away longer than a few quick retries; less than OTEL_EXPORTER_OTLP_TIMEOUT (10 s).
+    await new Promise((r) => setTimeout(r, 3000));
+    const listen = first.api.replace("http://", "");
+    const second = await startSidecar({ env, listen, ...(first.token === undefined ? {} : { token: first.token }) });
+    try {
+      await receiver.waitFor((spans) => spans.some((s) => s.name === "ended-while-away"), 10_000);
+    } finally {
+      await rt.close();
+      await second.stop();
+    }
+  });
+
   it("sidecar mode with nowhere to forward: the sidecar refuses, the app counts the spans it drops", async () => {
     const sidecar = await startSidecar({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: "" } });
     const refused = await fetch(`${sidecar.api}/v1/traces`, {

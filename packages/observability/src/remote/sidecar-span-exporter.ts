@@ -18,8 +18,9 @@ const FAILED = (message: string): ExportResult => ({ code: ExportResultCode.FAIL
 /**
  * The span exporter of sidecar mode: OTLP/HTTP protobuf to the sidecar's `POST /v1/traces`,
  * over the sidecar client's keep-alive connections (TCP or unix socket) with its token.
- * Retryable failures (the sidecar's queue full, the sidecar restarting) are retried within the
- * export's bound; what still fails is reported to the batch processor, which counts the spans
+ * Retryable failures (the sidecar's queue full, the sidecar restarting) are retried, at least
+ * once a second, until the export's bound (`OTEL_EXPORTER_OTLP_TIMEOUT`, 10 s) passes; what
+ * still fails is reported to the batch processor, which counts the spans
  * in `tandem_telemetry_dropped_total{signal="traces"}`. One log line per outage, not per batch.
  */
 export class SidecarSpanExporter implements SpanExporter {
@@ -62,9 +63,11 @@ export class SidecarSpanExporter implements SpanExporter {
       client.dispatcher,
       { path: "/v1/traces", headers: client.headers({ "content-type": "application/x-protobuf" }), body },
       {
-        maxAttempts: 5,
+        // The export's bound, not a count of attempts, decides how long spans wait for a
+        // sidecar that is away (restarting): tried at least every second until then.
+        maxAttempts: Number.POSITIVE_INFINITY,
         baseDelayMs: 100,
-        maxDelayMs: 2000,
+        maxDelayMs: 1000,
         deadline: Date.now() + (this.#options.timeoutMs ?? 10_000),
       },
     );
