@@ -4,7 +4,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { eventually } from "@tandem/testkit";
+import { eventually, type OtlpReceiver, startOtlpReceiver } from "@tandem/testkit";
 import { startStub } from "@tandem-examples/payments-stub";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -20,7 +20,8 @@ import {
   sumOf,
 } from "./support/sidecar-faults.js";
 
-const RATE = 300;
+/** Requests per second; TANDEM_FAULTS_RATE changes it (e.g. to compare with a quieter machine). */
+const RATE = Number(process.env.TANDEM_FAULTS_RATE ?? 300);
 const DURATION_MS = 12_000;
 const KILL_AT_MS = 4000;
 /** The client's bound on one request: the example's payments timeout.total is 3 s. */
@@ -38,6 +39,7 @@ type Stub = Awaited<ReturnType<typeof startStub>>;
 describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
   let payments: Stub[] = [];
   let inventory: Awaited<ReturnType<typeof startRecordingUpstream>>;
+  let receiver: OtlpReceiver;
   let dir: string;
   let pod: OrdersPod;
   let outcomes: Outcome[] = [];
@@ -50,17 +52,20 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
   beforeAll(async () => {
     payments = await Promise.all([0, 1, 2].map((i) => startStub({ name: `payments-${i}` })));
     inventory = await startRecordingUpstream("inventory");
+    receiver = await startOtlpReceiver();
     dir = ordersConfigDir(
       payments.map((s) => s.url),
       inventory.url,
+      receiver.url,
     );
-    pod = await startOrdersPod(dir);
+    pod = await startOrdersPod(dir, { OTEL_BSP_MAX_QUEUE_SIZE: "20000", OTEL_BSP_SCHEDULE_DELAY: "200" });
   });
 
   afterAll(async () => {
     await pod?.stop();
     await Promise.all(payments.map((s) => s.close()));
     await inventory?.close();
+    await receiver?.close();
     if (dir !== undefined) removeDir(dir);
   });
 
@@ -192,6 +197,27 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
     }, 10_000);
     const newCreated = sumOf(text, "orders_created_total");
     expect(sample(text, "tandem_sidecar_fallback_total")).toBeGreaterThan(0);
+
+    // Spans of the orders served after the kill wait in the app and reach the collector through
+    // the new sidecar; only those the old sidecar held (accepted, not yet forwarded) are lost.
+    const afterKill = outcomes.filter((o) => o.status === 201 && o.start > killedAt).map((o) => o.traceId);
+    const missing = () => {
+      const seen = new Set(receiver.spans().map((span) => span.traceId));
+      return afterKill.filter((id) => !seen.has(id));
+    };
+    await eventually(() => expect(missing()).toEqual([]), 20_000).catch(() => {});
+    const seen = new Set(receiver.spans().map((span) => span.traceId));
+    const servedBefore = outcomes.filter((o) => o.status === 201 && o.start <= killedAt);
+    console.log(
+      JSON.stringify({
+        spansAfterKill: { orders: afterKill.length, atCollector: afterKill.length - missing().length },
+        spansBeforeKill: {
+          orders: servedBefore.length,
+          atCollector: servedBefore.filter((o) => seen.has(o.traceId)).length,
+        },
+      }),
+    );
+    expect(missing()).toEqual([]);
 
     // The config and flags streams reconnected too: a flag flipped now reaches the app.
     const flags = join(dir, "flags.json");

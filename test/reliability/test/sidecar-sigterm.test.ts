@@ -17,7 +17,8 @@ import {
   sumOf,
 } from "./support/sidecar-faults.js";
 
-const RATE = 300;
+/** Requests per second; TANDEM_FAULTS_RATE changes it (e.g. to compare with a quieter machine). */
+const RATE = Number(process.env.TANDEM_FAULTS_RATE ?? 300);
 const DURATION_MS = 12_000;
 const STOP_AT_MS = 4000;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -82,6 +83,14 @@ describe("the sidecar stopped with SIGTERM under load (tandem run)", () => {
         sent: outcomes.length,
         failed: failed.length,
         failures: [...new Set(failed.map((f) => `${f.status} ${f.error}: ${f.detail}`))],
+        p99BySecondMs: Array.from({ length: DURATION_MS / 1000 }, (_, i) => {
+          const start = Math.min(...outcomes.map((o) => o.start));
+          const second = outcomes
+            .filter((o) => Math.floor((o.start - start) / 1000) === i)
+            .map((o) => o.end - o.start)
+            .sort((a, b) => a - b);
+          return second[Math.floor(second.length * 0.99)] ?? 0;
+        }),
         inflightAtSigterm: outcomes.filter((o) => o.start <= stoppedAt && o.end >= stoppedAt).length,
         sidecarInflightAtDrain: draining.json.inflight,
         drainMs: stopped.json.ms,
