@@ -65,9 +65,12 @@ export function ordersConfigDir(payments: readonly string[], inventory: string, 
     .replace("http://127.0.0.1:7101", inventory)
     // One info line per order would make the load test a logging test: the app logs warnings only.
     .replace("logs: { level: info }", "logs: { level: warn }")
-    // The machine is shared: a 500 ms attempt timeout would measure its noise, not the sidecar.
+    // The machine is shared: an event loop stalled by other work for 200 ms would time out the
+    // in-memory store (and open its breaker), 500 ms an upstream attempt. Those timeouts would
+    // measure the machine's noise, not the sidecar's faults.
     .replaceAll("attempt: 500ms", "attempt: 2s")
-    .replace("total: 2s", "total: 3s");
+    .replace("total: 2s", "total: 3s")
+    .replace("timeout: 200ms", "timeout: 2s");
   if (!config.includes(inventory) || !config.includes(payments[0] as string))
     throw new Error("the example's tandem.yaml no longer has the upstream URLs this suite replaces");
   const traces = otlp === undefined ? "" : `\n  traces: { export: { otlp: "${otlp}" } }`;
