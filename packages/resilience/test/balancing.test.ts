@@ -95,8 +95,67 @@ describe("OutlierDetector", () => {
       () => {},
     );
     detector.failure(e, 0);
-    detector.success(e);
+    detector.success(e, 0);
     expect(detector.failure(e, 0)).toBe(false);
+    void e.close();
+  });
+
+  it("with failurePercentage, ejects an endpoint that fails every other request, never twice in a row", () => {
+    const e = new Endpoint("http://127.0.0.1:9101");
+    const detector = new OutlierDetector(
+      { consecutive5xx: 5, baseEjection: 1000, maxEjectionPercent: 100, failurePercentage: 50, minRequests: 10 },
+      [e, ...endpoints],
+      () => {},
+    );
+    const ejectedAt: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      if (i % 2 === 0) detector.success(e, i);
+      else if (detector.failure(e, i)) ejectedAt.push(i);
+    }
+    // Five failures of ten requests: 50 %, once the window holds ten.
+    expect(ejectedAt).toEqual([9]);
+    expect(e.ejectedUntil).toBe(1009);
+    void e.close();
+  });
+
+  it("with failurePercentage, judges only the rolling window, and only from minRequests on", () => {
+    const e = new Endpoint("http://127.0.0.1:9102");
+    const detector = new OutlierDetector(
+      {
+        consecutive5xx: 5,
+        baseEjection: 1000,
+        maxEjectionPercent: 50,
+        failurePercentage: 50,
+        minRequests: 10,
+        window: 10_000,
+      },
+      [e, ...endpoints],
+      () => {},
+    );
+    // Ten successes at 0 s; 20 s later they have left the window.
+    for (let i = 0; i < 10; i++) detector.success(e, 0);
+    const ejectedAt: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      detector.success(e, 20_000);
+      if (detector.failure(e, 20_000)) ejectedAt.push(i);
+    }
+    // Half fail from the first pair on, but it is judged only once ten requests are in the window
+    // (with the old successes, 5 of 20 would be 25 %).
+    expect(ejectedAt).toEqual([4]);
+    void e.close();
+  });
+
+  it("without failurePercentage, a share of failures alone ejects nothing", () => {
+    const e = new Endpoint("http://127.0.0.1:9103");
+    const detector = new OutlierDetector(
+      { consecutive5xx: 3, baseEjection: 1000, maxEjectionPercent: 50 },
+      [e, ...endpoints],
+      () => {},
+    );
+    for (let i = 0; i < 100; i++) {
+      if (i % 2 === 0) detector.success(e, i);
+      else expect(detector.failure(e, i)).toBe(false);
+    }
     void e.close();
   });
 });

@@ -11,12 +11,13 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((o) => o.close()));
 });
 
-/** An instance that answers 200 after `delayMs`, counting the requests it gets. */
-async function instance(delayMs: number): Promise<{ url: string; requests: () => number }> {
+/** An instance that answers 200 after `delayMs` (or 503 to every other request), counting the requests it gets. */
+async function instance(delayMs: number, failEveryOther = false): Promise<{ url: string; requests: () => number }> {
   let requests = 0;
   const server: Server = createServer((req, res) => {
     requests++;
     req.resume();
+    if (failEveryOther && requests % 2 === 0) res.statusCode = 503;
     const timer = setTimeout(() => res.end("ok"), delayMs);
     res.on("close", () => clearTimeout(timer));
   });
@@ -31,7 +32,7 @@ async function instance(delayMs: number): Promise<{ url: string; requests: () =>
 }
 
 function client(upstream: Record<string, unknown>): LocalHttp {
-  const store = new ConfigStore({ upstreams: { stalls: upstream } }, logger);
+  const store = new ConfigStore({ upstreams: { svc: upstream } }, logger);
   const http = new LocalHttp(store, undefined, logger, new DeadlineWheel());
   open.push({ close: () => http.close() });
   return http;
@@ -49,7 +50,7 @@ describe("an endpoint that stalls", () => {
       outlierDetection: { consecutive5xx: 2, baseEjection: 30_000, maxEjectionPercent: 50 },
     });
     for (let i = 0; i < 15; i++) {
-      const res = await http.request("stalls", { path: "/" });
+      const res = await http.request("svc", { path: "/" });
       expect(res.statusCode).toBe(200);
       await res.body.dump();
     }
@@ -67,7 +68,7 @@ describe("an endpoint that stalls", () => {
       hedging: { after: 50, maxHedges: 1 },
     });
     for (let i = 0; i < 10; i++) {
-      const res = await http.request("stalls", { path: "/" });
+      const res = await http.request("svc", { path: "/" });
       expect(res.statusCode).toBe(200);
       await res.body.dump();
     }
@@ -75,5 +76,26 @@ describe("an endpoint that stalls", () => {
     // against a fast endpoint answering in a few ms.
     expect(stalled.requests()).toBeLessThanOrEqual(1);
     expect(fast.requests()).toBeGreaterThanOrEqual(10);
+  });
+});
+
+describe("an endpoint that fails every other request", () => {
+  it("is ejected with failurePercentage, though it never fails twice in a row", async () => {
+    const flaky = await instance(0, true);
+    const good = [await instance(0), await instance(0)];
+    const http = client({
+      endpoints: [flaky.url, ...good.map((g) => g.url)],
+      loadBalancer: "round-robin",
+      timeout: { attempt: 1000, total: 3000 },
+      retry: { attempts: 3, backoff: { base: 1, max: 2 }, on: [503], budget: { ratio: 1, minPerSecond: 100 } },
+      outlierDetection: { consecutive5xx: 3, baseEjection: 30_000, failurePercentage: 50, minRequests: 6 },
+    });
+    for (let i = 0; i < 60; i++) {
+      const res = await http.request("svc", { path: "/" });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+    }
+    // Three 503s in its first six requests eject it; round robin alone would send it about 20.
+    expect(flaky.requests()).toBe(6);
   });
 });

@@ -149,6 +149,24 @@ const upstream = z
           .max(100)
           .default(50)
           .describe("Never eject more of the endpoints than this."),
+        failurePercentage: z
+          .int()
+          .min(1)
+          .max(100)
+          .optional()
+          .describe(
+            "Also eject an endpoint when this share (%) of its requests in the window failed, in a row or not (Envoy's failure_percentage_threshold). Off when unset.",
+          ),
+        minRequests: z
+          .int()
+          .min(1)
+          .default(20)
+          .describe(
+            "Requests an endpoint needs in the window before failurePercentage judges it (as the breaker's minThroughput).",
+          ),
+        window: duration
+          .default(10_000)
+          .describe("The rolling window of failurePercentage, kept as ten buckets (Envoy's interval: 10 s)."),
       })
       .optional()
       .describe("Outlier detection: eject failing endpoints for a while."),

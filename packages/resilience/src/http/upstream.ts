@@ -271,7 +271,7 @@ export class Upstream {
         this.#outliers?.failure(endpoint, now);
       } else {
         breaker?.success(now - started);
-        this.#outliers?.success(endpoint);
+        this.#outliers?.success(endpoint, now);
       }
       return response;
     } catch (error) {
