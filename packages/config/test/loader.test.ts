@@ -97,6 +97,20 @@ app:
     ]);
   });
 
+  it("takes DNS servers for a dns: upstream only, as IP or IP:PORT", async () => {
+    const { values } = await parseConfig(
+      "upstreams:\n  a: { dns: svc.test:8080, dnsResolvers: [127.0.0.1:8600, '::1', '[::1]:53'] }\n",
+      {},
+    );
+    expect(values.upstreams.a?.dnsResolvers).toEqual(["127.0.0.1:8600", "::1", "[::1]:53"]);
+    expect(
+      await problems("upstreams:\n  a: { endpoints: [http://127.0.0.1:1], dnsResolvers: [127.0.0.1] }\n"),
+    ).toMatchObject([{ path: "upstreams.a.dnsResolvers", message: "dnsResolvers needs dns: they resolve its name" }]);
+    expect(await problems("upstreams:\n  a: { dns: svc.test:80, dnsResolvers: [consul.local] }\n")).toMatchObject([
+      { path: "upstreams.a.dnsResolvers[0]", message: "expected an IP address, IP:PORT or [IPv6]:PORT" },
+    ]);
+  });
+
   it("puts every problem in the message too, one line each", async () => {
     const error = await parseConfig("service: 5\npolicies: []\n", { file: "tandem.yaml" }).catch((e) => e);
     expect(error.message).toBe(

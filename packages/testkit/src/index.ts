@@ -1,6 +1,8 @@
 export { ConfigMapFixture } from "./config-fixture.js";
 export type { ConformanceContext, ConformanceOptions } from "./conformance.js";
 export { describeConformance } from "./conformance.js";
+export type { DnsAnswer, DnsServer } from "./dns-server.js";
+export { startDnsServer } from "./dns-server.js";
 export { eventually } from "./eventually.js";
 export type { Fault, FaultyUpstream, UpstreamInstance } from "./fault-upstream.js";
 export { startFaultyUpstream } from "./fault-upstream.js";

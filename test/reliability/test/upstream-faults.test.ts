@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eventually, sidecarRuntime, startSidecar } from "@tandem/testkit";
+import { eventually, sidecarRuntime, startDnsServer, startSidecar } from "@tandem/testkit";
 import { createRuntime, type Runtime } from "tandem";
 import { ProxyAgent, request } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
@@ -22,6 +22,7 @@ const SLOW_ROUND = 32;
 const CONCURRENCY = 16;
 
 const up = await startRawUpstream();
+const dns = await startDnsServer("servfail");
 const dir = mkdtempSync(join(tmpdir(), "tandem-upstream-faults-"));
 const file = join(dir, "tandem.yaml");
 writeFileSync(
@@ -30,6 +31,10 @@ writeFileSync(
   raw:
     endpoints: [${up.url}]
     loadBalancer: round-robin
+    timeout: { attempt: ${ATTEMPT_MS}ms, total: ${TOTAL_MS}ms }
+  named:
+    dns: svc.test:${new URL(up.url).port}
+    dnsResolvers: [${dns.address}]
     timeout: { attempt: ${ATTEMPT_MS}ms, total: ${TOTAL_MS}ms }
 `,
 );
@@ -43,6 +48,7 @@ afterAll(async () => {
   await local.close();
   await sidecar.stop();
   await up.close();
+  await dns.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -67,7 +73,7 @@ const bodyErrors = (reason: string): Expected["metric"] => [
   "tandem_upstream_body_errors_total",
   { upstream: "raw", reason },
 ];
-const FAULTS: Record<Exclude<RawFault, "ok">, Expected> = {
+const FAULTS: Record<Exclude<RawFault, "ok" | "ok-after-100ms">, Expected> = {
   "reset-mid-body": { phase: "body", code: "upstream_error", reason: "reset", metric: bodyErrors("reset") },
   "slow-headers": { phase: "request", code: "timeout", metric: duration("timeout") },
   "slow-body": { phase: "body", code: "timeout", metric: bodyErrors("timeout") },
@@ -88,11 +94,11 @@ interface Outcome {
 }
 
 /** One request and its whole body; what failed, where, and how long it took. */
-async function send(rt: Runtime): Promise<Outcome> {
+async function send(rt: Runtime, upstream = "raw"): Promise<Outcome> {
   const started = performance.now();
   let phase: Outcome["phase"] = "request";
   try {
-    const res = await rt.http.request("raw", { path: "/fault" });
+    const res = await rt.http.request(upstream, { path: "/fault" });
     phase = "body";
     await res.body.text();
     return { ms: performance.now() - started, phase: "none" };
@@ -102,10 +108,11 @@ async function send(rt: Runtime): Promise<Outcome> {
 }
 
 /** `count` requests, `CONCURRENCY` at a time. */
-async function round(rt: Runtime, count: number): Promise<Outcome[]> {
+async function round(rt: Runtime, count: number, upstream = "raw"): Promise<Outcome[]> {
   const out: Outcome[] = [];
   for (let sent = 0; sent < count; sent += CONCURRENCY) {
-    out.push(...(await Promise.all(Array.from({ length: Math.min(CONCURRENCY, count - sent) }, () => send(rt)))));
+    const batch = Array.from({ length: Math.min(CONCURRENCY, count - sent) }, () => send(rt, upstream));
+    out.push(...(await Promise.all(batch)));
   }
   return out;
 }
@@ -116,9 +123,11 @@ async function metricsText(mode: "library" | "sidecar"): Promise<string> {
   return res.body.text();
 }
 
+const apiPort = Number(new URL(sidecar.api).port);
+/** Per mode: the runtime, and the descriptors of the process that runs the pipeline. */
 const modes = [
-  ["library", () => local, "self"],
-  ["sidecar", () => remote, sidecar.pid],
+  ["library", () => local, () => openFds("self")],
+  ["sidecar", () => remote, () => openFds(sidecar.pid, apiPort)],
 ] as const;
 
 /** Per fault and mode: the figures the report quotes. */
@@ -127,21 +136,22 @@ afterAll(() => {
   console.log(`upstream faults:\n${observed.join("\n")}`);
 });
 
-describe.each(modes)("upstream faults [%s]", (mode, runtime, pid) => {
+describe.each(modes)("upstream faults [%s]", (mode, runtime, fds) => {
   it.each(Object.entries(FAULTS))(
     "%s: a clear error in bounded time, counted, nothing left open",
     async (fault, want) => {
       const rt = runtime();
       // The baseline: the hop to the sidecar warm (its connections stay), one connection per pool
       // to the upstream, as a service sees it between two bursts.
-      up.set("ok");
+      up.set("ok-after-100ms");
       expect((await round(rt, CONCURRENCY)).every((o) => o.phase === "none")).toBe(true);
+      up.set("ok");
       up.drop();
       await eventually(async () => {
         expect((await send(rt)).phase).toBe("none");
         expect(up.open).toBeGreaterThan(0);
       });
-      const fdsBefore = openFds(pid);
+      const fdsBefore = fds();
       const openBefore = up.open;
       const counted = sampleSum(await metricsText(mode), ...want.metric);
 
@@ -174,7 +184,7 @@ describe.each(modes)("upstream faults [%s]", (mode, runtime, pid) => {
       let fdsAfter = 0;
       let openAfter = 0;
       await eventually(() => {
-        fdsAfter = openFds(pid);
+        fdsAfter = fds();
         openAfter = up.open;
         expect(openAfter).toBeLessThanOrEqual(openBefore);
         expect(fdsAfter).toBeLessThanOrEqual(fdsBefore + 5);
@@ -187,6 +197,62 @@ describe.each(modes)("upstream faults [%s]", (mode, runtime, pid) => {
       );
     },
   );
+});
+
+describe.each(modes)("DNS failing, then recovering [%s]", (mode, runtime, fds) => {
+  it("fails fast and clearly while the name never resolved, serves once it does, and rides out a later outage", async () => {
+    const rt = runtime();
+    up.set("ok");
+    dns.set("servfail");
+    const failures = async () => sampleSum(await metricsText(mode), "tandem_dns_failures_total", { upstream: "named" });
+    const failedBefore = await failures();
+    // The hop to the sidecar warm, as in the rounds above: its connections are not the fault's.
+    up.set("ok-after-100ms");
+    await round(rt, CONCURRENCY);
+    up.set("ok");
+    const fdsBefore = fds();
+
+    const outcomes = await round(rt, ROUND, "named");
+    const slowest = Math.max(...outcomes.map((o) => o.ms));
+    for (const o of outcomes) {
+      expect(o.phase).toBe("request");
+      expect(o.error?.code).toBe("upstream_error");
+      expect(o.error?.message).toMatch(/^named: svc\.test could not be resolved \(ESERVFAIL\)/);
+      expect(o.error?.details).toMatchObject({ upstream: "named", reason: "connect-error" });
+    }
+    expect(slowest).toBeLessThan(BOUND_MS);
+    // Each failed resolution is counted; a failure is kept for a second, not asked again per request.
+    const failed = (await failures()) - failedBefore;
+    expect(failed).toBeGreaterThan(0);
+    expect(failed).toBeLessThan(ROUND);
+
+    // The name resolves again: requests are served within a retry interval or two.
+    dns.set({ addresses: ["127.0.0.1"], ttl: 1 });
+    const recovering = performance.now();
+    await eventually(async () => expect((await send(rt, "named")).phase).toBe("none"), 10_000);
+    const recoveredAfter = performance.now() - recovering;
+
+    // The resolver fails again: the last good endpoints stay, past the 1 s TTL, while failures count up.
+    dns.set("servfail");
+    const during = await failures();
+    const queries = dns.queries;
+    const deadline = performance.now() + 2500;
+    while (performance.now() < deadline) {
+      expect((await send(rt, "named")).phase).toBe("none");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(dns.queries).toBeGreaterThan(queries);
+    await eventually(async () => expect(await failures()).toBeGreaterThan(during));
+
+    let fdsAfter = 0;
+    await eventually(() => {
+      fdsAfter = fds();
+      expect(fdsAfter).toBeLessThanOrEqual(fdsBefore + 5);
+    }, 10_000);
+    observed.push(
+      `${mode} dns servfail x${ROUND}: upstream_error "${outcomes[0]?.error?.message}", slowest ${Math.round(slowest)} ms, ${failed} failed resolutions counted; served again ${Math.round(recoveredAfter)} ms after the resolver recovered; fds ${fdsBefore}->${fdsAfter}`,
+    );
+  });
 });
 
 function phaseLabel(phase: Expected["phase"]): string {

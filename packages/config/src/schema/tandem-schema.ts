@@ -121,6 +121,17 @@ const upstream = z
       .regex(/^[a-zA-Z0-9.-]+:\d{1,5}$/, { message: "expected HOST:PORT" })
       .optional()
       .describe("Resolve endpoints from DNS: HOST:PORT, re-resolved respecting TTL."),
+    dnsResolvers: z
+      .array(
+        z.string().regex(/^(\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?|[0-9a-fA-F:]+|\[[0-9a-fA-F:]+\]:\d{1,5})$/, {
+          message: "expected an IP address, IP:PORT or [IPv6]:PORT",
+        }),
+      )
+      .min(1)
+      .optional()
+      .describe(
+        "With dns: the DNS servers to ask (IP or IP:PORT, e.g. a local Consul agent's 127.0.0.1:8600) instead of the system's.",
+      ),
     loadBalancer: z
       .enum(["round-robin", "least-request", "peak-ewma"])
       .default("least-request")
@@ -185,6 +196,10 @@ const upstream = z
   })
   .refine((u) => (u.endpoints === undefined) !== (u.dns === undefined), {
     message: "set exactly one of endpoints or dns",
+  })
+  .refine((u) => u.dnsResolvers === undefined || u.dns !== undefined, {
+    message: "dnsResolvers needs dns: they resolve its name",
+    path: ["dnsResolvers"],
   })
   .describe("A named upstream for rt.http.request(name, ...).");
 

@@ -1,4 +1,4 @@
-import { lookup, resolve4, resolve6 } from "node:dns/promises";
+import { lookup, Resolver } from "node:dns/promises";
 import { TandemError } from "@tandem/core";
 import { Endpoint } from "./endpoint.js";
 
@@ -20,13 +20,30 @@ export class DnsEndpoints {
   #next = 0;
   #pending: Promise<void> | undefined;
   #lastError: unknown;
+  readonly #upstream: string;
+  readonly #resolver: Resolver | undefined;
+  readonly #failed: (() => void) | undefined;
 
-  /** `endpoints` is the upstream's own list, updated in place. */
-  constructor(target: string, endpoints: Endpoint[]) {
+  /**
+   * `endpoints` is the upstream's own list, updated in place. `servers` (IP or IP:PORT) are the
+   * DNS servers to ask instead of the system's, and only they: a local Consul agent, a test's
+   * server. `failed` is told of each failed resolution.
+   */
+  constructor(
+    target: string,
+    endpoints: Endpoint[],
+    options: { upstream: string; servers?: readonly string[] | undefined; failed?: (() => void) | undefined },
+  ) {
     const colon = target.lastIndexOf(":");
     this.#host = target.slice(0, colon);
     this.#port = Number(target.slice(colon + 1));
     this.#endpoints = endpoints;
+    this.#upstream = options.upstream;
+    this.#failed = options.failed;
+    if (options.servers !== undefined && options.servers.length > 0) {
+      this.#resolver = new Resolver({ timeout: 1000, tries: 2 });
+      this.#resolver.setServers([...options.servers]);
+    }
   }
 
   /** Resolves when the list is current enough to use; refreshes in the background otherwise. */
@@ -44,10 +61,10 @@ export class DnsEndpoints {
 
   #unresolved(): TandemError {
     const reason = (this.#lastError as { code?: string })?.code ?? "no address";
-    return new TandemError("upstream_error", `${this.#host} could not be resolved (${reason})`, {
+    return new TandemError("upstream_error", `${this.#upstream}: ${this.#host} could not be resolved (${reason})`, {
       status: 502,
       cause: this.#lastError,
-      details: { host: this.#host, reason: "connect-error" },
+      details: { upstream: this.#upstream, host: this.#host, reason: "connect-error" },
     });
   }
 
@@ -55,9 +72,10 @@ export class DnsEndpoints {
     let addresses: { address: string; family: number }[];
     let ttlMs = DEFAULT_REFRESH_MS;
     try {
+      const resolver = this.#resolver ?? systemResolver;
       const [v4, v6] = await Promise.allSettled([
-        resolve4(this.#host, { ttl: true }),
-        resolve6(this.#host, { ttl: true }),
+        resolver.resolve4(this.#host, { ttl: true }),
+        resolver.resolve6(this.#host, { ttl: true }),
       ]);
       const records = [
         ...(v4.status === "fulfilled" ? v4.value.map((r) => ({ ...r, family: 4 })) : []),
@@ -66,11 +84,15 @@ export class DnsEndpoints {
       if (records.length > 0) {
         addresses = records;
         ttlMs = Math.min(...records.map((r) => r.ttl * 1000));
-      } else {
+      } else if (this.#resolver === undefined) {
         addresses = await lookup(this.#host, { all: true });
+      } else {
+        // Only the configured servers are asked: their answer, an error, is the answer.
+        throw v4.status === "rejected" ? v4.reason : Object.assign(new Error("no address"), { code: "ENODATA" });
       }
     } catch (error) {
       this.#lastError = error;
+      this.#failed?.();
       // Try again soon, keeping what was known.
       this.#next = now + MIN_TTL_MS;
       return;
@@ -93,3 +115,6 @@ export class DnsEndpoints {
     for (const url of urls) this.#endpoints.push(new Endpoint(url));
   }
 }
+
+/** The system's DNS servers (resolv.conf), shared by every upstream that names none. */
+const systemResolver = new Resolver();

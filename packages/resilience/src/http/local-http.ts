@@ -84,6 +84,10 @@ export class LocalHttp implements Http {
       help: "Response bodies that failed after their headers arrived, by upstream and reason: reset (cut off) or timeout.",
       labelNames: ["upstream", "reason"],
     });
+    const dnsFailures = this.#metrics?.counter("tandem_dns_failures_total", {
+      help: "Failed resolutions of a dns: upstream's name, by upstream; the last good endpoints stay in use.",
+      labelNames: ["upstream"],
+    });
     const changed: string[] = [];
     for (const [name, s] of Object.entries(settings)) {
       const json = JSON.stringify(s);
@@ -97,6 +101,7 @@ export class LocalHttp implements Http {
         tracer: this.#tracer,
         ejections: (n) => ejected?.set({ upstream: name }, n),
         bodyFailed: (reason) => bodyErrors?.inc({ upstream: name, reason }),
+        dnsFailed: () => dnsFailures?.inc({ upstream: name }),
       });
       this.#upstreams.set(name, { json, upstream });
       // The old pools close once their requests finish.

@@ -34,6 +34,8 @@ export interface UpstreamSettings {
   endpoints?: string[] | undefined;
   /** `host:port`: endpoints from DNS, resolved again when the TTL runs out. */
   dns?: string | undefined;
+  /** DNS servers (`HOST:PORT` or an IP) to resolve `dns` with, instead of the system's. */
+  dnsResolvers?: string[] | undefined;
   loadBalancer: LoadBalancing;
   timeout: { attempt: number; total: number };
   retry?:
@@ -64,6 +66,8 @@ export interface UpstreamRuntime {
   tracer?: Tracer | undefined;
   /** A response body failed after its headers arrived: cut off (`reset`) or too slow (`timeout`). */
   bodyFailed?: (reason: "reset" | "timeout") => void;
+  /** A `dns:` name failed to resolve (the last good endpoints, if any, stay). */
+  dnsFailed?: () => void;
 }
 
 /** One request on its way through the pipeline: what every attempt sends, and where it stands. */
@@ -111,7 +115,14 @@ export class Upstream {
     this.settings = settings;
     this.#rt = runtime;
     this.endpoints = (settings.endpoints ?? []).map((url) => new Endpoint(url));
-    this.#dns = settings.dns === undefined ? undefined : new DnsEndpoints(settings.dns, this.endpoints);
+    this.#dns =
+      settings.dns === undefined
+        ? undefined
+        : new DnsEndpoints(settings.dns, this.endpoints, {
+            upstream: name,
+            servers: settings.dnsResolvers,
+            failed: runtime.dnsFailed,
+          });
     this.#balancer = new LoadBalancer(settings.loadBalancer, runtime.random);
     this.#outliers =
       settings.outlierDetection === undefined

@@ -1,10 +1,11 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 
 /**
  * What the raw upstream does with each request, at the byte level where an HTTP library would
  * hide the fault:
  * - `ok`: a valid 200 with a small JSON body, connection kept alive;
+ * - `ok-after-100ms`: the same, 100 ms later (to hold many connections at once);
  * - `reset-mid-body`: headers announcing 200 bytes, 100 of them, then a TCP reset;
  * - `slow-headers`: the status line and headers trickled one byte per second (slowloris);
  * - `slow-body`: complete headers, then the body one byte every 250 ms (never idle for long);
@@ -14,6 +15,7 @@ import { createServer, type Server, type Socket } from "node:net";
  */
 export type RawFault =
   | "ok"
+  | "ok-after-100ms"
   | "reset-mid-body"
   | "slow-headers"
   | "slow-body"
@@ -73,6 +75,9 @@ export async function startRawUpstream(): Promise<RawUpstream> {
           case "ok":
             socket.write(OK);
             break;
+          case "ok-after-100ms":
+            timers.add(setTimeout(() => socket.write(OK), 100));
+            break;
           case "reset-mid-body":
             socket.write(
               `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 200\r\n\r\n${"x".repeat(100)}`,
@@ -122,9 +127,34 @@ export async function startRawUpstream(): Promise<RawUpstream> {
   };
 }
 
-/** Open file descriptors of a process (sockets, pipes, files), from /proc. */
-export function openFds(pid: number | "self"): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
+/**
+ * Open file descriptors of a process (sockets, pipes, files), from /proc, leaving out the
+ * TCP connections accepted on `exceptPort`: a sidecar's connections from the app are the app's
+ * keep-alive pool, which grows with concurrency up to its size, not with faults.
+ */
+export function openFds(pid: number | "self", exceptPort?: number): number {
+  const fds = readdirSync(`/proc/${pid}/fd`);
+  if (exceptPort === undefined) return fds.length;
+  const accepted = new Set<string>();
+  for (const table of ["tcp", "tcp6"]) {
+    for (const line of readFileSync(`/proc/${pid}/net/${table}`, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1]?.split(":")[1];
+      // State 01: established; the listening socket itself stays counted.
+      if (local !== undefined && Number.parseInt(local, 16) === exceptPort && fields[3] === "01") {
+        accepted.add(`socket:[${fields[9]}]`);
+      }
+    }
+  }
+  let count = 0;
+  for (const fd of fds) {
+    try {
+      if (!accepted.has(readlinkSync(`/proc/${pid}/fd/${fd}`))) count++;
+    } catch {
+      // Closed while we looked.
+    }
+  }
+  return count;
 }
 
 /** The sum of a metric's samples whose labels include every given one, from Prometheus text. */
