@@ -166,6 +166,26 @@ describe("PodMetrics", () => {
     expect(text).toContain("ok_total 1");
     expect(text).not.toContain("neg_total 1");
   });
+
+  it("refuses new metrics past its cap of metric names, naming them, and keeps recording the ones it has", () => {
+    const pod = new PodMetrics({ self: "s", maxFamilies: 3 });
+    const counter = (name: string) => ({
+      name,
+      type: "counter" as const,
+      help: "",
+      labelNames: [],
+      series: [[[], 1]] as [string[], number][],
+    });
+    const rejected = pod.apply({ process: "a", families: ["a_total", "b_total", "c_total", "d_total"].map(counter) });
+    expect(rejected).toEqual([{ name: "d_total", reason: expect.stringContaining("the most it keeps") }]);
+    expect(pod.apply({ process: "b", families: [counter("a_total"), counter("e_total")] }).map((r) => r.name)).toEqual([
+      "e_total",
+    ]);
+    const text = pod.text(false);
+    expect(text).toContain("a_total 2");
+    expect(text).not.toContain("d_total");
+    expect(pod.registry.families.size).toBe(3);
+  });
 });
 
 describe("exposition", () => {

@@ -48,7 +48,11 @@ export interface PodMetricsOptions {
   /** A process that has not flushed for this long stops contributing gauges. Default 15 000 ms. */
   processTtlMs?: number;
   maxSeriesPerMetric?: number;
+  /** Distinct metric names the pod keeps; a batch's new families past it are refused. Default 2000. */
+  maxFamilies?: number;
 }
+
+const DEFAULT_MAX_FAMILIES = 2000;
 
 /**
  * The metrics of a pod: counters and histograms from every process added up, gauges combined
@@ -108,11 +112,22 @@ export class PodMetrics {
 
   #applyFamily(process: string, batch: FamilyBatch, now: number): void {
     const { series, ...definition } = batch;
+    // Each metric's label sets are capped; the number of metrics is too, or a process that
+    // makes up names (one per path, per user) would grow the sidecar without bound.
+    const maxFamilies = this.#options.maxFamilies ?? DEFAULT_MAX_FAMILIES;
+    if (!this.registry.families.has(definition.name) && this.registry.families.size >= maxFamilies) {
+      throw new MetricError(
+        `the pod already has ${this.registry.families.size} metrics, the most it keeps; ${definition.name} is refused`,
+        { metric: definition.name },
+      );
+    }
     const family = this.registry.define(definition);
     const def = family.definition;
     if (def.type === "gauge") {
       let gauges = this.#gauges.get(process);
       if (gauges === undefined) {
+        // Processes that stopped reporting go before a new one comes in, scraped or not.
+        this.#dropStale(now);
         gauges = {
           registry: new MetricRegistry({ maxSeriesPerMetric: this.#maxSeries }),
           lastSeen: now,
@@ -161,15 +176,19 @@ export class PodMetrics {
 
   /** Every family as exposed, gauges combined across live processes. */
   families(now = Date.now()): FamilySnapshot[] {
-    const ttl = this.#options.processTtlMs ?? 15_000;
-    for (const [process, gauges] of this.#gauges)
-      if (!gauges.pinned && now - gauges.lastSeen > ttl) this.#gauges.delete(process);
+    this.#dropStale(now);
     const out: FamilySnapshot[] = [];
     for (const family of this.registry.families.values()) {
       if (family.definition.type === "gauge") out.push(this.#combineGauge(family));
       else out.push({ definition: family.definition, series: family.series.values() });
     }
     return out;
+  }
+
+  #dropStale(now: number): void {
+    const ttl = this.#options.processTtlMs ?? 15_000;
+    for (const [process, gauges] of this.#gauges)
+      if (!gauges.pinned && now - gauges.lastSeen > ttl) this.#gauges.delete(process);
   }
 
   #combineGauge(family: MetricFamily): FamilySnapshot {
