@@ -40,7 +40,9 @@ export async function parseConfigText(text: string, file: string): Promise<Recor
     if (first !== undefined) {
       const at = first.linePos?.[0];
       const where = at === undefined ? "" : ` at line ${at.line}, column ${at.col}`;
-      throw new ConfigError(`config file ${file} is not valid YAML${where}: ${first.message.split("\n")[0]}`, {
+      // The parser's message ends with the position again (and an excerpt on the next lines).
+      const why = (first.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+      throw new ConfigError(`config file ${file} is not valid YAML${where}: ${why}`, {
         details: { file, ...(at === undefined ? {} : { line: at.line, column: at.col }) },
       });
     }

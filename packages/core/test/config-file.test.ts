@@ -24,7 +24,9 @@ describe("loadConfigFile", () => {
   it("says where YAML broke, by line and column", async () => {
     const error = await loadConfigFile(file("bad.yaml", "service: orders\napp:\n  maxItems: [1, 2\n")).catch((e) => e);
     expect(error).toBeInstanceOf(ConfigError);
-    expect(error.message).toMatch(/bad\.yaml is not valid YAML at line \d+, column \d+/);
+    expect(error.message).toMatch(/bad\.yaml is not valid YAML at line \d+, column \d+: \S/);
+    // The position once, in front, not repeated at the end.
+    expect(error.message.match(/at line/g)).toHaveLength(1);
     expect(error.details).toMatchObject({ file: expect.stringContaining("bad.yaml"), line: expect.any(Number) });
   });
 
