@@ -56,9 +56,16 @@ function tandemYaml(endpoints) {
     timeout: { attempt: ${ATTEMPT_MS}ms, total: ${DEADLINE_MS}ms }
     retry:
       attempts: ${ATTEMPTS}
+      backoff: { base: 5ms, max: 100ms }
       on: [connect-error, reset, timeout, 502, 503, 504]
       budget: { ratio: 0.2, minPerSecond: 10 }
-    outlierDetection: { consecutive5xx: 3, baseEjection: ${EJECT_S}s, maxEjectionPercent: 50 }
+    outlierDetection:
+      consecutive5xx: 3
+      failurePercentage: 25
+      minRequests: 10
+      window: 2s
+      baseEjection: ${EJECT_S}s
+      maxEjectionPercent: 50
     circuitBreaker: { failureRatio: 0.5, minThroughput: 20, breakFor: ${EJECT_S}s }
     hedging: { after: p99, maxHedges: 1 }
 `;
@@ -233,6 +240,12 @@ if (process.argv.includes("--faults-app")) {
 
 // --- the parent: upstreams, subjects, schedule, rounds ---------------------------------------------
 
+// Whatever happens to the benchmark, the apps it started die with it.
+const apps = new Set();
+process.once("exit", () => {
+  for (const child of apps) child.kill("SIGKILL");
+});
+
 function startApp(options) {
   return new Promise((resolve, reject) => {
     const child = fork(SELF, ["--faults-app"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
@@ -258,7 +271,8 @@ function startApp(options) {
       clearTimeout(timer);
       reject(new Error(`the ${options.kind} app exited (${code}) before it listened`));
     });
-    process.once("exit", () => child.kill("SIGKILL"));
+    apps.add(child);
+    child.once("exit", () => apps.delete(child));
     child.send(options);
   });
 }
