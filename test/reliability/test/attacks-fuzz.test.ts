@@ -477,6 +477,34 @@ describe("the forward proxy under hostile requests", () => {
     },
     runs(120_000, 1_800_000),
   );
+});
+
+describe("the sidecar's memory under hostile clients", () => {
+  it("refuses metric names past its cap instead of growing with a client that makes them up", async () => {
+    const op = operations.find((o) => o.method === "POST" && o.path === "/v1/metrics") as Operation;
+    let refused = 0;
+    for (let batch = 0; batch < 450; batch++) {
+      const families = Array.from({ length: 5 }, (_, i) => ({
+        name: `made_up_${batch}_${i}_total`,
+        type: "counter",
+        help: "one name per request",
+        labelNames: ["path"],
+        series: [[[`/orders/${batch}/${i}`], 1]],
+      }));
+      const answer = await send(op, {
+        body: JSON.stringify({ process: `p${batch % 7}`, families }),
+        headers: { "content-type": "application/json" },
+      });
+      expect(answer.status).toBe(200);
+      const rejected = (JSON.parse(answer.text) as { rejected: { reason: string }[] }).rejected;
+      refused += rejected.filter((r) => r.reason.includes("the most it keeps")).length;
+    }
+    expect(refused).toBeGreaterThan(0);
+    const scrape = await request(`${sidecar.admin}/metrics`, { dispatcher: agent });
+    const names = new Set((await scrape.body.text()).match(/^# TYPE made_up_\S+/gm));
+    expect(names.size).toBeGreaterThan(1000);
+    expect(names.size).toBeLessThanOrEqual(2000);
+  });
 
   it("keeps its memory bounded after the whole run", async () => {
     await alive();
