@@ -38,6 +38,8 @@ describe("the sidecar stopped with SIGTERM under load (tandem run)", () => {
 
   beforeAll(async () => {
     payments = await Promise.all([0, 1, 2].map((i) => startStub({ name: `payments-${i}` })));
+    // A charge takes 50 ms: at 300 req/s some 15 hops are in flight through the sidecar at any time.
+    for (const stub of payments) stub.setFault({ latencyMs: 50 });
     inventory = await startRecordingUpstream("inventory");
     receiver = await startOtlpReceiver();
     dir = ordersConfigDir(
@@ -103,6 +105,7 @@ describe("the sidecar stopped with SIGTERM under load (tandem run)", () => {
     expect(stoppedAt).toBeGreaterThan(0);
     expect(outcomes).toHaveLength((RATE * DURATION_MS) / 1000);
     expect(failed).toEqual([]);
+    expect(draining.json.inflight as number).toBeGreaterThan(0);
     expect(stopped.json).toMatchObject({ drained: true, abandoned: 0 });
     expect(stopped.json.ms as number).toBeLessThan(DRAIN_TIMEOUT_MS);
     expect(died.json).toMatchObject({ code: 0, signal: null });
