@@ -18,7 +18,7 @@ const BOUND_MS = TOTAL_MS + 5000;
 /** Faulted requests per fault and mode; the slow faults take a timeout each, so fewer of them. */
 const ROUND = 200;
 const SLOW_ROUND = 32;
-/** The sidecar client's connections: more at once would wait for the hop, not for the fault. */
+/** Requests at once: several connections' worth, few enough for a shared two-core machine. */
 const CONCURRENCY = 16;
 
 const up = await startRawUpstream();
