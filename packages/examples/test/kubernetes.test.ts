@@ -181,4 +181,10 @@ describe("examples/kubernetes manifests", () => {
       expect(text, file).toMatch(/^FROM node:24-alpine$/m);
     }
   });
+
+  it("runs the sidecar image with the small young generation tandem run gives its sidecar", () => {
+    const text = readFileSync(example("kubernetes/Dockerfile.sidecar"), "utf8");
+    const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(text)?.[1] ?? "[]") as string[];
+    expect(entrypoint).toEqual(["node", "--max-semi-space-size=2", "/app/bin/tandem.js"]);
+  });
 });

@@ -73,6 +73,28 @@ describe("tandem sidecar process", () => {
     expect(sidecar.logs.join("\n")).not.toContain(sidecar.token as string);
   });
 
+  it("runs with a small young generation, unless NODE_OPTIONS says otherwise", async () => {
+    const newSpaceBytes = async (admin: string) => {
+      const text = await (await fetch(`${admin}/metrics`)).text();
+      return Number(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text)?.[1]);
+    };
+    const small = await startSidecar();
+    try {
+      // Two semi-spaces of at most 2 MB; V8's default lets them grow to 16 MB each.
+      expect(await newSpaceBytes(small.admin)).toBeGreaterThan(0);
+      expect(await newSpaceBytes(small.admin)).toBeLessThanOrEqual(4 * 1024 * 1024);
+    } finally {
+      await small.stop();
+    }
+    const chosen = await startSidecar({ env: { NODE_OPTIONS: "--max_semi_space_size=16" } });
+    try {
+      const args = readFileSync(`/proc/${chosen.pid}/cmdline`, "utf8").split("\0");
+      expect(args.filter((a) => a.includes("semi-space"))).toEqual([]);
+    } finally {
+      await chosen.stop();
+    }
+  });
+
   it("serves on a unix socket", async () => {
     const sidecar = await startSidecar({ unixSocket: true });
     expect(sidecar.api).toMatch(/^unix:\/.*api\.sock$/);
