@@ -36,6 +36,9 @@ writeFileSync(
     dns: svc.test:${new URL(up.url).port}
     dnsResolvers: [${dns.address}]
     timeout: { attempt: ${ATTEMPT_MS}ms, total: ${TOTAL_MS}ms }
+  lost:
+    dns: lost.test:80
+    dnsResolvers: [${dns.address}]
 `,
 );
 const sidecar = await startSidecar({ config: file });
@@ -277,6 +280,16 @@ describe("the forward proxy, to a client that knows nothing of tandem", () => {
       await next.body.dump();
     },
   );
+
+  it("a name that does not resolve: a problem+json naming the upstream", async () => {
+    dns.set("servfail");
+    const res = await request("http://lost/", { dispatcher: proxy });
+    expect(res.statusCode).toBe(502);
+    expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    const problem = (await res.body.json()) as { code: string; detail: string; details: Record<string, unknown> };
+    expect(problem).toMatchObject({ code: "upstream_error", details: { upstream: "lost", reason: "connect-error" } });
+    expect(problem.detail).toBe("lost: lost.test could not be resolved (ESERVFAIL)");
+  });
 
   it.each(Object.entries(FAULTS).filter(([, want]) => want.phase === "body"))(
     "%s: the body is cut off within the bound, never hangs",
