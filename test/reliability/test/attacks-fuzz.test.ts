@@ -311,6 +311,63 @@ describe("the sidecar's API under malformed and hostile input", () => {
     runs(120_000, 1_800_000),
   );
 
+  it(
+    "answers hostile header values sent raw on every route with a problem or a closed connection",
+    async () => {
+      const name = fc.constantFrom(
+        "X-Fuzz",
+        "Accept",
+        "Content-Type",
+        "Last-Event-ID",
+        "Authorization",
+        "Cookie",
+        "Host",
+      );
+      const value = fc.oneof(
+        fc.string({ maxLength: 200 }).filter((v) => !/[\r\n]/.test(v)),
+        fc.constantFrom(
+          "a\rb",
+          "a\nX-Injected: 1",
+          "a\r\n folded",
+          "a\u0000b",
+          "\u00ff\u00fe",
+          "Bearer ",
+          "application/openmetrics-text; version=999",
+          "-1",
+          "99999999999999999999",
+        ),
+        fc.integer({ min: 4_000, max: 40_000 }).map((n) => "h".repeat(n)),
+      );
+      for (const op of fuzzed()) {
+        const port = portOf(base(op));
+        await fc.assert(
+          fc.asyncProperty(name, value, async (header, text) => {
+            const auth = header === "Authorization" ? "" : `Authorization: Bearer ${sidecar.token}\r\n`;
+            const host = header === "Host" ? "" : "Host: localhost\r\n";
+            const path = op.path.replace(/\{[^}]+\}/g, "db-password");
+            const raw = `${op.method} ${path} HTTP/1.1\r\n${host}${auth}${header}: ${text}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
+            const answer = await rawRequest(port, Buffer.from(raw, "latin1"), 5_000);
+            const key = `${op.method} ${op.path} (${op.listener}) raw`;
+            tried.set(key, (tried.get(key) ?? 0) + 1);
+            if (answer.status === 0) {
+              expect(answer.closedByPeer, `${header}: neither answered nor closed`).toBe(true);
+              return;
+            }
+            if (answer.headers["content-type"]?.startsWith("text/event-stream") === true) return;
+            checkAnswer(
+              op,
+              { status: answer.status, type: answer.headers["content-type"], text: answer.body },
+              `${header}: ${text.slice(0, 60)}`,
+            );
+          }),
+          { numRuns: runs(40, 500) },
+        );
+      }
+      await alive();
+    },
+    runs(120_000, 1_800_000),
+  );
+
   it("answers raw hostile requests (bad framing, huge or broken headers) with a problem or a closed connection", async () => {
     const api = portOf(sidecar.api);
     const auth = `Authorization: Bearer ${sidecar.token}\r\n`;

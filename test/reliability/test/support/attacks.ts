@@ -31,10 +31,15 @@ export function rawRequest(port: number, request: string | Buffer, timeoutMs = 5
     socket.on("connect", () => socket.write(request));
     socket.on("data", (chunk: Buffer) => {
       chunks.push(chunk);
-      // A complete answer of known length: no need to wait for a keep-alive connection to close.
+      // A complete answer of known length, or the head of an event stream: no need to wait for
+      // the connection to close.
       const answer = parseAnswer(Buffer.concat(chunks).toString("latin1"), false);
       const length = answer.headers["content-length"];
-      if (answer.status !== 0 && length !== undefined && Buffer.byteLength(answer.body) >= Number(length)) {
+      const stream = answer.headers["content-type"]?.startsWith("text/event-stream") === true;
+      if (
+        answer.status !== 0 &&
+        (stream || (length !== undefined && Buffer.byteLength(answer.body) >= Number(length)))
+      ) {
         socket.destroy();
       }
     });
