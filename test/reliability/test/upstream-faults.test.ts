@@ -250,7 +250,9 @@ describe.each(modes)("DNS failing, then recovering [%s]", (mode, runtime, fds) =
     let fdsAfter = 0;
     await eventually(() => {
       fdsAfter = fds();
-      expect(fdsAfter).toBeLessThanOrEqual(fdsBefore + 5);
+      // Room for what recovery opens once (the endpoint's connection, the resolver's sockets);
+      // a leak per failed request would be hundreds.
+      expect(fdsAfter).toBeLessThanOrEqual(fdsBefore + 10);
     }, 10_000);
     observed.push(
       `${mode} dns servfail x${ROUND}: upstream_error "${outcomes[0]?.error?.message}", slowest ${Math.round(slowest)} ms, ${failed} failed resolutions counted; served again ${Math.round(recoveredAfter)} ms after the resolver recovered; fds ${fdsBefore}->${fdsAfter}`,
