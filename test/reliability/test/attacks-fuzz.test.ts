@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   attackConfig,
   expectProblem,
+  leaks,
   type RecordingUpstream,
   rawRequest,
   rssKiB,
@@ -568,5 +569,13 @@ describe("the sidecar's memory under hostile clients", () => {
     rssAfter = rssKiB(sidecar.pid);
     // Idle it is ~105 MB; a leak of the bodies (up to 1 MiB each, thousands of them) would pass this.
     expect(rssAfter).toBeLessThan(400 * 1024);
+  });
+
+  it("wrote neither its token nor the canary secret to its logs through all of it", async () => {
+    await sidecar.stop();
+    const lines = sidecar.logs.map((text, i) => ({ where: `log line ${i}`, text }));
+    expect(lines.length).toBeGreaterThan(10);
+    expect(leaks(sidecar.token as string, lines)).toEqual([]);
+    expect(leaks(CANARY, lines)).toEqual([]);
   });
 });
