@@ -44,7 +44,7 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
   let pod: OrdersPod;
   let outcomes: Outcome[] = [];
   let killedAt = 0;
-  let inflightAtKill = 0;
+  let openAtKill = 0;
   let oldAdmin = "";
   let lastOldCreated = 0;
   const probes: { at: number; end: number; status: number; body: Record<string, unknown> }[] = [];
@@ -120,7 +120,7 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
     await Promise.all(pending);
     scraping = false;
     await scraper;
-    inflightAtKill = outcomes.filter((o) => o.start <= killedAt && o.end >= killedAt).length;
+    openAtKill = outcomes.filter((o) => o.start <= killedAt && o.end >= killedAt).length;
 
     const failedAll = outcomes.filter((o) => o.status !== 201);
     const loadStart = Math.min(...outcomes.map((o) => o.start));
@@ -132,7 +132,7 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
         sent: outcomes.length,
         served,
         failed: failedAll.length,
-        inflightAtKill,
+        openAtKill,
         failedErrors: [...new Set(failedAll.map((f) => `${f.error}: ${f.detail}`))],
         slowestFailureMs: Math.max(0, ...failedAll.map((f) => f.end - f.start)),
         slowestMs: Math.max(...outcomes.map((o) => o.end - o.start)),

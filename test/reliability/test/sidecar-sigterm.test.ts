@@ -93,7 +93,7 @@ describe("the sidecar stopped with SIGTERM under load (tandem run)", () => {
             .sort((a, b) => a - b);
           return second[Math.floor(second.length * 0.99)] ?? 0;
         }),
-        inflightAtSigterm: outcomes.filter((o) => o.start <= stoppedAt && o.end >= stoppedAt).length,
+        openAtSigterm: outcomes.filter((o) => o.start <= stoppedAt && o.end >= stoppedAt).length,
         sidecarInflightAtDrain: draining.json.inflight,
         drainMs: stopped.json.ms,
         drained: stopped.json.drained,
