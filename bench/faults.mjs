@@ -65,7 +65,7 @@ function tandemYaml(endpoints) {
       minRequests: 10
       window: 2s
       baseEjection: ${EJECT_S}s
-      maxEjectionPercent: 50
+      maxEjectionPercent: 67
     circuitBreaker: { failureRatio: 0.5, minThroughput: 20, breakFor: ${EJECT_S}s }
     hedging: { after: p99, maxHedges: 1 }
 `;
