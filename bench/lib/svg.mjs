@@ -71,7 +71,7 @@ export function groupedBarChart(o) {
   const height = top + plotH + 40 + legendH + (o.note ? 18 : 0);
   const all = o.series.flatMap((s) => s.values).concat((o.whiskers ?? []).flat(2).filter((v) => typeof v === "number"));
   const { top: axisMax, step } = niceScale(Math.max(0, ...all.filter((v) => Number.isFinite(v))));
-  const x = (v) => left + (Math.max(0, v) / axisMax) * plotW;
+  const x = (v) => Math.round((left + (Math.max(0, v) / axisMax) * plotW) * 100) / 100;
   const parts = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`,
@@ -104,7 +104,7 @@ export function groupedBarChart(o) {
         return;
       }
       parts.push(
-        `<rect x="${left}" y="${y}" width="${Math.max(1, x(v) - left)}" height="${barH}" fill="${color}"><title>${esc(`${s.name} ${group}: ${fmt(v)} ${o.unit}`)}</title></rect>`,
+        `<rect x="${left}" y="${y}" width="${Math.max(1, Math.round((x(v) - left) * 100) / 100)}" height="${barH}" fill="${color}"><title>${esc(`${s.name} ${group}: ${fmt(v)} ${o.unit}`)}</title></rect>`,
       );
       const w = o.whiskers?.[gi]?.[si];
       let end = x(v);

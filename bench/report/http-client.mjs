@@ -27,7 +27,10 @@ export default function render(result) {
     );
   const fetchName = names.find((n) => n === "fetch");
   const tandemVsFetch = fetchName ? s[tandem].rps.median / s[fetchName].rps.median : undefined;
-  const perRequestUs = (1e6 / s[tandem].rps.median - 1e6 / base.rps.median) * m.concurrency;
+  // The client process is one busy thread: a request costs it 1/throughput seconds.
+  const perRequestUs = 1e6 / s[tandem].rps.median - 1e6 / base.rps.median;
+  const hedgedName = names.find((n) => n.includes("hedging"));
+  const hedgeCost = hedgedName ? s[hedgedName].rps.median / s[tandem].rps.median : undefined;
   const markdown = `\`bench/http-client.mjs\`: each subject sends GET requests to the same local upstream (${m.upstream}) over
 keep-alive connections, with ${m.concurrency} requests in flight (closed loop: each lane sends its next request when the
 previous one is answered and its body read), for ${m.roundSeconds} s per round, ${m.rounds} rounds after a ${m.warmupSeconds} s warm-up per subject.
@@ -53,10 +56,19 @@ ${verdict(met)} (${times(ratio[tandem])}).${tandemVsFetch !== undefined ? ` It d
 **Where tandem loses:** ${losses.length === 0 ? "nowhere in this run: every subject kept up with raw undici." : `${losses.join("; ")}.`}
 ${
   ratio[tandem] < 1
-    ? `With ${m.concurrency} requests in flight, tandem's pipeline costs about ${num(perRequestUs, 0)} µs of CPU per request on top of
-undici's own (the difference of the two per-request times, times the concurrency): the policies themselves are
-cheap (scenario 1), the rest is a span and a duration histogram per attempt, the response guard that watches the
-body, and balancing among endpoints.`
+    ? `The client is one Node thread kept busy, so a request costs it 1/throughput of a second: tandem's pipeline adds
+about ${num(perRequestUs, 0)} µs per request to undici's ${num(1e6 / base.rps.median, 0)} µs. What it does per request on top of undici: takes a
+rate-limit token and a bulkhead slot, picks an endpoint (least-request), arms a deadline shared per millisecond
+(an \`AbortSignal\`), starts and ends a CLIENT span (recorded even when no exporter is configured) with its
+\`traceparent\` header, observes a duration histogram, feeds the breaker, the outlier detector and the latency
+window, and guards the response body. The policies alone cost well under a microsecond (scenario 1); the span,
+the signal and the extra promises and objects per request (more garbage to collect) make up most of the rest.`
+    : ""
+}${
+  hedgeCost !== undefined
+    ? `\n\nHedging at p99 ${hedgeCost < 1 ? `costs ${Math.round((1 - hedgeCost) * 100)} % of the throughput` : "costs no throughput"} here (${times(hedgeCost)} of the same pipeline
+without it): each request arms a hedge timer and races its attempts, and about 1 % of requests (more on a noisy
+machine, where the p99 moves) send a second attempt.`
     : ""
 }`;
   const chart = groupedBarChart({
