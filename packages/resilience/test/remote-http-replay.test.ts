@@ -101,11 +101,16 @@ describe("rt.http in sidecar mode when the hop is reset before an answer", () =>
     expect(fallbacks).toEqual([]);
   });
 
-  it("replays once only: a second reset fails with SidecarUnavailableError", async () => {
-    const { http, sidecar } = await remoteHttp(2);
-    const error = await http.request("payments", { path: "/balance" }).catch((e) => e);
+  it("sends it again after a second reset, and gives up after a third with SidecarUnavailableError", async () => {
+    const twice = await remoteHttp(2);
+    const res = await twice.http.request("payments", { path: "/balance" });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    expect(twice.sidecar.seen).toHaveLength(3);
+    const thrice = await remoteHttp(3);
+    const error = await thrice.http.request("payments", { path: "/balance" }).catch((e) => e);
     expect(error).toBeInstanceOf(SidecarUnavailableError);
-    expect(sidecar.seen).toHaveLength(2);
+    expect(thrice.sidecar.seen).toHaveLength(3);
   });
 
   it("serves the replay in-process when the sidecar is gone by then", async () => {

@@ -21,7 +21,7 @@ import { UpstreamDispatcher } from "./upstream-dispatcher.js";
  * refused or gave up on arrives as the same error class the local pipeline throws; an
  * upstream's own answer, 5xx included, is returned as it is. When the sidecar cannot be
  * reached at all (the request never left), `fallback` serves it in-process; a request that may
- * be replayed and whose hop was reset before an answer is sent once more. The caller's
+ * be replayed and whose hop was reset before an answer is sent again (twice at most). The caller's
  * trace context goes along as W3C `traceparent`/`tracestate`, so the sidecar's attempt spans
  * are children of the caller's span.
  */
@@ -90,9 +90,11 @@ export class RemoteHttp implements Http {
     }
     const method = (request.method ?? "GET").toUpperCase() as Dispatcher.HttpMethod;
     // A hop reset before any answer (a keep-alive connection the sidecar closed as it drained,
-    // or a sidecar that died) is sent once more when the request may be replayed: on a new
-    // connection it reaches the sidecar, or, refused, the local pipeline.
-    let replay = replayable(method, headers, body);
+    // or a sidecar that died) is sent again when the request may be replayed: on a new
+    // connection it reaches the sidecar, or, refused, the local pipeline. Twice at most, each
+    // after the pool has handled the closes already received: a sidecar that died closed every
+    // connection, and the first replay must not take another dead one.
+    let replays = replayable(method, headers, body) ? MAX_REPLAYS : 0;
     let response: Dispatcher.ResponseData;
     const started = performance.now();
     const total = this.#timeoutOf(upstream);
@@ -121,8 +123,9 @@ export class RemoteHttp implements Http {
           this.#onFallback();
           return this.#fallback().request(upstream, request);
         }
-        if (replay && code !== undefined && RESET.has(code)) {
-          replay = false;
+        if (replays > 0 && code !== undefined && RESET.has(code)) {
+          replays--;
+          await new Promise((resolve) => setImmediate(resolve));
           continue;
         }
         throw new SidecarUnavailableError(`${upstream}: the sidecar hop failed (${code ?? (error as Error).message})`, {
@@ -187,6 +190,8 @@ export class RemoteHttp implements Http {
   }
 }
 
+/** Times a replayable request is sent again after a reset hop. */
+const MAX_REPLAYS = 2;
 /** Errors of a hop whose connection closed before an answer. */
 const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
