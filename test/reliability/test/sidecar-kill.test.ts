@@ -163,7 +163,7 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
     }
     expect(failed.length).toBeLessThanOrEqual(SIDECAR_CONNECTIONS);
     // The example sends both upstream calls with an idempotency key, so a hop cut by the kill is
-    // sent once more (to the new sidecar, or in-process): none of its requests fail at all.
+    // sent again (to the new sidecar, or in-process): none of its requests fail at all.
     expect(failed).toEqual([]);
     // During the outage: the last good config and flags.
     const [tooMany, one] = probes.slice(1);
@@ -177,10 +177,11 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
     expect(restarted).toBeDefined();
     const { admin, at: readyAt, pid } = restarted as { pid: number; admin: string; at: number };
     expect(admin).toBe(oldAdmin); // tandem run restarts it where it was
-    const outage = inventory.hits.filter((h) => h.at > killedAt && h.at < readyAt);
+    // (The old sidecar's last hops, and the new one's first before its ready line is read here,
+    // may fall inside the window too: only the in-process ones are counted.)
+    const outage = inventory.hits.filter((h) => h.at > killedAt && h.at < readyAt && !h.viaSidecar);
     // The app served in-process while no sidecar ran...
     expect(outage.length).toBeGreaterThan(0);
-    expect(outage.filter((h) => h.viaSidecar)).toEqual([]);
     // ...and went back to the sidecar as soon as it was ready: after it, nothing in-process.
     const backAt = inventory.hits.find((h) => h.at >= readyAt && h.viaSidecar)?.at;
     expect(backAt).toBeDefined();
