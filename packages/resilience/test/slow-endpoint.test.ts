@@ -99,3 +99,27 @@ describe("an endpoint that fails every other request", () => {
     expect(flaky.requests()).toBe(6);
   });
 });
+
+describe("a hedged request", () => {
+  it("replaces an attempt that failed while another is still out, instead of waiting for the slow one", async () => {
+    const stalled = await instance(2000);
+    const good = await instance(0);
+    const failing = await instance(0, true);
+    // Round robin: the stalled one first, the hedge to the failing one (whose second answer is
+    // a 503), and the replacement to the good one.
+    await (await fetch(failing.url)).text();
+    const http = client({
+      endpoints: [stalled.url, good.url, failing.url],
+      loadBalancer: "round-robin",
+      timeout: { attempt: 1500, total: 3000 },
+      // One attempt: no retry after the hedged round, so only the replacement can bring a 200.
+      retry: { attempts: 1, on: [503] },
+      hedging: { after: 50, maxHedges: 1 },
+    });
+    const res = await http.request("svc", { path: "/" });
+    // Without the replacement the 503 would be held until the stalled attempt timed out, then returned.
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+    expect([stalled.requests(), failing.requests(), good.requests()]).toEqual([1, 2, 1]);
+  });
+});

@@ -428,6 +428,12 @@ export class Upstream {
           }
           if (held !== undefined && !(held instanceof Error)) void held.body.dump().catch(() => {});
           held = outcome;
+          // That attempt is no longer in flight: one to an endpoint not tried yet takes its place
+          // at once, rather than everything waiting for the slow one still out.
+          if (this.#retryable(outcome) && this.#untried(out.tried)) {
+            this.#rt.events.hedged?.();
+            launch();
+          }
         };
         this.#attempt(out, controller.signal).then(done, (error: unknown) =>
           done(TandemError.is(error) ? error : new UpstreamError(this.name, "?", "protocol", error)),
@@ -461,6 +467,12 @@ export class Upstream {
       aborted: () =>
         new AbortedError(`${this.name}: the request was aborted by the caller`, { details: { upstream: this.name } }),
     });
+  }
+
+  /** Whether an endpoint that is not ejected is left that this request has not tried. */
+  #untried(tried: Set<Endpoint>): boolean {
+    const now = this.#rt.now();
+    return this.endpoints.some((e) => !tried.has(e) && !e.ejected(now));
   }
 
   /** The endpoint for an attempt: healthy ones first, untried ones first among them. */
