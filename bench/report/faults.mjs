@@ -112,6 +112,7 @@ export default function render(result) {
   }
   lines.push("");
   lines.push(...verdict(names, s));
+  lines.push(...why(result, names, s));
   for (const [name, why] of Object.entries(result.skipped ?? {})) lines.push(`- ${name}: ${why}`);
   const charts = {
     "faults-success.svg": barChart({
@@ -196,5 +197,57 @@ function verdict(names, s) {
     );
   }
   out.push("");
+  return out;
+}
+
+/** How each subject meets the faults, and what the numbers of this run say about tandem's. */
+function why(result, names, s) {
+  const m = result.method;
+  const [, phaseA, phaseAB] = m.phases.map((p) => p.name);
+  const share = (name, phase, i) => {
+    const ph = s(name).phases?.[phase];
+    const counts = [ph?.A?.median, ph?.B?.median, ph?.C?.median];
+    if (counts.some((c) => typeof c !== "number")) return undefined;
+    const total = counts.reduce((a, b) => a + b, 0);
+    return total > 0 ? counts[i] / total : undefined;
+  };
+  const out = ["How each subject meets the faults:", ""];
+  out.push(
+    "- **no resilience**: every 503 of A is the client's, and every request sent to B waits out the 1 s deadline.",
+    `- **cockatiel**: a breaker per instance opens once 30 % of its calls in ${m.ejectS} s failed (timeouts included); until then B's attempts wait out their ${m.attemptMs} ms timeout, and retries back off (25 ms and up). A request whose retries are spent within the deadline fails (502 from the app).`,
+    `- **nginx**: \`max_fails=3\` counts failures within \`fail_timeout\`, not in a row, so A is out after its third 503 and B after its third timeout, each coming back for a trial request every ${m.ejectS} s; a failed attempt goes to the next server at once, with no backoff. Its p99 is the ${m.attemptMs} ms \`proxy_read_timeout\` of the requests that reached B.`,
+    "- **HAProxy**: `retry-on` with `redispatch` sends a failed attempt to another server; `observe layer7` marks a server down after 3 errors in a row, which A, failing every other request, rarely gives; its health checks (every 1 s, counted in its amplification) take B out and bring servers back after two good checks, and A passes every other one, so it keeps flapping.",
+    `- **tandem**: a retry goes to an instance the request has not tried; \`failurePercentage\` ejects A once a quarter of at least 10 of its requests in 2 s failed (\`consecutive5xx\` alone never fires on an instance that fails every other request); B is avoided by peak-EWMA from its first attempt that a hedge overtook or that timed out, and ejected after 3 attempt timeouts in a row; a request that does land on B is hedged after the p99 of recent answers instead of waiting ${m.attemptMs} ms, and a hedge that gets a 503 from A is replaced at once by one to the instance left. Every hedge is one more upstream request.`,
+    "",
+  );
+  const tandems = names.filter((n) => TANDEM.includes(n));
+  const facts = [];
+  for (const t of tandems) {
+    const a = share(t, phaseA, 0);
+    const b = share(t, phaseAB, 1);
+    if (a !== undefined && b !== undefined) {
+      facts.push(
+        `${t} sent ${pct(a)} of its upstream requests to A while A failed, and ${pct(b)} to B while B stalled`,
+      );
+    }
+  }
+  for (const peer of names.filter((n) => !TANDEM.includes(n) && n !== "no resilience (undici)")) {
+    const a = share(peer, phaseA, 0);
+    const b = share(peer, phaseAB, 1);
+    if (a !== undefined && b !== undefined) facts.push(`${peer} ${pct(a)} and ${pct(b)}`);
+  }
+  if (facts.length > 0) out.push(`In this run (medians): ${facts.join("; ")}.`, "");
+  const lib = s("tandem library");
+  const side = s("tandem sidecar");
+  if (lib?.p99?.median !== undefined && side?.p99?.median !== undefined && lib.p99.median > side.p99.median) {
+    out.push(
+      `tandem's library mode had the higher p99 of its two modes here (${ms(lib.p99.median)} against ${ms(side.p99.median)} ms). In library mode the pipeline, the app's HTTP server and its timers share one event loop; on this 2-core machine, loaded by other work, a stall of that loop delays every request in flight and can make healthy attempts overrun their ${m.attemptMs} ms timeout, which then count against their instance. In sidecar mode the same work is split between two processes.`,
+      "",
+    );
+  }
+  out.push(
+    "What this scenario changed in tandem (its first runs showed each gap): an attempt that ran out its timeout now counts toward outlier ejection, as in Envoy, and raises the endpoint's peak-EWMA, as does an attempt a hedge overtook, and the EWMA decays as it is read, so an avoided endpoint is tried again; `outlierDetection.failurePercentage` (with `minRequests` and `window`) ejects an instance that fails often but never `consecutive5xx` times in a row; a hedged attempt that fails while another is out is replaced at once; and the SDK keeps up to 128 connections to its sidecar instead of 16, which had queued requests behind slow ones in sidecar mode.",
+    "",
+  );
   return out;
 }
