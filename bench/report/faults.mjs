@@ -190,6 +190,15 @@ function verdict(names, s) {
     ];
     out.push(`- ${t}: ${checks.join("; ")}.`);
   }
+  for (const t of tandems) {
+    const worst = s(t).p99?.max;
+    const steadier = peers.filter((p) => s(p).p99?.max < worst);
+    if (steadier.length > 0) {
+      out.push(
+        `- ${t}'s slowest round (p99 ${ms(worst)} ms) was slower than the slowest round of ${steadier.map((p) => `${p} (${ms(s(p).p99.max)} ms)`).join(", ")}: the medians hide a spread that is wider for tandem.`,
+      );
+    }
+  }
   const lowerAmp = peers.filter((p) => tandems.every((t) => s(p).amplification?.median < s(t).amplification?.median));
   if (lowerAmp.length > 0) {
     out.push(
