@@ -5,13 +5,17 @@ import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 
 const logger = pino({ level: "silent" });
-let mode: "trickle" | "reset" = "trickle";
+let mode: "trickle" | "reset" | "whole" = "trickle";
 const sockets = new Set<Socket>();
 // Raw bytes: an HTTP server library would not trickle a body or reset half-way on request.
 const server = createServer((socket) => {
   sockets.add(socket);
   socket.on("error", () => {});
   socket.once("data", () => {
+    if (mode === "whole") {
+      socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+      return;
+    }
     socket.write("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
     if (mode === "reset") {
       socket.write("x".repeat(500));
@@ -65,5 +69,29 @@ describe("response bodies", () => {
     expect(error?.code).toBe("upstream_error");
     expect(error?.message).toMatch(/^slow \(127\.0\.0\.1:\d+\): the response body was cut off/);
     expect(error?.details).toMatchObject({ upstream: "slow", reason: "reset" });
+  });
+
+  it("left unread past the total timeout: kept when it arrived whole, cut off without an uncaught error when not", async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    try {
+      // The caller looks at the status and reads the body late, or never.
+      mode = "whole";
+      const whole = await http.request("slow", { path: "/" });
+      mode = "trickle";
+      const trickled = await http.request("slow", { path: "/" });
+      await new Promise((r) => setTimeout(r, 700));
+      expect(await whole.body.text()).toBe("ok");
+      expect(trickled.body.destroyed).toBe(true);
+      const error = await trickled.body.text().then(
+        () => undefined,
+        (e: unknown) => e as { code: string },
+      );
+      expect(error?.code).toBe("timeout");
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
+    expect(uncaught).toEqual([]);
   });
 });

@@ -29,7 +29,12 @@ export function guardBody(body: Body, guard: BodyGuard): void {
   if (guard.timeoutMs === undefined) return;
   const timer = setTimeout(
     () => {
-      if (!body.destroyed && !body.readableEnded) body.destroy(guard.timedOut());
+      // The bound is on the upstream, not on the caller: a body that arrived whole is kept for
+      // a caller that reads it late. One still arriving is cut off; without a reader its error
+      // has no listener, so one that ignores it is added, as undici does for the errors it raises.
+      if (body.destroyed || arrived(body)) return;
+      body.on("error", ignore);
+      body.destroy(guard.timedOut());
     },
     Math.max(1, guard.timeoutMs),
   );
@@ -37,3 +42,10 @@ export function guardBody(body: Body, guard: BodyGuard): void {
   body.once("close", () => clearTimeout(timer));
   body.once("end", () => clearTimeout(timer));
 }
+
+/** Whether the upstream sent the whole body (ended), read by the caller or not. */
+function arrived(body: Body): boolean {
+  return (body as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+}
+
+function ignore(): void {}
