@@ -77,7 +77,7 @@ a direct call); absolute numbers depend on the machine. No number here gates CI.
 ${machineText}
 
 Where a scenario has several entries per subject, the table gives the median round with the fastest and
-slowest in brackets. ${quick.length > 0 ? `Scenario${quick.length > 1 ? "s" : ""} ${quick.join(", ")} come${quick.length > 1 ? "" : "s"} from a quick run (\`BENCH_QUICK=1\`): short rounds on a shared machine, indicative only.` : ""}
+slowest in brackets.${quick.length > 0 ? ` Scenario${quick.length > 1 ? "s" : ""} ${quick.join(", ")} come${quick.length > 1 ? "" : "s"} from a quick run (\`BENCH_QUICK=1\`): short rounds on a shared machine, indicative only.` : ""}
 
 **Reproduce:** \`pnpm bench\` builds the packages, runs every scenario and regenerates this page and its
 charts (about 20 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
