@@ -12,6 +12,7 @@ function esc(text) {
 function fmt(v) {
   if (v === null || v === undefined || !Number.isFinite(v)) return "n/a";
   const a = Math.abs(v);
+  if (v === 0) return "0";
   if (a >= 100) return Math.round(v).toLocaleString("en-US");
   if (a >= 10) return v.toFixed(1);
   if (a >= 1) return v.toFixed(2);
@@ -27,8 +28,9 @@ function niceScale(max) {
   return { top: Math.ceil(max / step) * step, step };
 }
 
+/** A generous estimate of the width of `text` (bold labels included), so nothing is clipped. */
 function textWidth(text, size = 12) {
-  return String(text).length * size * 0.58;
+  return String(text).length * size * 0.64;
 }
 
 /**
@@ -58,7 +60,7 @@ export function groupedBarChart(o) {
   const barH = 16;
   const gap = 4;
   const groupGap = 12;
-  const labelW = Math.min(320, Math.max(80, ...o.groups.map((g) => textWidth(g))) + 12);
+  const labelW = Math.min(360, Math.max(80, ...o.groups.map((g) => textWidth(g))) + 16);
   const plotW = 460;
   const valueW = 70;
   const left = labelW;
