@@ -1,7 +1,8 @@
 // Scenario 3, the sidecar hop: what a hop through tandem's sidecar (its forward proxy) adds to a
 // request, next to nginx and HAProxy configured as equivalent reverse proxies (one worker / one
 // thread each, as the sidecar is one Node thread; keep-alive connections to the upstream), and
-// to calling the upstream directly, all in the same run against the same upstream.
+// to calling the upstream directly, all in the same run against the same upstream; and a bare
+// Node proxy (node:http + undici, nothing else) as the floor of a hop written in Node.
 // - added latency: p50 and p99 at fixed rates (open loop, measured from the scheduled send time)
 //   minus the direct call's in the same round;
 // - max throughput: autocannon, closed loop, 64 connections;
@@ -12,13 +13,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSidecar } from "@tandem/testkit";
 import autocannon from "autocannon";
+import { startNodeProxy } from "./lib/node-proxy.mjs";
 import { runOpenLoop } from "./lib/open-loop.mjs";
 import { processStats, startHaproxy, startNginx, startUpstream, ToolMissingError } from "./lib/proxies.mjs";
 import { pick, QUICK, sleep, summarizeRounds, writeResult } from "./lib/stats.mjs";
 
 const RATES = [500, 1000, 2000];
+const NODE_PROXY = "bare Node proxy";
 const ROUNDS = pick(3, 1);
-const ROUND_S = pick(8, 2);
+const ROUND_S = pick(6, 2);
 const WARMUP_S = pick(2, 1);
 const THROUGHPUT_S = pick(5, 2);
 const THROUGHPUT_CONNECTIONS = 64;
@@ -41,6 +44,9 @@ try {
       pids: [sidecar.pid],
     },
   };
+  const bare = await startNodeProxy(upstream.url);
+  stops.push(bare.stop);
+  subjects[NODE_PROXY] = { origin: bare.url, path: "/", headers: {}, pids: bare.pids };
   for (const [name, start] of [
     ["nginx", startNginx],
     ["HAProxy", startHaproxy],
@@ -163,6 +169,8 @@ try {
         "tandem sidecar, forward proxy on its API listener, token in Proxy-Authorization, upstream with default policies",
       nginx: "nginx, 1 worker, proxy_pass to an upstream block with keepalive 64, HTTP/1.1",
       haproxy: "HAProxy, nbthread 1, http-reuse always, option http-keep-alive",
+      nodeProxy:
+        "node:http server and one undici Pool (keep-alive), answer streamed back, nothing else: the floor of a hop in Node",
       generator: "open loop in a child process, 32 keep-alive connections, latency from the scheduled send time",
     },
     baseline: "direct",

@@ -4,6 +4,7 @@ import { groupedBarChart } from "../lib/svg.mjs";
 
 const TANDEM = "tandem sidecar";
 const NGINX = "nginx";
+const NODE_PROXY = "bare Node proxy";
 // "Well under" the peers' published per-1000-req/s CPU: at most half of Istio's.
 const WELL_UNDER = 0.5;
 
@@ -62,7 +63,9 @@ export default function render(result) {
   const losses = [];
   for (const rate of rates) {
     const a = s.added[rate];
-    const best = proxies.filter((n) => n !== TANDEM).sort((x, y) => a[x].p99.median - a[y].p99.median)[0];
+    const best = proxies
+      .filter((n) => n !== TANDEM && n !== NODE_PROXY)
+      .sort((x, y) => a[x].p99.median - a[y].p99.median)[0];
     if (best && a[TANDEM] && a[TANDEM].p99.median > a[best].p99.median)
       losses.push(
         `at ${rate} req/s tandem adds ${num(a[TANDEM].p99.median, 2)} ms at p99 where ${best} adds ${num(a[best].p99.median, 2)} ms`,
@@ -75,7 +78,7 @@ export default function render(result) {
         `at ${rate} req/s it fell behind: it answered ${num(achieved, 0)} req/s, and the backlog is in its latency`,
       );
   }
-  const peers = proxies.filter((n) => n !== TANDEM);
+  const peers = proxies.filter((n) => n !== TANDEM && n !== NODE_PROXY);
   const fastest = peers.sort((x, y) => s.throughput[y].median - s.throughput[x].median)[0];
   if (fastest && s.throughput[TANDEM] && s.throughput[TANDEM].median < s.throughput[fastest].median)
     losses.push(
@@ -106,7 +109,7 @@ through three proxies on the same machine, in the same run:
   one Node thread.
 - **nginx**: ${m.nginx}.
 - **HAProxy**: ${m.haproxy}.
-${skipped.length > 0 ? `- Not measured: ${skipped.join("; ")}.\n` : ""}
+${m.nodeProxy ? `- **bare Node proxy**: ${m.nodeProxy}. Not a product: it shows what any proxy written in Node costs.\n` : ""}${skipped.length > 0 ? `- Not measured: ${skipped.join("; ")}.\n` : ""}
 Latency at fixed rates: an open-loop generator (${m.generator}) sends ${rates.join(", ")} req/s, ${m.roundSeconds} s per round,
 ${m.rounds} round(s) after a ${m.warmupSeconds} s warm-up, subjects in rotating order within a round. **Added** latency is a
 subject's percentile minus the direct call's in the same round (negative: within the noise). Maximum throughput:
@@ -135,7 +138,7 @@ Targets:
 **Where tandem loses:** ${losses.length === 0 ? "nowhere in this run." : `${losses.join("; ")}.`} The sidecar is one Node
 thread that parses the request, runs the upstream's pipeline (policies, a CLIENT span, metrics) and sends the request
 again with undici: ${num(tandemCpu === undefined ? undefined : (tandemCpu * 1e6) / 1000, 0)} µs of CPU per request here, where nginx and HAProxy are C event loops built for exactly
-this hop.${noisy}
+this hop.${nodeFloor(s, tandemCpu)}${noisy}
 `;
   const latencyChart = groupedBarChart({
     title: "Added p99 latency over a direct call (median of rounds)",
@@ -157,4 +160,16 @@ this hop.${noisy}
     markdown,
     charts: { "sidecar-hop-latency.svg": latencyChart, "sidecar-hop-throughput.svg": throughputChart },
   };
+}
+
+/** What the bare Node proxy says about the part of the sidecar's cost that is Node's own. */
+function nodeFloor(s, tandemCpu) {
+  const floor = s.latency["1000"]?.[NODE_PROXY]?.vcpuPer1000?.median;
+  if (floor === undefined || tandemCpu === undefined) return "";
+  const us = (v) => (v * 1e6) / 1000;
+  const share = Math.max(0, (tandemCpu - floor) / tandemCpu);
+  const tp = s.throughput[NODE_PROXY]?.median;
+  return ` A bare Node proxy (node:http and undici, nothing else) costs ${num(us(floor), 0)} µs per request${tp === undefined ? "" : ` and reaches ${num(tp, 0)} req/s`}: that
+is Node's floor for this hop. tandem's pipeline on top of it (the token check, header filtering, the upstream's policies,
+the CLIENT span, metrics, and the garbage they make) adds ${num(us(tandemCpu - floor), 0)} µs, ${Math.round(share * 100)} % of the sidecar's CPU per request.`;
 }
