@@ -6,7 +6,9 @@
 // leak, and every failure must be one a fault explains.
 //
 // CI form: 60 s. `TANDEM_SOAK=long` (pnpm test:soak): 10 min. TANDEM_SOAK_SECONDS and
-// TANDEM_SOAK_RATE override the duration and the rate for local runs. The summary is written to
+// TANDEM_SOAK_RATE override the duration and the rate for local runs;
+// TANDEM_SOAK_SIDECAR_NODE_OPTIONS is the sidecar's NODE_OPTIONS (e.g. --max-old-space-size=96, to
+// soak it with the heap a container would give it). The summary is written to
 // test/reliability/results/soak-<seconds>s.json.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -43,6 +45,7 @@ const SECONDS = positiveNumber("TANDEM_SOAK_SECONDS", LONG ? 600 : 60);
 // the sidecar and the upstreams headroom on a shared 2-core runner (see the report in the docs).
 const RATE = positiveNumber("TANDEM_SOAK_RATE", LONG ? 1000 : 500);
 const DURATION_MS = SECONDS * 1000;
+const SIDECAR_NODE_OPTIONS = process.env.TANDEM_SOAK_SIDECAR_NODE_OPTIONS;
 /** Slope bounds (per minute, over the second half of the load) that a leak would break. */
 const BOUNDS: { fdsPerMin: number; rssMbPerMin: number; heapFloorMbPerMin?: number } =
   SECONDS >= 600 ? { fdsPerMin: 10, rssMbPerMin: 3, heapFloorMbPerMin: 5 } : { fdsPerMin: 120, rssMbPerMin: 60 };
@@ -166,7 +169,10 @@ it(`soak: ${RATE} req/s through the sidecar for ${SECONDS} s with faults togglin
   let reload = 1;
   let flagOn = false;
   fixture.swap({ "tandem.yaml": config(upstreams.urls, reload), "flags.json": flags(flagOn) });
-  const sidecar = await startSidecar({ config: fixture.path("tandem.yaml") });
+  const sidecar = await startSidecar({
+    config: fixture.path("tandem.yaml"),
+    ...(SIDECAR_NODE_OPTIONS === undefined ? {} : { env: { NODE_OPTIONS: SIDECAR_NODE_OPTIONS } }),
+  });
   cleanups.push(() => sidecar.stop(5000));
   const rt = await sidecarRuntime(sidecar);
   cleanups.push(() => rt.close());
@@ -322,6 +328,7 @@ it(`soak: ${RATE} req/s through the sidecar for ${SECONDS} s with faults togglin
   const classified = classify(all, windows, GRACE_MS);
   const result = {
     seconds: SECONDS,
+    sidecarNodeOptions: SIDECAR_NODE_OPTIONS ?? null,
     rate: { target: RATE, achieved: round(summary.sent / ((summary.endedAt - summary.startedAt) / 1000), 1) },
     requests: {
       due: summary.due,
