@@ -185,6 +185,6 @@ describe("examples/kubernetes manifests", () => {
   it("runs the sidecar image with the small young generation tandem run gives its sidecar", () => {
     const text = readFileSync(example("kubernetes/Dockerfile.sidecar"), "utf8");
     const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(text)?.[1] ?? "[]") as string[];
-    expect(entrypoint).toEqual(["node", "--max-semi-space-size=2", "/app/bin/tandem.js"]);
+    expect(entrypoint).toEqual(["node", "--max-semi-space-size=4", "/app/bin/tandem.js"]);
   });
 });

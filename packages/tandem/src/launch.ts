@@ -6,11 +6,12 @@ import { isReadyMessage } from "./cli/protocol.js";
 const CLI = fileURLToPath(new URL("../bin/tandem.js", import.meta.url));
 
 /**
- * V8 flags the sidecar process starts with. Semi-spaces of at most 2 MB instead of V8's 16 MB
+ * V8 flags the sidecar process starts with. Semi-spaces of at most 4 MB instead of V8's 16 MB
  * keep the young generation small: ~10 MB less resident memory idle and ~15 MB less under load,
- * for a few percent more CPU per request in scavenges (docs/operations.md#sizing).
+ * at no CPU cost we could measure; 2 MB saves little more and costs ~20% more CPU per request
+ * in scavenges (docs/operations.md#sizing).
  */
-const SIDECAR_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=2"];
+const SIDECAR_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=4"];
 
 /** The sidecar's V8 flags, less those its `NODE_OPTIONS` already sets: the operator's choice wins. */
 function nodeFlags(env: NodeJS.ProcessEnv): string[] {
