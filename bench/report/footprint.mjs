@@ -89,6 +89,12 @@ function peerRss(all) {
   const at = all["sidecar-hop"]?.summary?.latency?.["1000"];
   if (at === undefined) return "";
   const peers = ["nginx", "HAProxy"].filter((n) => at[n]?.rssMB?.median !== undefined);
-  if (peers.length === 0) return "";
-  return ` For comparison, ${peers.map((n) => `${n} held ${num(at[n].rssMB.median, 0)} MB`).join(" and ")} serving the same rate (scenario 3).`;
+  const bare = at["bare Node proxy"]?.rssMB?.median;
+  let text = "";
+  if (peers.length > 0)
+    text += ` For comparison, ${peers.map((n) => `${n} held ${num(at[n].rssMB.median, 0)} MB`).join(" and ")} serving the same rate (scenario 3).`;
+  if (bare !== undefined)
+    text += ` A bare Node proxy (node:http and undici, Node's default V8 flags) held ${num(bare, 0)} MB there: most of the
+resident memory under load is the V8 heap of any Node process at this rate, not tandem's own data.`;
+  return text;
 }

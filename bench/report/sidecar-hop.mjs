@@ -93,12 +93,17 @@ export default function render(result) {
   // When the direct call's own tail is far above a proxy hop's cost, the machine's noise decides the p99s.
   const directP99 = s.latency["1000"]?.direct?.p99?.median;
   const directP50 = s.latency["1000"]?.direct?.p50?.median;
-  const noisy =
-    directP99 !== undefined && directP99 > 5
-      ? `\n\n**Noise:** the direct call's own p99 at 1000 req/s was ${num(directP99, 1)} ms (p50 ${num(directP50, 3)} ms) in this run: other work on the
-machine, which dwarfs what a hop adds at the tail. The added p99 figures above are not to be trusted from this run;
-the p50s, the throughput and the CPU are steadier.`
-      : "";
+  const floorAddedP99 = s.added["1000"]?.[NODE_PROXY]?.p99.median;
+  let noisy = "";
+  if (directP99 !== undefined && directP99 > 5) {
+    noisy = `\n\n**Noise:** the direct call's own p99 at 1000 req/s was ${num(directP99, 1)} ms (p50 ${num(directP50, 3)} ms) in this run: other
+work on the machine, far above what a hop adds at the tail.`;
+    if (floorAddedP99 !== undefined && tandemP99 !== undefined && floorAddedP99 < 0.2 * tandemP99)
+      noisy += ` The bare Node proxy added ${num(floorAddedP99, 2)} ms at p99 in the same rounds, so the tail is not only the machine's:
+a process that needs more CPU per request (the sidecar) waits longer for a core on a busy machine, and its queue grows.`;
+    noisy +=
+      " Judge the added p99 from a quiet machine; the p50s, the throughput and the CPU per request are steadier.";
+  }
   const skipped = Object.entries(result.skipped ?? {}).map(([n, why]) => `${n}: ${why}`);
 
   const markdown = `\`bench/sidecar-hop.mjs\`: the same GET traffic to one upstream (${m.upstream}) sent directly and
