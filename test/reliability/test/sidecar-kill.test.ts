@@ -4,19 +4,16 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { eventually, type OtlpReceiver, startOtlpReceiver } from "@tandem/testkit";
-import { startStub } from "@tandem-examples/payments-stub";
+import { eventually } from "@tandem/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type OrdersFixture,
   type OrdersPod,
   type Outcome,
   openLoopLoad,
-  ordersConfigDir,
-  removeDir,
   sample,
   scrape,
-  startOrdersPod,
-  startRecordingUpstream,
+  startOrdersFixture,
   sumOf,
 } from "./support/sidecar-faults.js";
 
@@ -34,12 +31,10 @@ const percentile = (list: Outcome[], q: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
 };
 
-type Stub = Awaited<ReturnType<typeof startStub>>;
-
 describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
-  let payments: Stub[] = [];
-  let inventory: Awaited<ReturnType<typeof startRecordingUpstream>>;
-  let receiver: OtlpReceiver;
+  let fixture: OrdersFixture;
+  let inventory: OrdersFixture["inventory"];
+  let receiver: OrdersFixture["receiver"];
   let dir: string;
   let pod: OrdersPod;
   let outcomes: Outcome[] = [];
@@ -50,25 +45,12 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
   const probes: { at: number; end: number; status: number; body: Record<string, unknown> }[] = [];
 
   beforeAll(async () => {
-    payments = await Promise.all([0, 1, 2].map((i) => startStub({ name: `payments-${i}` })));
-    // A charge takes 50 ms: at 300 req/s some 15 hops are in flight through the sidecar at any time.
-    for (const stub of payments) stub.setFault({ latencyMs: 50 });
-    inventory = await startRecordingUpstream("inventory");
-    receiver = await startOtlpReceiver();
-    dir = ordersConfigDir(
-      payments.map((s) => s.url),
-      inventory.url,
-      receiver.url,
-    );
-    pod = await startOrdersPod(dir, { OTEL_BSP_MAX_QUEUE_SIZE: "20000", OTEL_BSP_SCHEDULE_DELAY: "200" });
+    fixture = await startOrdersFixture();
+    ({ inventory, receiver, dir, pod } = fixture);
   });
 
   afterAll(async () => {
-    await pod?.stop();
-    await Promise.all(payments.map((s) => s.close()));
-    await inventory?.close();
-    await receiver?.close();
-    if (dir !== undefined) removeDir(dir);
+    await fixture?.close();
   });
 
   it("keeps answering while the sidecar is killed and restarted", async () => {

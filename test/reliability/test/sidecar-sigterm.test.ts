@@ -2,18 +2,15 @@
 // stopped with SIGTERM mid-load (as Kubernetes stops a container): it drains what is in
 // flight, forwards the spans it holds, and exits 0; the app loses no request meanwhile.
 
-import { eventually, type OtlpReceiver, startOtlpReceiver } from "@tandem/testkit";
-import { startStub } from "@tandem-examples/payments-stub";
+import { eventually } from "@tandem/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type OrdersFixture,
   type OrdersPod,
   type Outcome,
   openLoopLoad,
-  ordersConfigDir,
-  removeDir,
   scrape,
-  startOrdersPod,
-  startRecordingUpstream,
+  startOrdersFixture,
   sumOf,
 } from "./support/sidecar-faults.js";
 
@@ -25,38 +22,20 @@ const REQUEST_TIMEOUT_MS = 10_000;
 /** `--drain-timeout` the pod's sidecar runs with (startOrdersPod). */
 const DRAIN_TIMEOUT_MS = 5000;
 
-type Stub = Awaited<ReturnType<typeof startStub>>;
-
 describe("the sidecar stopped with SIGTERM under load (tandem run)", () => {
-  let payments: Stub[] = [];
-  let inventory: Awaited<ReturnType<typeof startRecordingUpstream>>;
-  let receiver: OtlpReceiver;
-  let dir: string;
+  let fixture: OrdersFixture;
+  let receiver: OrdersFixture["receiver"];
   let pod: OrdersPod;
   let outcomes: Outcome[] = [];
   let stoppedAt = 0;
 
   beforeAll(async () => {
-    payments = await Promise.all([0, 1, 2].map((i) => startStub({ name: `payments-${i}` })));
-    // A charge takes 50 ms: at 300 req/s some 15 hops are in flight through the sidecar at any time.
-    for (const stub of payments) stub.setFault({ latencyMs: 50 });
-    inventory = await startRecordingUpstream("inventory");
-    receiver = await startOtlpReceiver();
-    dir = ordersConfigDir(
-      payments.map((s) => s.url),
-      inventory.url,
-      receiver.url,
-    );
-    // The app's span queue holds the whole run, so a span missing at the end is one the sidecar lost.
-    pod = await startOrdersPod(dir, { OTEL_BSP_MAX_QUEUE_SIZE: "20000", OTEL_BSP_SCHEDULE_DELAY: "200" });
+    fixture = await startOrdersFixture();
+    ({ receiver, pod } = fixture);
   });
 
   afterAll(async () => {
-    await pod?.stop();
-    await Promise.all(payments.map((s) => s.close()));
-    await inventory?.close();
-    await receiver?.close();
-    if (dir !== undefined) removeDir(dir);
+    await fixture?.close();
   });
 
   it("drains: no request fails, the spans it holds are forwarded, it exits 0 within its drain time", async () => {

@@ -6,6 +6,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type OtlpReceiver, startOtlpReceiver } from "@tandem/testkit";
+import { startStub } from "@tandem-examples/payments-stub";
 import { Pool } from "undici";
 
 const repo = (path: string): string => fileURLToPath(new URL(`../../../../${path}`, import.meta.url));
@@ -316,4 +318,44 @@ export async function scrape(admin: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** The orders pod with its neighbours: three payments stubs, a recording inventory, an OTLP collector. */
+export interface OrdersFixture {
+  inventory: Awaited<ReturnType<typeof startRecordingUpstream>>;
+  receiver: OtlpReceiver;
+  dir: string;
+  pod: OrdersPod;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the orders example under `tandem run` against its neighbours. A charge takes 50 ms, so
+ * at 300 req/s some 15 hops are in flight through the sidecar at any time; the app's span queue
+ * holds a whole run, so a span missing at the end is one the sidecar lost.
+ */
+export async function startOrdersFixture(): Promise<OrdersFixture> {
+  const payments = await Promise.all([0, 1, 2].map((i) => startStub({ name: `payments-${i}` })));
+  for (const stub of payments) stub.setFault({ latencyMs: 50 });
+  const inventory = await startRecordingUpstream("inventory");
+  const receiver = await startOtlpReceiver();
+  const dir = ordersConfigDir(
+    payments.map((s) => s.url),
+    inventory.url,
+    receiver.url,
+  );
+  const pod = await startOrdersPod(dir, { OTEL_BSP_MAX_QUEUE_SIZE: "20000", OTEL_BSP_SCHEDULE_DELAY: "200" });
+  return {
+    inventory,
+    receiver,
+    dir,
+    pod,
+    close: async () => {
+      await pod.stop();
+      await Promise.all(payments.map((s) => s.close()));
+      await inventory.close();
+      await receiver.close();
+      removeDir(dir);
+    },
+  };
 }
