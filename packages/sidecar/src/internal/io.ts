@@ -1,4 +1,4 @@
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import { type ServerResponse, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { PROBLEM_CONTENT_TYPE, type StandardSchemaV1, TandemError, toProblem } from "@tandem/core";
 
