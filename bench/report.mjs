@@ -4,9 +4,7 @@
 // without results is listed as not run. Run by `pnpm bench` after the scenarios, or alone:
 // `node bench/report.mjs`.
 
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { machineLine } from "./lib/machine.mjs";
 
 const SCENARIOS = [
@@ -97,12 +95,6 @@ for (const f of readdirSync(chartsDir))
   if (f.endsWith(".svg") && charts[f] === undefined) rmSync(new URL(f, chartsDir));
 for (const [file, svg] of Object.entries(charts)) writeFileSync(new URL(file, chartsDir), svg);
 writeFileSync(new URL("benchmarks.md", docs), page);
-// The page is checked by Biome like every other file: format it as Biome would (tables aligned).
-const biome = fileURLToPath(new URL("../node_modules/.bin/biome", import.meta.url));
-const formatted = spawnSync(biome, ["format", "--write", fileURLToPath(new URL("benchmarks.md", docs))], {
-  stdio: "inherit",
-});
-if (formatted.status !== 0) throw new Error(`biome format of docs/benchmarks.md failed (exit ${formatted.status})`);
 console.log(
   `wrote docs/benchmarks.md (${Object.keys(all).length} of ${SCENARIOS.length} scenarios) and ${Object.keys(charts).length} charts`,
 );
