@@ -189,7 +189,9 @@ describe.each(modes)("upstream faults [%s]", (mode, runtime, fds) => {
       await eventually(() => {
         fdsAfter = fds();
         openAfter = up.open;
-        expect(openAfter).toBeLessThanOrEqual(openBefore);
+        // One more idle keep-alive connection than before is the pool's to keep, not a leak: a
+        // leak grows with the faulted requests (hundreds here), and so do descriptors.
+        expect(openAfter).toBeLessThanOrEqual(openBefore + 1);
         expect(fdsAfter).toBeLessThanOrEqual(fdsBefore + 5);
       }, 10_000);
       const codes = new Set(
