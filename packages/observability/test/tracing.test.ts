@@ -199,6 +199,39 @@ describe("startTracing", () => {
     expect(dropped.total({ signal: "traces" })).toBe(5);
   });
 
+  it("without an exporter records no span but still propagates the trace and the sampler's decision", async () => {
+    const start = (sampler: string) =>
+      startTracing({
+        env: readTraceEnv({ OTEL_TRACES_SAMPLER: sampler }),
+        facets: {},
+        logger: silent,
+        metrics: metrics().metrics,
+        exporter: () => undefined,
+      });
+    const tracing = start("parentbased_always_on");
+    const root = tracing.tracer.startSpan("root");
+    expect(root.isRecording()).toBe(false);
+    expect(trace.isSpanContextValid(root.spanContext())).toBe(true);
+    expect(root.spanContext().traceFlags).toBe(1);
+    const child = tracing.tracer.startActiveSpan("child", {}, trace.setSpan(context.active(), root), (span) => {
+      const headers: Record<string, string> = {};
+      propagation.inject(context.active(), headers);
+      return { span, headers };
+    });
+    expect(child.span.spanContext().traceId).toBe(root.spanContext().traceId);
+    expect(child.span.spanContext().spanId).not.toBe(root.spanContext().spanId);
+    expect(child.headers.traceparent).toBe(`00-${root.spanContext().traceId}-${child.span.spanContext().spanId}-01`);
+    await tracing.close();
+    trace.disable();
+    context.disable();
+    propagation.disable();
+    const off = start("always_off");
+    const unsampled = off.tracer.startSpan("x");
+    expect(trace.isSpanContextValid(unsampled.spanContext())).toBe(true);
+    expect(unsampled.spanContext().traceFlags).toBe(0);
+    await off.close();
+  });
+
   it("sets up nothing when OTEL_SDK_DISABLED=true", async () => {
     let asked = false;
     const tracing = startTracing({

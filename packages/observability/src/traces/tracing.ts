@@ -16,6 +16,7 @@ import type { Facets, Logger, Metrics } from "@tandem/core";
 import { telemetryDropped } from "../telemetry-dropped.js";
 import { DeferredTracerProvider } from "./deferred-tracer.js";
 import { droppedSpansMeterProvider } from "./dropped-spans.js";
+import { PropagatingTracerProvider } from "./propagating-tracer.js";
 import type { TraceEnv } from "./trace-env.js";
 import { resolveTraceSettings, type TraceSettings } from "./trace-settings.js";
 
@@ -66,7 +67,7 @@ export function startTracing(options: TracingOptions): Tracing {
     }
     return { tracer: trace.getTracer(SCOPE), close: async () => {} };
   }
-  let sdk: SdkTracerProvider | undefined;
+  let sdk: SdkTracerProvider | PropagatingTracerProvider | undefined;
   let closed = false;
   const deferred = new DeferredTracerProvider((): TracerProvider => {
     if (closed) return NO_PROVIDER;
@@ -99,7 +100,7 @@ export function startTracing(options: TracingOptions): Tracing {
   };
 }
 
-function buildProvider(options: TracingOptions): SdkTracerProvider {
+function buildProvider(options: TracingOptions): SdkTracerProvider | PropagatingTracerProvider {
   const settings = resolveTraceSettings(options.env, options.facets.config);
   const exporter = options.env.exporterNone ? undefined : options.exporter(settings);
   const resource = defaultResource().merge(
@@ -109,19 +110,18 @@ function buildProvider(options: TracingOptions): SdkTracerProvider {
     { event: "tracing_started", service: settings.serviceName, export: exporter === undefined ? "none" : "otlp" },
     "tracing started",
   );
+  // Spans exported nowhere are not recorded: only their context travels on.
+  if (exporter === undefined) return new PropagatingTracerProvider(settings.sampler);
   return new SdkTracerProvider({
     resource,
     sampler: settings.sampler,
-    spanProcessors:
-      exporter === undefined
-        ? []
-        : [
-            new BatchSpanProcessor({
-              exporter,
-              ...options.env.batch,
-              selfObsMeterProvider: droppedSpansMeterProvider(telemetryDropped(options.metrics)),
-            }),
-          ],
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter,
+        ...options.env.batch,
+        selfObsMeterProvider: droppedSpansMeterProvider(telemetryDropped(options.metrics)),
+      }),
+    ],
   });
 }
 
