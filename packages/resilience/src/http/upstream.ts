@@ -249,13 +249,13 @@ export class Upstream {
     const bound = this.settings.timeout.attempt <= remaining ? "attempt" : "total";
     const timeoutMs = Math.max(0, Math.min(this.settings.timeout.attempt, remaining));
     let timedOut = false;
+    // The attempt's own signal: its timeout, the caller's signal and a hedge's cancel reach it
+    // through plain listeners, held only while undici listens (until the body is done).
+    const signal = new AttemptSignal(request.signal, cancel);
     const armed = this.#rt.wheel.arm(timeoutMs, () => {
       timedOut = true;
+      signal.abort(new DOMException("the attempt timed out", "TimeoutError"));
     });
-    const signals = [armed.signal];
-    if (request.signal !== undefined) signals.push(request.signal);
-    if (cancel !== undefined) signals.push(cancel);
-    const signal = signals.length === 1 ? armed.signal : AbortSignal.any(signals);
     endpoint.active++;
     let statusCode: number | undefined;
     let errorType = "";
@@ -267,7 +267,8 @@ export class Upstream {
         path,
         headers: traced.headers,
         body,
-        signal,
+        // undici takes an EventEmitter or anything with addEventListener/removeEventListener.
+        signal: signal as unknown as AbortSignal,
         // A body that stalls longer than an attempt may take fails rather than hangs.
         bodyTimeout: Math.max(1, timeoutMs),
       });
@@ -540,6 +541,54 @@ function retryAfterMs(value: string | string[] | undefined): number {
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(text);
   return Number.isNaN(date) ? 0 : Math.max(0, date - Date.now());
+}
+
+/**
+ * The abort signal of one attempt as undici reads one (`reason`, `addEventListener`,
+ * `removeEventListener`): aborted by the attempt's timeout, or by the caller's signal or a
+ * hedge's cancel, whose listeners are added when undici starts listening and removed when it
+ * stops (the response body closed), so a long-lived caller's signal keeps none. No EventTarget,
+ * no `AbortSignal.any`, and not shared with other attempts as a deadline bucket's signal is. It
+ * has no `aborted` property on purpose, so that undici does not take it for an AbortSignal.
+ */
+class AttemptSignal {
+  reason: unknown = undefined;
+  #listener: (() => void) | undefined;
+  readonly #sources: (AbortSignal | undefined)[];
+  readonly #onSource = (): void => {
+    const source = this.#sources.find((s) => s?.aborted);
+    this.abort(source?.reason);
+  };
+
+  constructor(...sources: (AbortSignal | undefined)[]) {
+    this.#sources = sources;
+  }
+
+  addEventListener(_type: "abort", listener: () => void): void {
+    this.#listener = listener;
+    for (const source of this.#sources) {
+      if (source === undefined) continue;
+      if (source.aborted) {
+        this.abort(source.reason);
+        return;
+      }
+      source.addEventListener("abort", this.#onSource);
+    }
+  }
+
+  removeEventListener(_type: "abort", listener: () => void): void {
+    if (this.#listener !== listener) return;
+    this.#listener = undefined;
+    for (const source of this.#sources) source?.removeEventListener("abort", this.#onSource);
+  }
+
+  abort(reason: unknown): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason ?? new DOMException("This operation was aborted", "AbortError");
+    const listener = this.#listener;
+    if (listener !== undefined) this.removeEventListener("abort", listener);
+    listener?.();
+  }
 }
 
 /**
