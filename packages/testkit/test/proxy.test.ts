@@ -60,6 +60,21 @@ describe("the forward proxy", () => {
     expect((await proxied("http://payments/", { authorization: `Bearer ${sidecar.token}` })).status).toBe(407);
   });
 
+  it("keeps the headers a client's Connection header names from the upstream, and passes the others on", async () => {
+    const res = await proxied("http://payments/", {
+      ...auth(),
+      connection: "keep-alive, X-Hop-Only , x-other-hop",
+      "x-hop-only": "drop me",
+      "x-other-hop": "drop me too",
+      "x-end-to-end": "keep me",
+    });
+    expect(res.status).toBe(200);
+    const seen = upstream.instances.map((i) => i.lastHeaders).find((h) => h?.["x-end-to-end"] !== undefined);
+    expect(seen?.["x-end-to-end"]).toBe("keep me");
+    expect(seen?.["x-hop-only"]).toBeUndefined();
+    expect(seen?.["x-other-hop"]).toBeUndefined();
+  });
+
   it("drops an upstream's x-tandem-error, so an upstream cannot pass for the sidecar", async () => {
     for (const i of upstream.instances) i.set({ headers: { "x-tandem-error": "config_invalid" } });
     const rt = await sidecarRuntime(sidecar);

@@ -73,10 +73,14 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
         },
       );
     }
-    const connection = String(req.headers.connection ?? "").toLowerCase();
+    // The Connection header's own list is split once per request, and only when there is one.
+    const connection = req.headers.connection;
+    const named = connection === undefined ? undefined : connection.toLowerCase().split(/\s*,\s*/);
     const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(req.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(key) || connection.split(/\s*,\s*/).includes(key)) continue;
+    const given = req.headers;
+    for (const key in given) {
+      const value = given[key];
+      if (value === undefined || HOP_BY_HOP.has(key) || named?.includes(key) === true) continue;
       headers[key] = Array.isArray(value) ? value.join(", ") : value;
     }
     headers.via = "1.1 tandem";
@@ -92,7 +96,9 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
       parent,
     );
     const out: Record<string, string | string[]> = {};
-    for (const [key, value] of Object.entries(response.headers)) {
+    const answered = response.headers;
+    for (const key in answered) {
+      const value = answered[key];
       if (value === undefined || HOP_BY_HOP.has(key) || key === SIDECAR_ONLY) continue;
       out[key] = value;
     }
