@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { hash, timingSafeEqual } from "node:crypto";
 import { isLoopbackHost } from "@tandem/core";
 
 /**
@@ -17,8 +17,9 @@ export class TokenCheck {
   }
 }
 
+/** One-shot digest: no Hash object per request. */
 function sha256(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
+  return hash("sha256", value, "buffer");
 }
 
 /**
