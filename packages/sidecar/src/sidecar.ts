@@ -362,12 +362,8 @@ export class Sidecar implements SidecarControl {
     } catch {
       target = undefined;
     }
-    const refuse = (why: string) =>
-      new TandemError("forbidden", `the forward proxy does not reach ${url.slice(0, 200)}: ${why}`, {
-        details: { target: url.slice(0, 200) },
-      });
     if (listener !== "api" || target === undefined || target.protocol !== "http:") {
-      throw refuse("only http:// targets on the API listener are proxied");
+      throw refuseProxy(url, "only http:// targets on the API listener are proxied");
     }
     if (this.#token !== undefined) {
       // Only Proxy-Authorization: an Authorization header belongs to the upstream and passes on.
@@ -383,8 +379,14 @@ export class Sidecar implements SidecarControl {
     }
     const limit = this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY;
     if (Number(req.headers["content-length"] ?? 0) > limit) throw payloadTooLarge(limit);
-    const proxy = this.#instances.find(({ instance }) => instance.forwardProxy !== undefined)?.instance;
-    if (proxy?.forwardProxy === undefined) throw refuse("it is not a configured upstream");
+    let proxy: ConcernInstance<Partial<Facets>> | undefined;
+    for (const { instance } of this.#instances) {
+      if (instance.forwardProxy !== undefined) {
+        proxy = instance;
+        break;
+      }
+    }
+    if (proxy?.forwardProxy === undefined) throw refuseProxy(url, "it is not a configured upstream");
     const controller = new AbortController();
     res.once("close", () => {
       if (!res.writableFinished) controller.abort(new TandemError("aborted", "the client went away"));
@@ -517,4 +519,11 @@ function pathOf(url: string | undefined): string {
   const u = url ?? "/";
   const q = u.indexOf("?");
   return q === -1 ? u : u.slice(0, q);
+}
+
+/** The forward proxy's refusal of a target, built only when a request is refused. */
+function refuseProxy(url: string, why: string): TandemError {
+  return new TandemError("forbidden", `the forward proxy does not reach ${url.slice(0, 200)}: ${why}`, {
+    details: { target: url.slice(0, 200) },
+  });
 }
