@@ -76,11 +76,12 @@ export default function render(result) {
     "```",
     "",
   );
+  const load = result.machine?.loadAverage1m;
+  // The run itself keeps about one of the two cores busy: more than that is other work on the machine.
+  const busy = typeof load === "number" && load > 1.5;
   lines.push(
-    `Run of ${result.date.slice(0, 10)} on ${machineLine(result.machine)}; load average ${result.machine?.loadAverage1m ?? "n/a"} at the end: other work shared the machine, so`,
-    "latencies are noisy (`bench/results/faults.json`" +
-      (result.quick ? ", **quick mode**: short phases, one round" : "") +
-      "):",
+    `Run of ${result.date.slice(0, 10)} on ${machineLine(result.machine)}; load average ${load ?? "n/a"} at the end${busy ? ": other work shared the machine, so latencies are noisy" : ""}`,
+    `(\`bench/results/faults.json\`${result.quick ? ", **quick mode**: short phases, one round" : ""}):`,
     "",
   );
   lines.push(
