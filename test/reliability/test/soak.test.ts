@@ -46,9 +46,15 @@ const SECONDS = positiveNumber("TANDEM_SOAK_SECONDS", LONG ? 600 : 60);
 const RATE = positiveNumber("TANDEM_SOAK_RATE", LONG ? 1000 : 500);
 const DURATION_MS = SECONDS * 1000;
 const SIDECAR_NODE_OPTIONS = process.env.TANDEM_SOAK_SIDECAR_NODE_OPTIONS;
-/** Slope bounds (per minute, over the second half of the load) that a leak would break. */
-const BOUNDS: { fdsPerMin: number; rssMbPerMin: number; heapFloorMbPerMin?: number } =
-  SECONDS >= 600 ? { fdsPerMin: 10, rssMbPerMin: 3, heapFloorMbPerMin: 5 } : { fdsPerMin: 120, rssMbPerMin: 60 };
+/**
+ * Bounds a leak would break. Over ten minutes, slopes (per minute, over the second half of the
+ * load): V8 has long settled by then. Within a minute V8 is still growing its heap (RSS rises
+ * 30-90 MB/min with no leak, the heap floor with it), so a slope says nothing there: the short
+ * form bounds the peak instead (a gross leak, ~10 kB kept per request, passes 400 MB at 500 req/s),
+ * and descriptors and handles must come back to where they started.
+ */
+const BOUNDS: { fdsPerMin: number; rssMbPerMin?: number; rssPeakMb?: number; heapFloorMbPerMin?: number } =
+  SECONDS >= 600 ? { fdsPerMin: 10, rssMbPerMin: 3, heapFloorMbPerMin: 5 } : { fdsPerMin: 120, rssPeakMb: 400 };
 const STEP_MS = 10_000;
 const INSTANCES = 3;
 const ATTEMPT_MS = 500;
@@ -421,6 +427,7 @@ it(`soak: ${RATE} req/s through the sidecar for ${SECONDS} s with faults togglin
   expect(after.handles).toBeLessThanOrEqual((baseline.handles as number) + 5);
   expect(Math.abs(fdSlope)).toBeLessThan(BOUNDS.fdsPerMin);
   expect(Math.abs(handleSlope)).toBeLessThan(BOUNDS.fdsPerMin);
-  expect(rssSlope).toBeLessThan(BOUNDS.rssMbPerMin);
+  if (BOUNDS.rssMbPerMin !== undefined) expect(rssSlope).toBeLessThan(BOUNDS.rssMbPerMin);
+  if (BOUNDS.rssPeakMb !== undefined) expect(result.rssMb.peak).toBeLessThan(BOUNDS.rssPeakMb);
   if (BOUNDS.heapFloorMbPerMin !== undefined) expect(heapFloorSlope).toBeLessThan(BOUNDS.heapFloorMbPerMin);
 });
