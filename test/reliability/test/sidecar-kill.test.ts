@@ -7,29 +7,22 @@ import { join } from "node:path";
 import { eventually } from "@tandem/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  FAULT_LOAD,
   type OrdersFixture,
   type OrdersPod,
   type Outcome,
   openLoopLoad,
+  p99BySecond,
+  percentile,
   sample,
   scrape,
   startOrdersFixture,
   sumOf,
 } from "./support/sidecar-faults.js";
 
-/** Requests per second; TANDEM_FAULTS_RATE changes it (e.g. to compare with a quieter machine). */
-const RATE = Number(process.env.TANDEM_FAULTS_RATE ?? 300);
-const DURATION_MS = 12_000;
-const KILL_AT_MS = 4000;
-/** The client's bound on one request: the example's payments timeout.total is 3 s. */
-const REQUEST_TIMEOUT_MS = 10_000;
+const { rate: RATE, durationMs: DURATION_MS, faultAtMs: KILL_AT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS } = FAULT_LOAD;
 /** The app's keep-alive connections to the sidecar (SidecarClient's default). */
 const SIDECAR_CONNECTIONS = 128;
-
-const percentile = (list: Outcome[], q: number): number => {
-  const sorted = list.map((o) => o.end - o.start).sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-};
 
 describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
   let fixture: OrdersFixture;
@@ -105,7 +98,6 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
     openAtKill = outcomes.filter((o) => o.start <= killedAt && o.end >= killedAt).length;
 
     const failedAll = outcomes.filter((o) => o.status !== 201);
-    const loadStart = Math.min(...outcomes.map((o) => o.start));
     const before = outcomes.filter((o) => o.end < killedAt);
     const after = outcomes.filter((o) => o.start > killedAt);
     const served = outcomes.filter((o) => o.status === 201).length;
@@ -121,12 +113,7 @@ describe("the sidecar killed with SIGKILL under load (tandem run)", () => {
         p50BeforeKillMs: percentile(before, 0.5),
         p99BeforeKillMs: percentile(before, 0.99),
         p99AfterKillMs: percentile(after, 0.99),
-        p99BySecondMs: Array.from({ length: DURATION_MS / 1000 }, (_, i) =>
-          percentile(
-            outcomes.filter((o) => Math.floor((o.start - loadStart) / 1000) === i),
-            0.99,
-          ),
-        ),
+        p99BySecondMs: p99BySecond(outcomes, DURATION_MS),
       }),
     );
     expect(killedAt).toBeGreaterThan(0);

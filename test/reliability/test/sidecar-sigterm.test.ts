@@ -5,20 +5,18 @@
 import { eventually } from "@tandem/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  FAULT_LOAD,
   type OrdersFixture,
   type OrdersPod,
   type Outcome,
   openLoopLoad,
+  p99BySecond,
   scrape,
   startOrdersFixture,
   sumOf,
 } from "./support/sidecar-faults.js";
 
-/** Requests per second; TANDEM_FAULTS_RATE changes it (e.g. to compare with a quieter machine). */
-const RATE = Number(process.env.TANDEM_FAULTS_RATE ?? 300);
-const DURATION_MS = 12_000;
-const STOP_AT_MS = 4000;
-const REQUEST_TIMEOUT_MS = 10_000;
+const { rate: RATE, durationMs: DURATION_MS, faultAtMs: STOP_AT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS } = FAULT_LOAD;
 /** `--drain-timeout` the pod's sidecar runs with (startOrdersPod). */
 const DRAIN_TIMEOUT_MS = 5000;
 
@@ -64,14 +62,7 @@ describe("the sidecar stopped with SIGTERM under load (tandem run)", () => {
         sent: outcomes.length,
         failed: failed.length,
         failures: [...new Set(failed.map((f) => `${f.status} ${f.error}: ${f.detail}`))],
-        p99BySecondMs: Array.from({ length: DURATION_MS / 1000 }, (_, i) => {
-          const start = Math.min(...outcomes.map((o) => o.start));
-          const second = outcomes
-            .filter((o) => Math.floor((o.start - start) / 1000) === i)
-            .map((o) => o.end - o.start)
-            .sort((a, b) => a - b);
-          return second[Math.floor(second.length * 0.99)] ?? 0;
-        }),
+        p99BySecondMs: p99BySecond(outcomes, DURATION_MS),
         openAtSigterm: outcomes.filter((o) => o.start <= stoppedAt && o.end >= stoppedAt).length,
         sidecarInflightAtDrain: draining.json.inflight,
         drainMs: stopped.json.ms,

@@ -16,6 +16,7 @@ import type { Fault, StartedSidecar } from "@tandem/testkit";
 import { ConfigMapFixture, eventually, sidecarRuntime, startSidecar } from "@tandem/testkit";
 import type { Runtime } from "tandem";
 import { afterAll, expect, it } from "vitest";
+import { positiveNumber } from "./support/env.js";
 import {
   classify,
   cpuMs,
@@ -30,14 +31,6 @@ import {
   startUpstreamHost,
   type UpstreamHost,
 } from "./support/soak.js";
-
-function positiveNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number (got "${raw}")`);
-  return value;
-}
 
 const LONG = process.env.TANDEM_SOAK === "long";
 const SECONDS = positiveNumber("TANDEM_SOAK_SECONDS", LONG ? 600 : 60);

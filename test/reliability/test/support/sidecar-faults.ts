@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { type OtlpReceiver, startOtlpReceiver } from "@tandem/testkit";
 import { startStub } from "@tandem-examples/payments-stub";
 import { Pool } from "undici";
+import { positiveNumber } from "./env.js";
 
 const repo = (path: string): string => fileURLToPath(new URL(`../../../../${path}`, import.meta.url));
 
@@ -358,4 +359,33 @@ export async function startOrdersFixture(): Promise<OrdersFixture> {
       removeDir(dir);
     },
   };
+}
+
+/**
+ * The load both sidecar-fault tests run: ~300 orders a second (TANDEM_FAULTS_RATE changes it, e.g.
+ * to compare with a quieter machine) for 12 s, the fault at 4 s, each request bounded by 10 s (the
+ * example's payments `timeout.total` is 3 s).
+ */
+export const FAULT_LOAD = {
+  rate: positiveNumber("TANDEM_FAULTS_RATE", 300),
+  durationMs: 12_000,
+  faultAtMs: 4000,
+  requestTimeoutMs: 10_000,
+} as const;
+
+/** The `q` quantile of the outcomes' latencies (ms), 0 for none. */
+export function percentile(outcomes: readonly Outcome[], q: number): number {
+  const sorted = outcomes.map((o) => o.end - o.start).sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+}
+
+/** The p99 latency (ms) of the requests started in each second of the load. */
+export function p99BySecond(outcomes: readonly Outcome[], durationMs: number): number[] {
+  const start = Math.min(...outcomes.map((o) => o.start));
+  return Array.from({ length: durationMs / 1000 }, (_, i) =>
+    percentile(
+      outcomes.filter((o) => Math.floor((o.start - start) / 1000) === i),
+      0.99,
+    ),
+  );
 }

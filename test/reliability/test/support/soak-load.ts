@@ -5,21 +5,10 @@
 // Every answer that is not a 2xx, and every request that got no answer, is reported with its
 // start and end time (epoch ms) so that the parent can tell injected failures from the rest.
 import { Pool } from "undici";
+import type { LoadOptions } from "./soak.js";
 
-interface Start {
-  type: "start";
-  /** The sidecar's API origin, `http://127.0.0.1:PORT`. */
-  origin: string;
-  /** `Proxy-Authorization` value, or none. */
-  proxyAuthorization?: string;
-  /** Absolute-form target, e.g. `http://backend/work`. */
-  target: string;
-  rate: number;
-  durationMs: number;
-  connections: number;
-  maxInFlight: number;
-  timeoutMs: number;
-}
+/** The parent's LoadOptions, sent over IPC. */
+type Start = LoadOptions & { type: "start" };
 
 type Failure = [start: number, end: number, kind: string];
 
