@@ -115,40 +115,31 @@ export default function render(result) {
   lines.push(...verdict(names, s));
   lines.push(...why(result, names, s));
   for (const [name, why] of Object.entries(result.skipped ?? {})) lines.push(`- ${name}: ${why}`);
+  /** One bar per subject: the median of `key` over the rounds, with its range, scaled. */
+  const bars = (key, scale = 1) =>
+    names.map((n) => ({
+      label: n,
+      value: (s(n)[key]?.median ?? 0) * scale,
+      min: s(n)[key] === undefined ? undefined : s(n)[key].min * scale,
+      max: s(n)[key] === undefined ? undefined : s(n)[key].max * scale,
+      highlight: TANDEM.includes(n),
+    }));
   const charts = {
     "faults-success.svg": barChart({
       title: "Under faults: success rate (higher is better)",
       unit: "% of requests answered 2xx within 1 s",
-      bars: names.map((n) => ({
-        label: n,
-        value: (s(n).successRate?.median ?? 0) * 100,
-        min: (s(n).successRate?.min ?? 0) * 100,
-        max: (s(n).successRate?.max ?? 0) * 100,
-        highlight: TANDEM.includes(n),
-      })),
+      bars: bars("successRate", 100),
     }),
     "faults-p99.svg": barChart({
       title: "Under faults: p99 latency, failures included (lower is better)",
       unit: "ms",
-      bars: names.map((n) => ({
-        label: n,
-        value: s(n).p99?.median ?? 0,
-        min: s(n).p99?.min,
-        max: s(n).p99?.max,
-        highlight: TANDEM.includes(n),
-      })),
+      bars: bars("p99"),
     }),
     "faults-amplification.svg": barChart({
       title: "Under faults: upstream requests per client request (lower is better)",
       unit: "×",
       note: `target for tandem: under ${AMPLIFICATION_TARGET}×`,
-      bars: names.map((n) => ({
-        label: n,
-        value: s(n).amplification?.median ?? 0,
-        min: s(n).amplification?.min,
-        max: s(n).amplification?.max,
-        highlight: TANDEM.includes(n),
-      })),
+      bars: bars("amplification"),
     }),
   };
   lines.push(
