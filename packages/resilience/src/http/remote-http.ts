@@ -94,7 +94,7 @@ export class RemoteHttp implements Http {
     // connection it reaches the sidecar, or, refused, the local pipeline. Twice at most, each
     // after the pool has handled the closes already received: a sidecar that died closed every
     // connection, and the first replay must not take another dead one.
-    let replays = replayable(method, headers, body) ? MAX_REPLAYS : 0;
+    let replays = MAX_REPLAYS;
     let response: Dispatcher.ResponseData;
     const started = performance.now();
     const total = this.#timeoutOf(upstream);
@@ -123,7 +123,8 @@ export class RemoteHttp implements Http {
           this.#onFallback();
           return this.#fallback().request(upstream, request);
         }
-        if (replays > 0 && code !== undefined && RESET.has(code)) {
+        // Whether it may be replayed is asked only of a reset hop, not of every request.
+        if (replays > 0 && code !== undefined && RESET.has(code) && replayable(method, headers, body)) {
           replays--;
           await new Promise((resolve) => setImmediate(resolve));
           continue;
