@@ -73,6 +73,7 @@ export const resilienceConcern: Concern<ResilienceFacets, LocalResilienceInstanc
       onFallback("http"),
       (upstream) => cfg.get<number>(`upstreams.${upstream}.timeout.total`) ?? 10_000,
       () => Object.keys(cfg.get<Record<string, unknown>>("upstreams") ?? {}),
+      wheel,
     );
     const resilience = new RemoteResilience(
       context.client,

@@ -271,4 +271,26 @@ describe("DeadlineWheel", () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(wheel.lanes).toBe(0);
   });
+
+  it("does not wake up for calls that settled in time, and still fires for the one that did not", async () => {
+    const wheel = new DeadlineWheel(now);
+    const setTimer = vi.spyOn(globalThis, "setTimeout");
+    const fired: number[] = [];
+    // A call every millisecond for 1 s, each settled 2 ms after it started, under a 50 ms
+    // timeout; call 500 never settles.
+    const pending: { cancel(): void }[] = [];
+    for (let i = 0; i < 1000; i++) {
+      pending.push(wheel.arm(50, () => fired.push(i)));
+      if (i >= 2 && i - 2 !== 500) (pending[i - 2] as { cancel(): void }).cancel();
+      await vi.advanceTimersByTimeAsync(1);
+    }
+    pending[998]?.cancel();
+    pending[999]?.cancel();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(fired).toEqual([500]);
+    // A timer per millisecond would be a thousand; the lane's timer skips the settled buckets.
+    expect(setTimer.mock.calls.length).toBeLessThan(50);
+    expect(wheel.lanes).toBe(0);
+    setTimer.mockRestore();
+  });
 });

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { type Http, parseSidecarAddress, SidecarClient, SidecarUnavailableError } from "@tandem/core";
-import { RemoteHttp } from "@tandem/resilience";
+import { DeadlineWheel, RemoteHttp } from "@tandem/resilience";
 import type { Dispatcher } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 
@@ -59,6 +59,7 @@ async function remoteHttp(resets: number, goAway = false) {
     () => {},
     () => 1000,
     () => ["payments"],
+    new DeadlineWheel(),
   );
   cleanup.push(
     () => client.close(),

@@ -271,7 +271,7 @@ export class Sidecar implements SidecarControl {
     const url = req.url ?? "/";
     // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; two could name two different hosts
     // to the checks below and to whatever reads the request after them.
-    const hosts = req.rawHeaders.filter((_, i) => i % 2 === 0 && req.rawHeaders[i]?.toLowerCase() === "host").length;
+    const hosts = countHosts(req.rawHeaders);
     if (hosts > 1 || (hosts === 0 && req.httpVersion === "1.1")) {
       throw new TandemError("bad_request", `an HTTP/1.1 request needs exactly one Host header, got ${hosts}`);
     }
@@ -526,4 +526,14 @@ function refuseProxy(url: string, why: string): TandemError {
   return new TandemError("forbidden", `the forward proxy does not reach ${url.slice(0, 200)}: ${why}`, {
     details: { target: url.slice(0, 200) },
   });
+}
+
+/** How many Host headers a request has (raw headers alternate names and values). */
+function countHosts(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === "host") n++;
+  }
+  return n;
 }

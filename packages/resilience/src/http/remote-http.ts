@@ -6,13 +6,15 @@ import {
   type Http,
   type SidecarClient,
   SidecarUnavailableError,
+  type TandemError,
   TimeoutError,
   type UpstreamRequest,
 } from "@tandem/core";
 import type { Dispatcher } from "undici";
 import { UpstreamError } from "../errors.js";
+import type { DeadlineWheel } from "../policies/deadline-wheel.js";
 import { withFallback } from "./fallback.js";
-import { guardBody } from "./response-body.js";
+import { type BodyGuard, guardBody } from "./response-body.js";
 import { UpstreamDispatcher } from "./upstream-dispatcher.js";
 
 /**
@@ -31,10 +33,12 @@ export class RemoteHttp implements Http {
   readonly #onFallback: () => void;
   readonly #timeoutOf: (upstream: string) => number;
   readonly #known: () => string[];
+  readonly #wheel: DeadlineWheel;
 
   /**
    * `timeoutOf` gives an upstream's total timeout: the sidecar enforces it, and this side waits
-   * that long plus a margin before calling the sidecar hung. `known` lists the upstreams.
+   * that long plus a margin before calling the sidecar hung. `known` lists the upstreams; `wheel`
+   * keeps the time of the answers' bodies.
    */
   constructor(
     client: SidecarClient,
@@ -42,12 +46,14 @@ export class RemoteHttp implements Http {
     onFallback: () => void,
     timeoutOf: (upstream: string) => number,
     known: () => string[],
+    wheel: DeadlineWheel,
   ) {
     this.#client = client;
     this.#fallback = fallback;
     this.#onFallback = onFallback;
     this.#timeoutOf = timeoutOf;
     this.#known = known;
+    this.#wheel = wheel;
   }
 
   request(upstream: string, request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
@@ -148,11 +154,7 @@ export class RemoteHttp implements Http {
     return response;
   }
 
-  /**
-   * The sidecar cannot send an error once an answer's headers are out: when the upstream's body
-   * fails, the sidecar cuts the hop's body off. Cut off after the total timeout, that was the
-   * timeout (the sidecar's clock started after this one); before, the upstream's reset.
-   */
+  /** The sidecar enforces the bound; this one only keeps a hung sidecar from hanging the app. */
   #guard(
     response: Dispatcher.ResponseData,
     upstream: string,
@@ -160,29 +162,9 @@ export class RemoteHttp implements Http {
     total: number,
     signal: AbortSignal | undefined,
   ): void {
-    const details = { upstream, endpoint: "via the sidecar" };
-    const timedOut = () =>
-      new TimeoutError(`${upstream}: the total timeout of ${total} ms passed while the response body was read`, {
-        details: { ...details, bound: "total", timeoutMs: total },
-      });
-    guardBody(response.body, {
-      // The sidecar enforces the bound; this one only keeps a hung sidecar from hanging the app.
+    guardBody(response.body, new HopBodyGuard(upstream, started, total, signal), {
+      wheel: this.#wheel,
       timeoutMs: total + 5000,
-      timedOut,
-      failed: (error) => {
-        if (signal?.aborted) {
-          return new AbortedError(`${upstream}: the request was aborted by the caller`, { cause: error, details });
-        }
-        if (performance.now() - started >= total) return timedOut();
-        const why = (error as { code?: string }).code ?? (error as Error).message;
-        return new UpstreamError(
-          upstream,
-          "via the sidecar",
-          "reset",
-          error,
-          `${upstream}: the response body was cut off (${why})`,
-        );
-      },
     });
   }
 
@@ -209,3 +191,53 @@ function replayable(method: string, headers: Record<string, string>, body: unkno
 function isStream(body: unknown): boolean {
   return typeof body === "object" && body !== null && Symbol.asyncIterator in body;
 }
+
+/**
+ * The sidecar cannot send an error once an answer's headers are out: when the upstream's body
+ * fails, the sidecar cuts the hop's body off. Cut off after the total timeout, that was the
+ * timeout (the sidecar's clock started after this one); before, the upstream's reset.
+ */
+class HopBodyGuard implements BodyGuard {
+  readonly #upstream: string;
+  readonly #started: number;
+  readonly #total: number;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(upstream: string, started: number, total: number, signal: AbortSignal | undefined) {
+    this.#upstream = upstream;
+    this.#started = started;
+    this.#total = total;
+    this.#signal = signal;
+  }
+
+  timedOut(): TandemError {
+    return new TimeoutError(
+      `${this.#upstream}: the total timeout of ${this.#total} ms passed while the response body was read`,
+      { details: { ...this.#details(), bound: "total", timeoutMs: this.#total } },
+    );
+  }
+
+  failed(error: unknown): TandemError {
+    if (this.#signal?.aborted) {
+      return new AbortedError(`${this.#upstream}: the request was aborted by the caller`, {
+        cause: error,
+        details: this.#details(),
+      });
+    }
+    if (performance.now() - this.#started >= this.#total) return this.timedOut();
+    const why = (error as { code?: string }).code ?? (error as Error).message;
+    return new UpstreamError(
+      this.#upstream,
+      VIA_SIDECAR,
+      "reset",
+      error,
+      `${this.#upstream}: the response body was cut off (${why})`,
+    );
+  }
+
+  #details(): { upstream: string; endpoint: string } {
+    return { upstream: this.#upstream, endpoint: VIA_SIDECAR };
+  }
+}
+
+const VIA_SIDECAR = "via the sidecar";

@@ -1,46 +1,85 @@
 import { TandemError } from "@tandem/core";
 import type { Dispatcher } from "undici";
+import type { Deadline, DeadlineWheel } from "../policies/deadline-wheel.js";
 
 type Body = Dispatcher.ResponseData["body"];
 
-/** How to bound and explain the failures of one response body. */
+/** How to explain the failures of one response body: one object per response, no closures. */
 export interface BodyGuard {
-  /** Time left for the whole body, in ms; `undefined`: no bound beyond the transport's. */
-  timeoutMs?: number | undefined;
-  /** The error when `timeoutMs` passes before the body ended. */
-  timedOut: () => TandemError;
+  /** The error when the body's time ran out before it ended. */
+  timedOut(): TandemError;
   /** What a transport failure while reading the body (a reset, an idle timeout) becomes. */
-  failed: (error: unknown) => TandemError;
+  failed(error: unknown): TandemError;
 }
+
+/** The body's time limit: `timeoutMs` from now, on the runtime's shared wheel. */
+export interface BodyBound {
+  wheel: DeadlineWheel;
+  timeoutMs: number;
+}
+
+/**
+ * A body's deadline is kept to this many ms (rounded up, never early): bodies that started within
+ * the same window share a lane of the wheel, where exact remaining times would each make one.
+ */
+const BOUND_GRANULARITY_MS = 10;
+
+const WATCH = Symbol("tandem.responseBody");
+
+type Guarded = Body & { [WATCH]: BodyWatch };
 
 /**
  * Holds an upstream's response body to the request's total timeout, as Envoy's route timeout
  * covers the whole response, so a body trickled slowly enough never to look idle fails instead
  * of hanging; and turns a transport failure while the body is read into an error that names the
  * upstream, not a bare socket error. The body keeps its undici helpers (`text()`, `json()`, ...).
+ * Per response that is one small object and a slot on the shared deadline wheel: no timer, no
+ * listener, no closure.
  */
-export function guardBody(body: Body, guard: BodyGuard): void {
-  const destroy = body.destroy.bind(body);
-  // undici ends a body in error through destroy(error): that is where the error gets its name.
-  body.destroy = ((error?: Error | null) =>
-    destroy(
-      error === undefined || error === null ? undefined : TandemError.is(error) ? error : guard.failed(error),
-    )) as Body["destroy"];
-  if (guard.timeoutMs === undefined) return;
-  const timer = setTimeout(
-    () => {
-      // The bound is on the upstream, not on the caller: a body that arrived whole is kept for
-      // a caller that reads it late. One still arriving is cut off; without a reader its error
-      // has no listener, so one that ignores it is added, as undici does for the errors it raises.
-      if (body.destroyed || arrived(body)) return;
-      body.on("error", ignore);
-      body.destroy(guard.timedOut());
-    },
-    Math.max(1, guard.timeoutMs),
-  );
-  timer.unref();
-  body.once("close", () => clearTimeout(timer));
-  body.once("end", () => clearTimeout(timer));
+export function guardBody(body: Body, guard: BodyGuard, bound?: BodyBound): void {
+  const watch = new BodyWatch(body, guard);
+  (body as Guarded)[WATCH] = watch;
+  // undici ends a body through destroy(): with the error that gets its name here, or with none
+  // once it was read to the end (auto-destroy), which is when its deadline is let go.
+  body.destroy = guardedDestroy as Body["destroy"];
+  if (bound !== undefined) {
+    const ms = Math.max(1, Math.ceil(bound.timeoutMs / BOUND_GRANULARITY_MS) * BOUND_GRANULARITY_MS);
+    watch.deadline = bound.wheel.arm(ms, watch);
+  }
+}
+
+class BodyWatch {
+  readonly body: Body;
+  readonly guard: BodyGuard;
+  deadline: Deadline | undefined;
+
+  constructor(body: Body, guard: BodyGuard) {
+    this.body = body;
+    this.guard = guard;
+  }
+
+  /**
+   * The bound is on the upstream, not on the caller: a body that arrived whole is kept for a
+   * caller that reads it late. One still arriving is cut off; without a reader its error has no
+   * listener, so one that ignores it is added, as undici does for the errors it raises.
+   */
+  expire(): void {
+    this.deadline = undefined;
+    const body = this.body;
+    if (body.destroyed || arrived(body)) return;
+    body.on("error", ignore);
+    body.destroy(this.guard.timedOut());
+  }
+}
+
+function guardedDestroy(this: Guarded, error?: Error | null): Body {
+  const watch = this[WATCH];
+  watch.deadline?.cancel();
+  watch.deadline = undefined;
+  const named =
+    error === undefined || error === null ? undefined : TandemError.is(error) ? error : watch.guard.failed(error);
+  // The prototype's destroy: undici's own, which this one stands in front of.
+  return (Object.getPrototypeOf(this) as Body).destroy.call(this, named);
 }
 
 /** Whether the upstream sent the whole body (ended), read by the caller or not. */

@@ -27,7 +27,7 @@ import { DnsEndpoints } from "./dns-endpoints.js";
 import { Endpoint } from "./endpoint.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
 import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
-import { guardBody } from "./response-body.js";
+import { type BodyGuard, guardBody } from "./response-body.js";
 
 /** An upstream's settings as the config file gives them, durations in ms. */
 export interface UpstreamSettings {
@@ -77,8 +77,10 @@ interface Outgoing {
   headers: Record<string, string>;
   body: Dispatcher.DispatchOptions["body"];
   deadline: number;
-  /** Endpoints already tried by this request: retries and hedges prefer the others. */
-  tried: Set<Endpoint>;
+  /** The path with its query, as every attempt sends it. */
+  path: string;
+  /** Endpoints already tried by this request (each once): retries and hedges prefer the others. */
+  tried: Endpoint[];
   /** The caller's trace context, the parent of every attempt's span (hedges start off a timer). */
   parent: Context;
   /** Attempts sent so far, for `http.request.resend_count`. */
@@ -192,7 +194,8 @@ export class Upstream {
       (IDEMPOTENT.has(method) || headers["idempotency-key"] !== undefined);
     const deadline = this.#rt.now() + this.settings.timeout.total;
     if (mayRetry) this.#budget?.request();
-    const out: Outgoing = { method, request, headers, body, deadline, tried: new Set(), parent, sent: 0 };
+    const path = pathWithQuery(request);
+    const out: Outgoing = { method, request, headers, body, deadline, path, tried: [], parent, sent: 0 };
     const hedge = replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined;
     const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
     for (let attempt = 1; ; attempt++) {
@@ -236,7 +239,7 @@ export class Upstream {
   }
 
   async #attempt(out: Outgoing, cancel?: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const { method, request, headers, body, deadline, tried } = out;
+    const { method, request, headers, body, deadline, path, tried } = out;
     const breaker = this.breaker;
     if (breaker !== undefined && !breaker.tryAcquire()) {
       this.#rt.events.rejected("circuit_open");
@@ -244,22 +247,17 @@ export class Upstream {
     }
     const started = this.#rt.now();
     const endpoint = this.#pick(started, tried);
-    tried.add(endpoint);
+    if (!tried.includes(endpoint)) tried.push(endpoint);
     const remaining = deadline - started;
     const bound = this.settings.timeout.attempt <= remaining ? "attempt" : "total";
     const timeoutMs = Math.max(0, Math.min(this.settings.timeout.attempt, remaining));
-    let timedOut = false;
     // The attempt's own signal: its timeout, the caller's signal and a hedge's cancel reach it
     // through plain listeners, held only while undici listens (until the body is done).
     const signal = new AttemptSignal(request.signal, cancel);
-    const armed = this.#rt.wheel.arm(timeoutMs, () => {
-      timedOut = true;
-      signal.abort(new DOMException("the attempt timed out", "TimeoutError"));
-    });
+    const armed = this.#rt.wheel.arm(timeoutMs, signal);
     endpoint.active++;
     let statusCode: number | undefined;
     let errorType = "";
-    const path = pathWithQuery(request);
     const traced = startAttemptSpan(this.#rt.tracer, out.parent, method, endpoint, path, out.sent++, headers);
     try {
       const response = await endpoint.pool.request({
@@ -315,7 +313,7 @@ export class Upstream {
           details: { upstream: this.name },
         });
       }
-      if (timedOut) {
+      if (signal.timedOut) {
         errorType = "timeout";
         const now = this.#rt.now();
         endpoint.observeAtLeast(now - started, now);
@@ -352,39 +350,14 @@ export class Upstream {
 
   /** The total timeout goes on while the body is read; a body that fails says which upstream it came from. */
   #guard(response: Dispatcher.ResponseData, endpoint: Endpoint, remainingMs: number, signal?: AbortSignal): void {
-    const total = this.settings.timeout.total;
-    const where = `${this.name} (${endpoint.address})`;
-    const details = { upstream: this.name, endpoint: endpoint.address };
-    guardBody(response.body, {
-      timeoutMs: remainingMs,
-      timedOut: () => {
-        this.#rt.bodyFailed?.("timeout");
-        return new TimeoutError(`${where}: the total timeout of ${total} ms passed while the response body was read`, {
-          details: { ...details, bound: "total", timeoutMs: total },
-        });
+    guardBody(
+      response.body,
+      new UpstreamBodyGuard(this.name, endpoint.address, this.settings.timeout, this.#rt, signal),
+      {
+        wheel: this.#rt.wheel,
+        timeoutMs: remainingMs,
       },
-      failed: (error) => {
-        if (signal?.aborted) {
-          return new AbortedError(`${this.name}: the request was aborted by the caller`, { cause: error, details });
-        }
-        if ((error as { code?: string }).code === "UND_ERR_BODY_TIMEOUT") {
-          this.#rt.bodyFailed?.("timeout");
-          return new TimeoutError(`${where}: the response body stalled longer than the attempt timeout`, {
-            cause: error,
-            details: { ...details, bound: "attempt", timeoutMs: this.settings.timeout.attempt },
-          });
-        }
-        this.#rt.bodyFailed?.("reset");
-        const why = (error as { code?: string }).code ?? (error as Error).message;
-        return new UpstreamError(
-          this.name,
-          endpoint.address,
-          "reset",
-          error,
-          `${where}: the response body was cut off (${why})`,
-        );
-      },
-    });
+    );
   }
 
   /**
@@ -442,7 +415,7 @@ export class Upstream {
       };
       const arm = () => {
         timer = this.#rt.wheel.arm(delay, () => {
-          if (settled || hedges >= hedging.maxHedges || out.tried.size >= this.endpoints.length) return;
+          if (settled || hedges >= hedging.maxHedges || out.tried.length >= this.endpoints.length) return;
           hedges++;
           this.#rt.events.hedged?.();
           launch();
@@ -471,13 +444,13 @@ export class Upstream {
   }
 
   /** Whether an endpoint that is not ejected is left that this request has not tried. */
-  #untried(tried: Set<Endpoint>): boolean {
+  #untried(tried: readonly Endpoint[]): boolean {
     const now = this.#rt.now();
-    return this.endpoints.some((e) => !tried.has(e) && !e.ejected(now));
+    return this.endpoints.some((e) => !tried.includes(e) && !e.ejected(now));
   }
 
   /** The endpoint for an attempt: healthy ones first, untried ones first among them. */
-  #pick(now: number, tried: Set<Endpoint>): Endpoint {
+  #pick(now: number, tried: readonly Endpoint[]): Endpoint {
     this.#outliers?.refresh(now);
     if (this.endpoints.length === 0) {
       this.breaker?.release();
@@ -485,15 +458,24 @@ export class Upstream {
         details: { upstream: this.name },
       });
     }
+    // The common case, a first attempt with every endpoint healthy: no filtered copies.
+    if (tried.length === 0 && noneEjected(this.endpoints, now)) {
+      return this.#balancer.pick(this.endpoints, now);
+    }
     let healthy = this.endpoints.filter((e) => !e.ejected(now));
     if (healthy.length === 0) healthy = this.endpoints;
-    const fresh = healthy.filter((e) => !tried.has(e));
+    const fresh = healthy.filter((e) => !tried.includes(e));
     return this.#balancer.pick(fresh.length > 0 ? fresh : healthy, now);
   }
 
   async close(): Promise<void> {
     await Promise.all(this.endpoints.map((e) => e.close()));
   }
+}
+
+function noneEjected(endpoints: readonly Endpoint[], now: number): boolean {
+  for (const endpoint of endpoints) if (endpoint.ejected(now)) return false;
+  return true;
 }
 
 function pathWithQuery(request: UpstreamRequest): string {
@@ -553,33 +535,34 @@ function retryAfterMs(value: string | string[] | undefined): number {
  */
 class AttemptSignal {
   reason: unknown = undefined;
+  /** Set when the attempt's own deadline passed (`expire`, called by the deadline wheel). */
+  timedOut = false;
   #listener: (() => void) | undefined;
-  readonly #sources: (AbortSignal | undefined)[];
-  readonly #onSource = (): void => {
-    const source = this.#sources.find((s) => s?.aborted);
-    this.abort(source?.reason);
-  };
+  readonly #caller: AbortSignal | undefined;
+  readonly #cancel: AbortSignal | undefined;
+  #onSource: (() => void) | undefined;
 
-  constructor(...sources: (AbortSignal | undefined)[]) {
-    this.#sources = sources;
+  constructor(caller: AbortSignal | undefined, cancel: AbortSignal | undefined) {
+    this.#caller = caller;
+    this.#cancel = cancel;
   }
 
   addEventListener(_type: "abort", listener: () => void): void {
     this.#listener = listener;
-    for (const source of this.#sources) {
-      if (source === undefined) continue;
-      if (source.aborted) {
-        this.abort(source.reason);
-        return;
-      }
-      source.addEventListener("abort", this.#onSource);
-    }
+    if (this.#watch(this.#caller)) this.#watch(this.#cancel);
   }
 
   removeEventListener(_type: "abort", listener: () => void): void {
     if (this.#listener !== listener) return;
     this.#listener = undefined;
-    for (const source of this.#sources) source?.removeEventListener("abort", this.#onSource);
+    if (this.#onSource === undefined) return;
+    this.#caller?.removeEventListener("abort", this.#onSource);
+    this.#cancel?.removeEventListener("abort", this.#onSource);
+  }
+
+  expire(): void {
+    this.timedOut = true;
+    this.abort(new DOMException("the attempt timed out", "TimeoutError"));
   }
 
   abort(reason: unknown): void {
@@ -588,6 +571,18 @@ class AttemptSignal {
     const listener = this.#listener;
     if (listener !== undefined) this.removeEventListener("abort", listener);
     listener?.();
+  }
+
+  /** Follows `source`; false when it has aborted already (and so has this signal). */
+  #watch(source: AbortSignal | undefined): boolean {
+    if (source === undefined) return true;
+    if (source.aborted) {
+      this.abort(source.reason);
+      return false;
+    }
+    this.#onSource ??= () => this.abort(this.#caller?.aborted ? this.#caller.reason : this.#cancel?.reason);
+    source.addEventListener("abort", this.#onSource);
+    return true;
   }
 }
 
@@ -613,5 +608,69 @@ class LatencyWindow {
     this.#sorted ??= this.#samples.slice(0, n).sort();
     const q = Number(p.slice(1)) / 100;
     return this.#sorted[Math.min(n - 1, Math.floor(q * n))];
+  }
+}
+
+/** How an upstream's response body fails: errors built only when it does, naming the upstream. */
+class UpstreamBodyGuard implements BodyGuard {
+  readonly #upstream: string;
+  readonly #endpoint: string;
+  readonly #timeout: UpstreamSettings["timeout"];
+  readonly #rt: UpstreamRuntime;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(
+    upstream: string,
+    endpoint: string,
+    timeout: UpstreamSettings["timeout"],
+    rt: UpstreamRuntime,
+    signal: AbortSignal | undefined,
+  ) {
+    this.#upstream = upstream;
+    this.#endpoint = endpoint;
+    this.#timeout = timeout;
+    this.#rt = rt;
+    this.#signal = signal;
+  }
+
+  timedOut(): TandemError {
+    this.#rt.bodyFailed?.("timeout");
+    return new TimeoutError(
+      `${this.#where()}: the total timeout of ${this.#timeout.total} ms passed while the response body was read`,
+      { details: { ...this.#details(), bound: "total", timeoutMs: this.#timeout.total } },
+    );
+  }
+
+  failed(error: unknown): TandemError {
+    if (this.#signal?.aborted) {
+      return new AbortedError(`${this.#upstream}: the request was aborted by the caller`, {
+        cause: error,
+        details: this.#details(),
+      });
+    }
+    if ((error as { code?: string }).code === "UND_ERR_BODY_TIMEOUT") {
+      this.#rt.bodyFailed?.("timeout");
+      return new TimeoutError(`${this.#where()}: the response body stalled longer than the attempt timeout`, {
+        cause: error,
+        details: { ...this.#details(), bound: "attempt", timeoutMs: this.#timeout.attempt },
+      });
+    }
+    this.#rt.bodyFailed?.("reset");
+    const why = (error as { code?: string }).code ?? (error as Error).message;
+    return new UpstreamError(
+      this.#upstream,
+      this.#endpoint,
+      "reset",
+      error,
+      `${this.#where()}: the response body was cut off (${why})`,
+    );
+  }
+
+  #where(): string {
+    return `${this.#upstream} (${this.#endpoint})`;
+  }
+
+  #details(): { upstream: string; endpoint: string } {
+    return { upstream: this.#upstream, endpoint: this.#endpoint };
   }
 }

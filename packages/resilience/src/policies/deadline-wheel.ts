@@ -6,10 +6,13 @@ export interface Deadline {
   cancel(): void;
 }
 
+/** What runs when a deadline passes: a function, or an object's `expire()` (no closure per call). */
+export type OnDeadline = (() => void) | { expire(): void };
+
 interface Bucket {
   at: number;
   controller: AbortController | undefined;
-  callbacks: ((() => void) | undefined)[];
+  callbacks: (OnDeadline | undefined)[];
   pending: number;
 }
 
@@ -46,8 +49,9 @@ class ArmedDeadline implements Deadline {
 /**
  * Deadlines without a timer per call. Calls that start in the same millisecond with the same
  * timeout share a bucket: one AbortController, one timer for the whole lane of that timeout
- * (armed for its earliest bucket). At a million calls a second that is one controller and one
- * timer per thousand calls; a call that settles in time only clears its slot.
+ * (armed for its earliest bucket still waiting). A call that settles in time only clears its
+ * slot; buckets whose calls all settled are skipped, so when calls finish well within their
+ * timeout, as most do, a lane's timer fires about once per timeout, not once per millisecond.
  */
 export class DeadlineWheel {
   readonly #lanes = new Map<number, Lane>();
@@ -63,7 +67,7 @@ export class DeadlineWheel {
   }
 
   /** Calls `onTimeout` after `timeoutMs` (rounded up to whole milliseconds) unless cancelled. */
-  arm(timeoutMs: number, onTimeout: () => void): Deadline {
+  arm(timeoutMs: number, onTimeout: OnDeadline): Deadline {
     // Whole milliseconds: a lane per distinct value, and what remains of a total timeout is
     // rarely a round number. Empty lanes are dropped, so the map holds live lanes only.
     const key = Math.max(0, Math.ceil(timeoutMs));
@@ -76,16 +80,18 @@ export class DeadlineWheel {
     const at = Math.ceil(this.#now() + timeoutMs);
     let bucket = lane.buckets[lane.buckets.length - 1];
     if (bucket === undefined || lane.buckets.length === lane.head || bucket.at !== at) {
+      settle(lane);
       bucket = { at, controller: undefined, callbacks: [], pending: 0 };
       lane.buckets.push(bucket);
-      if (lane.timer === undefined) this.#schedule(timeoutMs, lane);
     }
     const index = bucket.callbacks.push(onTimeout) - 1;
     bucket.pending++;
+    if (lane.timer === undefined) this.#schedule(timeoutMs, lane);
     return new ArmedDeadline(bucket, index);
   }
 
   #schedule(timeoutMs: number, lane: Lane): void {
+    settle(lane);
     const head = lane.buckets[lane.head];
     if (head === undefined) {
       lane.timer = undefined;
@@ -104,13 +110,24 @@ export class DeadlineWheel {
       lane.head++;
       if (bucket.pending === 0) continue;
       bucket.controller?.abort(new DOMException("the attempt timed out", "TimeoutError"));
-      for (const callback of bucket.callbacks) callback?.();
-    }
-    // Compact now and then so a busy lane does not keep every bucket it ever had.
-    if (lane.head > 1024) {
-      lane.buckets.splice(0, lane.head);
-      lane.head = 0;
+      for (const callback of bucket.callbacks) {
+        if (typeof callback === "function") callback();
+        else callback?.expire();
+      }
     }
     this.#schedule(timeoutMs, lane);
+  }
+}
+
+/**
+ * Moves a lane's head past the buckets whose calls all settled, and drops them now and then, so
+ * a busy lane neither keeps every bucket it ever had nor wakes up for buckets nobody waits on.
+ */
+function settle(lane: Lane): void {
+  const buckets = lane.buckets;
+  while (lane.head < buckets.length && (buckets[lane.head] as Bucket).pending === 0) lane.head++;
+  if (lane.head > 256) {
+    buckets.splice(0, lane.head);
+    lane.head = 0;
   }
 }
