@@ -64,6 +64,29 @@ describe("MetricRegistry", () => {
     expect([...(r.families.get("orders_total")?.series.values() ?? [])]).toEqual([{ labels: [""], value: 1 }]);
   });
 
+  it("records a frozen labels object used again into its series, also after that series was removed", () => {
+    let left = 1;
+    const r = new MetricRegistry({ budget: { take: () => left-- > 0 } });
+    const h = r.histogram("call_seconds", { labelNames: ["status"], buckets: [1] });
+    const ok = Object.freeze({ status: 200 });
+    h.observe(ok, 0.5);
+    h.observe(ok, 2);
+    const family = r.families.get("call_seconds");
+    expect([...(family?.series.values() ?? [])]).toEqual([{ labels: ["200"], counts: [1, 1], sum: 2.5, count: 2 }]);
+    // Sidecar mode removes a series once its deltas are sent; the next observation starts a new one.
+    family?.series.delete("200");
+    left = 1;
+    h.observe(ok, 0.25);
+    expect([...(family?.series.values() ?? [])]).toEqual([{ labels: ["200"], counts: [1, 0], sum: 0.25, count: 1 }]);
+    // Past the budget a value is recorded nowhere, and once there is room again it is recorded.
+    family?.series.clear();
+    h.observe(ok, 0.5);
+    expect(family?.series.size).toBe(0);
+    left = 1;
+    h.observe(ok, 0.5);
+    expect([...(family?.series.values() ?? [])]).toEqual([{ labels: ["200"], counts: [1, 0], sum: 0.5, count: 1 }]);
+  });
+
   it("refuses to count down", () => {
     const c = new MetricRegistry().counter("orders_total");
     expect(errorOf(() => c.inc(undefined, -1)).message).toContain("cannot go down");

@@ -66,7 +66,15 @@ export interface SeriesBudget {
  */
 export class MetricFamily {
   readonly definition: MetricDefinition;
-  readonly series = new Map<string, Series>();
+  readonly series: Map<string, Series> = new SeriesMap(() => {
+    this.#byFrozen = new WeakMap();
+  });
+  /**
+   * Series found by the identity of a frozen labels object: a caller that keeps one per label
+   * set (as `rt.http` does for its duration histogram) skips building the key on each
+   * observation. Forgotten whenever a series is removed.
+   */
+  #byFrozen = new WeakMap<Labels, Series>();
   readonly #maxSeries: number;
   readonly #budget: SeriesBudget | undefined;
   /** Label sets folded into the overflow series since start. */
@@ -88,6 +96,12 @@ export class MetricFamily {
 
   /** The series for `labels`, created on first use. Throws `MetricError` on an undeclared label. */
   seriesFor(labels: Labels | undefined): Series {
+    if (labels === undefined || !Object.isFrozen(labels)) return this.#seriesFor(labels);
+    return this.#byFrozen.get(labels) ?? this.#seriesFor(labels, true);
+  }
+
+  /** `frozen`: remember the series for this labels object, once the family keeps it. */
+  #seriesFor(labels: Labels | undefined, frozen = false): Series {
     const names = this.definition.labelNames;
     let key = "";
     let values: string[] | undefined;
@@ -113,6 +127,7 @@ export class MetricFamily {
       if (this.#budget !== undefined && !this.#budget.take()) return series;
       this.series.set(key, series);
     }
+    if (frozen) this.#byFrozen.set(labels as Labels, series);
     return series;
   }
 
@@ -237,4 +252,25 @@ export function sameShape(a: MetricDefinition, b: MetricDefinition): boolean {
     JSON.stringify(a.buckets ?? null) === JSON.stringify(b.buckets ?? null) &&
     (a.aggregation ?? "sum") === (b.aggregation ?? "sum")
   );
+}
+
+/** A family's series by key, telling the family when one is removed. */
+class SeriesMap extends Map<string, Series> {
+  readonly #removed: () => void;
+
+  constructor(removed: () => void) {
+    super();
+    this.#removed = removed;
+  }
+
+  override delete(key: string): boolean {
+    const deleted = super.delete(key);
+    if (deleted) this.#removed();
+    return deleted;
+  }
+
+  override clear(): void {
+    super.clear();
+    this.#removed();
+  }
 }

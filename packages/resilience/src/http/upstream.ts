@@ -4,6 +4,7 @@ import {
   AbortedError,
   fullJitterDelay,
   type Histogram,
+  type Labels,
   TandemError,
   TimeoutError,
   type UpstreamRequest,
@@ -89,6 +90,8 @@ interface Outgoing {
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const RETRY_AFTER_CAP_MS = 30_000;
+/** Distinct duration label sets an upstream keeps objects for (methods × endpoints × outcomes). */
+const MAX_LABEL_SETS = 1000;
 
 /**
  * A named upstream: its endpoints behind a load balancer and outlier detection, and the
@@ -110,6 +113,7 @@ export class Upstream {
   readonly #retryOn: Set<string | number>;
   readonly #dns: DnsEndpoints | undefined;
   readonly #latency = new LatencyWindow();
+  readonly #labels = new Map<string, Labels>();
   readonly #rt: UpstreamRuntime;
 
   constructor(name: string, settings: UpstreamSettings, runtime: UpstreamRuntime) {
@@ -184,7 +188,6 @@ export class Upstream {
   async #send(request: UpstreamRequest, parent: Context): Promise<Dispatcher.ResponseData> {
     const method = (request.method ?? "GET").toUpperCase();
     const { body, headers, replayable } = encodeBody(request);
-    if (request.idempotencyKey !== undefined) headers["idempotency-key"] = request.idempotencyKey;
     const retry = this.settings.retry;
     const mayRetry =
       retry !== undefined &&
@@ -337,15 +340,29 @@ export class Upstream {
       endpoint.active--;
       endAttemptSpan(traced.span, statusCode, errorType);
       this.#rt.duration?.observe(
-        {
-          http_request_method: method,
-          server_address: endpoint.address,
-          http_response_status_code: statusCode ?? "",
-          error_type: errorType,
-        },
+        this.#durationLabels(method, endpoint, statusCode, errorType),
         (this.#rt.now() - started) / 1000,
       );
     }
+  }
+
+  /**
+   * The duration histogram's labels for an attempt's outcome, one frozen object per outcome seen
+   * (the histogram finds its series by that object, without building a key per attempt).
+   */
+  #durationLabels(method: string, endpoint: Endpoint, statusCode: number | undefined, errorType: string): Labels {
+    const key = `${method} ${endpoint.address} ${statusCode ?? ""} ${errorType}`;
+    let labels = this.#labels.get(key);
+    if (labels === undefined) {
+      labels = Object.freeze({
+        http_request_method: method,
+        server_address: endpoint.address,
+        http_response_status_code: statusCode ?? "",
+        error_type: errorType,
+      });
+      if (this.#labels.size < MAX_LABEL_SETS) this.#labels.set(key, labels);
+    }
+    return labels;
   }
 
   /** The total timeout goes on while the body is read; a body that fails says which upstream it came from. */
@@ -487,20 +504,26 @@ function pathWithQuery(request: UpstreamRequest): string {
   return query === "" ? path : `${path}${path.includes("?") ? "&" : "?"}${query}`;
 }
 
-/** Bytes and strings are sent as they are and can be sent again; other objects go as JSON; streams once. */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
+ * Bytes and strings are sent as they are and can be sent again; other objects go as JSON; streams
+ * once. The caller's headers are copied only when something is added to them.
+ */
 function encodeBody(request: UpstreamRequest): {
   body: Dispatcher.DispatchOptions["body"];
   headers: Record<string, string>;
   replayable: boolean;
 } {
-  const headers: Record<string, string> = { ...request.headers };
+  let headers = request.headers ?? NO_HEADERS;
+  if (request.idempotencyKey !== undefined) headers = { ...headers, "idempotency-key": request.idempotencyKey };
   const body = request.body;
   if (body === undefined || body === null) return { body: undefined, headers, replayable: true };
   if (typeof body === "string" || body instanceof Uint8Array) return { body, headers, replayable: true };
   if (body instanceof Readable || (typeof body === "object" && Symbol.asyncIterator in (body as object))) {
     return { body: body as Readable, headers, replayable: false };
   }
-  headers["content-type"] ??= "application/json";
+  if (headers["content-type"] === undefined) headers = { ...headers, "content-type": "application/json" };
   return { body: JSON.stringify(body), headers, replayable: true };
 }
 
