@@ -120,13 +120,18 @@ export class DeadlineWheel {
 }
 
 /**
- * Moves a lane's head past the buckets whose calls all settled, and drops them now and then, so
- * a busy lane neither keeps every bucket it ever had nor wakes up for buckets nobody waits on.
+ * Moves a lane's head past the buckets whose calls all settled and drops them, so a busy lane
+ * neither keeps every bucket it ever had nor wakes up for buckets nobody waits on.
  */
 function settle(lane: Lane): void {
   const buckets = lane.buckets;
   while (lane.head < buckets.length && (buckets[lane.head] as Bucket).pending === 0) lane.head++;
-  if (lane.head > 256) {
+  // Dropped at once when all settled (the usual case: calls end well within their timeout), so
+  // buckets die young instead of living long enough to be promoted to the old generation.
+  if (lane.head === buckets.length) {
+    buckets.length = 0;
+    lane.head = 0;
+  } else if (lane.head > 64) {
     buckets.splice(0, lane.head);
     lane.head = 0;
   }
