@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FlagdCore } from "@openfeature/flagd-core";
 import { ProviderEvents } from "@openfeature/server-sdk";
 import { LocalConfigSources } from "@tandem/config";
 import { ConfigError } from "@tandem/core";
@@ -148,5 +149,46 @@ describe("LocalConfigSources", () => {
     );
     const sources = await open();
     expect((await sources.provider.resolveBooleanEvaluation("f", false, {}, console)).value).toBe(true);
+  });
+
+  it("without a flags source, resolves every key as flagd resolves one it does not know", async () => {
+    const { open } = setup("service: s\n");
+    const sources = await open();
+    const flagd = new FlagdCore();
+    flagd.setConfigurations('{"flags":{}}');
+    const { provider } = sources;
+    expect(await provider.resolveBooleanEvaluation("b", true, {}, console)).toEqual(
+      flagd.resolveBooleanEvaluation("b", true, {}),
+    );
+    expect(await provider.resolveStringEvaluation("s", "x", {}, console)).toEqual(
+      flagd.resolveStringEvaluation("s", "x", {}),
+    );
+    expect(await provider.resolveNumberEvaluation("n", 3, {}, console)).toEqual(
+      flagd.resolveNumberEvaluation("n", 3, {}),
+    );
+    expect(await provider.resolveObjectEvaluation("o", { a: 1 }, {}, console)).toEqual(
+      flagd.resolveObjectEvaluation("o", { a: 1 }, {}),
+    );
+    expect(sources.flagDefinitions).toBe('{"flags":{}}');
+  });
+
+  it("refuses to start on invalid flag definitions", async () => {
+    const { open } = setup("flags: { source: flags.json }\n", { flags: { f: { state: "MAYBE" } } });
+    await expect(open()).rejects.toThrow(ConfigError);
+    await expect(open()).rejects.toThrow(/flag definitions .*flags\.json are invalid/);
+  });
+
+  it("evaluates a flags source that a reload adds to a config without one", async () => {
+    const { open, replace, dir } = setup("service: s\n");
+    const sources = await open();
+    writeFileSync(join(dir, "flags.json"), JSON.stringify(FLAGS));
+    const changed: unknown[] = [];
+    sources.provider.events.addHandler(ProviderEvents.ConfigurationChanged, (e) => changed.push(e?.flagsChanged));
+    replace("service: s\nflags: { source: flags.json }\n");
+    await eventually(() => expect(changed).toEqual([["f"]]));
+    expect(await sources.provider.resolveBooleanEvaluation("f", false, {}, console)).toMatchObject({
+      value: true,
+      reason: "STATIC",
+    });
   });
 });

@@ -1,24 +1,37 @@
-import { FlagdCore } from "@openfeature/flagd-core";
+import type { FlagdCore } from "@openfeature/flagd-core";
+import { ErrorCode, StandardResolutionReasons } from "@openfeature/server-sdk";
 import { ConfigError } from "@tandem/core";
-import { parse as parseYaml } from "yaml";
 
 /*
  * Parses flag definitions in the flagd format (JSON, or YAML as flagd also reads) into a new
- * evaluator. Anything flagd would refuse is a `ConfigError` naming the source.
+ * evaluator. Anything flagd would refuse is a `ConfigError` naming the source. flagd's evaluator
+ * (with its JsonLogic engine) and the YAML parser are loaded at the first definitions that need
+ * them: a process without flags never loads them.
  */
-/** Parsed flag definitions: flagd's evaluator and the flags whose targeting is a split. */
+
+/** What the provider asks of an evaluator: flagd's, or `NO_FLAGS`. */
+type FlagEvaluator = Pick<
+  FlagdCore,
+  | "getFlags"
+  | "resolveBooleanEvaluation"
+  | "resolveStringEvaluation"
+  | "resolveNumberEvaluation"
+  | "resolveObjectEvaluation"
+>;
+
+/** Parsed flag definitions: the evaluator and the flags whose targeting is a split. */
 export interface FlagSet {
-  core: FlagdCore;
+  core: FlagEvaluator;
   /** Flags whose targeting is a `fractional` split at the top (directly or through `$ref`). */
   split: ReadonlySet<string>;
   json: string;
 }
 
 /** Parses flag definitions; see `FlagSet`. */
-export function parseFlagDefinitions(text: string, source: string): FlagSet {
+export async function parseFlagDefinitions(text: string, source: string): Promise<FlagSet> {
   let json: string;
   try {
-    json = source.endsWith(".json") ? text : JSON.stringify(parseYaml(text));
+    json = source.endsWith(".json") ? text : JSON.stringify((await import("yaml")).parse(text));
     JSON.parse(json);
   } catch (error) {
     throw new ConfigError(
@@ -29,6 +42,7 @@ export function parseFlagDefinitions(text: string, source: string): FlagSet {
       },
     );
   }
+  const { FlagdCore } = await import("@openfeature/flagd-core");
   const core = new FlagdCore(undefined, silentLogger);
   try {
     core.setConfigurations(json);
@@ -78,3 +92,28 @@ export function changedFlagKeys(previous: FlagSet | undefined, next: FlagSet): s
 // flagd-core logs targeting problems at warn; they surface as error codes in the evaluation
 // details instead, so nothing is lost by keeping them out of the service's log.
 const silentLogger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
+
+/**
+ * The evaluator of an empty set of definitions (`{"flags":{}}`), without loading flagd: every
+ * key resolves as flagd resolves a key it does not know, to the default with FLAG_NOT_FOUND.
+ */
+const emptyEvaluator: FlagEvaluator = {
+  getFlags: () => new Map(),
+  resolveBooleanEvaluation: (key, value) => notFound(key, value),
+  resolveStringEvaluation: (key, value) => notFound(key, value),
+  resolveNumberEvaluation: (key, value) => notFound(key, value),
+  resolveObjectEvaluation: (key, value) => notFound(key, value),
+};
+
+function notFound<T>(key: string, value: T) {
+  return {
+    value,
+    reason: StandardResolutionReasons.ERROR,
+    errorCode: ErrorCode.FLAG_NOT_FOUND,
+    errorMessage: `flag '${key}' not found`,
+    flagMetadata: {},
+  };
+}
+
+/** No flag definitions at all: what a process without a flags source evaluates against. */
+export const NO_FLAGS: FlagSet = { core: emptyEvaluator, split: new Set(), json: '{"flags":{}}' };

@@ -1,5 +1,10 @@
 const PREFIX = "TANDEM__";
 
+/** True when `env` holds a `TANDEM__...` override for `applyEnvOverrides` to apply. */
+export function hasEnvOverrides(env: Readonly<Record<string, string | undefined>>): boolean {
+  return Object.keys(env).some((k) => k.startsWith(PREFIX) && env[k] !== undefined);
+}
+
 /**
  * Applies `TANDEM__SECTION__KEY=value` env variables over the file: each `__` descends one
  * level. A segment matches an existing key ignoring case and underscores (`MAX_ITEMS` finds

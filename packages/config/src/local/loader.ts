@@ -1,8 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { ConfigError, parseConfigText, type StandardSchemaV1 } from "@tandem/core";
-import { parse as parseYaml } from "yaml";
 import { type TandemConfig, tandemConfigSchema } from "../schema/tandem-schema.js";
-import { applyEnvOverrides } from "./env-overrides.js";
+import { applyEnvOverrides, hasEnvOverrides } from "./env-overrides.js";
 import { resolveSecretRefs, type SecretLookup, type SecretUse } from "./secret-refs.js";
 
 /** One problem found in the configuration, with where it is and what was expected. */
@@ -52,7 +51,10 @@ export async function loadConfig(sources: ConfigSources): Promise<LoadedConfig> 
 export async function parseConfig(text: string | undefined, sources: ConfigSources): Promise<LoadedConfig> {
   const label = sources.file ?? "configuration";
   const raw = text === undefined ? {} : await parseConfigText(text, sources.file ?? "tandem.yaml");
-  const overridden = applyEnvOverrides(raw, sources.env ?? {}, parseScalar);
+  const env = sources.env ?? {};
+  // The YAML parser is loaded only when there is YAML to read: a file without overrides, or no
+  // file at all, does not pay for it.
+  const overridden = hasEnvOverrides(env) ? applyEnvOverrides(raw, env, scalarParser(await import("yaml"))) : raw;
   const result = tandemConfigSchema.safeParse(overridden, { reportInput: true });
   if (!result.success) {
     throw invalid(
@@ -140,10 +142,12 @@ function describe(value: unknown): string {
 }
 
 /** Env override values are YAML scalars: `50` is a number, `true` a boolean, `[a, b]` a list. */
-function parseScalar(text: string): unknown {
-  try {
-    return parseYaml(text);
-  } catch {
-    return text;
-  }
+function scalarParser(yaml: { parse(text: string): unknown }): (text: string) => unknown {
+  return (text) => {
+    try {
+      return yaml.parse(text);
+    } catch {
+      return text;
+    }
+  };
 }

@@ -1,7 +1,7 @@
 import { dirname, resolve } from "node:path";
 import { type Counter, type Gauge, type Logger, type Metrics, type StandardSchemaV1, TandemError } from "@tandem/core";
 import { ConfigStore } from "../config-store.js";
-import { changedFlagKeys, type FlagSet, parseFlagDefinitions } from "../flags/flag-definitions.js";
+import { changedFlagKeys, type FlagSet, NO_FLAGS, parseFlagDefinitions } from "../flags/flag-definitions.js";
 import { TandemFlagProvider } from "../flags/provider.js";
 import type { ReloadStats } from "../status.js";
 import { DirWatcher } from "./dir-watcher.js";
@@ -24,12 +24,6 @@ export interface LocalConfigOptions {
 }
 
 type LoadedFlags = (FlagSet & { source: string }) | undefined;
-
-const EMPTY_FLAGS = '{"flags":{}}';
-
-function emptyFlags(): FlagSet {
-  return parseFlagDefinitions(EMPTY_FLAGS, "none.json");
-}
 
 /** What changed in a reload, for the sidecar's change streams. */
 export type SourceKind = "config" | "flags";
@@ -61,7 +55,7 @@ export class LocalConfigSources {
     this.secrets = secrets;
     this.#flags = flags;
     this.store = new ConfigStore(loaded.values, options.logger);
-    this.provider = new TandemFlagProvider(flags ?? emptyFlags());
+    this.provider = new TandemFlagProvider(flags ?? NO_FLAGS);
     this.#reloads = options.metrics?.counter("tandem_config_reloads_total", {
       help: "Config and flag reloads by result: applied, rejected (the last good stays) or unchanged.",
       labelNames: ["result"],
@@ -104,7 +98,7 @@ export class LocalConfigSources {
 
   /** The flag definitions in force, as flagd JSON. */
   get flagDefinitions(): string {
-    return this.#flags?.json ?? EMPTY_FLAGS;
+    return (this.#flags ?? NO_FLAGS).json;
   }
 
   /** Calls `listener` after each applied change of the configuration or the flags. */
@@ -170,7 +164,7 @@ export class LocalConfigSources {
       this.provider.markError((error as Error).message);
       return "rejected";
     }
-    const changed = changedFlagKeys(this.#flags, flags ?? emptyFlags());
+    const changed = changedFlagKeys(this.#flags, flags ?? NO_FLAGS);
     const recovered = this.stats.lastError?.source === "flags";
     this.#flags = flags;
     if (recovered) {
@@ -178,7 +172,7 @@ export class LocalConfigSources {
       this.provider.markReady();
     }
     if (changed.length === 0) return "unchanged";
-    this.provider.update(flags ?? emptyFlags(), changed);
+    this.provider.update(flags ?? NO_FLAGS, changed);
     this.#options.logger.info({ event: "flags_applied", changed }, "flag definitions changed");
     this.#emit("flags");
     return "applied";
@@ -256,5 +250,5 @@ function secretsDir(loaded: LoadedConfig, file: string | undefined): string | un
 async function readFlags(loaded: LoadedConfig, file: string | undefined) {
   const path = flagPath(loaded, file);
   if (path === undefined) return undefined;
-  return { ...parseFlagDefinitions(await readText(path), path), source: path };
+  return { ...(await parseFlagDefinitions(await readText(path), path)), source: path };
 }

@@ -8,7 +8,7 @@ import {
   TandemError,
 } from "@tandem/core";
 import { ConfigStore } from "../config-store.js";
-import { changedFlagKeys, type FlagSet, parseFlagDefinitions } from "../flags/flag-definitions.js";
+import { changedFlagKeys, type FlagSet, NO_FLAGS, parseFlagDefinitions } from "../flags/flag-definitions.js";
 import { TandemFlagProvider } from "../flags/provider.js";
 import { applyAppSchema, type ConfigIssue } from "../local/loader.js";
 import { resolveSecretRefs, type SecretUse } from "../local/secret-refs.js";
@@ -49,10 +49,10 @@ export class RemoteConfigSources {
   #stale = false;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(options: RemoteConfigOptions, values: Record<string, unknown>, flags: FlagsAnswer) {
+  private constructor(options: RemoteConfigOptions, values: Record<string, unknown>, flags: FlagSet) {
     this.#options = options;
     this.store = new ConfigStore(values, options.logger);
-    this.#flags = parseFlagDefinitions(JSON.stringify(flags.definitions), "sidecar /v1/flags.json");
+    this.#flags = flags;
     this.provider = new TandemFlagProvider(this.#flags);
     this.secrets = new RemoteSecrets(options.client);
   }
@@ -66,7 +66,7 @@ export class RemoteConfigSources {
       options.appSchema,
     );
     const flags = await options.client.get<FlagsAnswer>("/v1/flags");
-    const sources = new RemoteConfigSources(options, values, flags);
+    const sources = new RemoteConfigSources(options, values, await flagSet(flags));
     sources.#follow("/v1/config/events", () => sources.#syncConfig());
     sources.#follow("/v1/flags/events", () => sources.#syncFlags());
     return sources;
@@ -126,7 +126,7 @@ export class RemoteConfigSources {
   async #syncFlags(): Promise<void> {
     try {
       const answer = await this.#options.client.get<FlagsAnswer>("/v1/flags");
-      const flags = parseFlagDefinitions(JSON.stringify(answer.definitions), "sidecar /v1/flags.json");
+      const flags = await flagSet(answer);
       const changed = changedFlagKeys(this.#flags, flags);
       this.#flags = flags;
       this.provider.update(flags, changed);
@@ -189,6 +189,12 @@ export class RemoteSecrets implements Secrets {
       throw error;
     }
   }
+}
+
+/** The sidecar's flag definitions as a flag set; none at all need no evaluator loaded. */
+function flagSet(answer: FlagsAnswer): Promise<FlagSet> {
+  const json = JSON.stringify(answer.definitions);
+  return json === NO_FLAGS.json ? Promise.resolve(NO_FLAGS) : parseFlagDefinitions(json, "sidecar /v1/flags.json");
 }
 
 async function resolveRemote(
