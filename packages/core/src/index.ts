@@ -25,6 +25,7 @@ export type {
   Labels,
   Metrics,
 } from "./contract/metrics.js";
+export { fixedLabels, isFixedLabels } from "./contract/metrics.js";
 export type { ExecuteOptions, Resilience } from "./contract/resilience.js";
 export type {
   Listener,

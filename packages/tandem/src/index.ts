@@ -11,6 +11,7 @@ export type {
   Gauge,
   Histogram,
   Http,
+  Labels,
   Logger,
   Metrics,
   Mode,
@@ -24,6 +25,7 @@ export type {
 export {
   AbortedError,
   ConfigError,
+  fixedLabels,
   NotAvailableError,
   SidecarUnavailableError,
   TandemError,

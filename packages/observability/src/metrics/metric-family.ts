@@ -1,4 +1,4 @@
-import { type Labels, TandemError } from "@tandem/core";
+import { isFixedLabels, type Labels, TandemError } from "@tandem/core";
 
 /** The three instrument kinds. */
 export type MetricType = "counter" | "gauge" | "histogram";
@@ -67,14 +67,14 @@ export interface SeriesBudget {
 export class MetricFamily {
   readonly definition: MetricDefinition;
   readonly series: Map<string, Series> = new SeriesMap(() => {
-    this.#byFrozen = new WeakMap();
+    this.#byFixed = new WeakMap();
   });
   /**
-   * Series found by the identity of a frozen labels object: a caller that keeps one per label
+   * Series found by the identity of a `fixedLabels` object: a caller that keeps one per label
    * set (as `rt.http` does for its duration histogram) skips building the key on each
    * observation. Forgotten whenever a series is removed.
    */
-  #byFrozen = new WeakMap<Labels, Series>();
+  #byFixed = new WeakMap<Labels, Series>();
   readonly #maxSeries: number;
   readonly #budget: SeriesBudget | undefined;
   /** Label sets folded into the overflow series since start. */
@@ -96,12 +96,12 @@ export class MetricFamily {
 
   /** The series for `labels`, created on first use. Throws `MetricError` on an undeclared label. */
   seriesFor(labels: Labels | undefined): Series {
-    if (labels === undefined || !Object.isFrozen(labels)) return this.#seriesFor(labels);
-    return this.#byFrozen.get(labels) ?? this.#seriesFor(labels, true);
+    if (labels === undefined || !isFixedLabels(labels)) return this.#seriesFor(labels);
+    return this.#byFixed.get(labels) ?? this.#seriesFor(labels, true);
   }
 
-  /** `frozen`: remember the series for this labels object, once the family keeps it. */
-  #seriesFor(labels: Labels | undefined, frozen = false): Series {
+  /** `fixed`: remember the series for this labels object, once the family keeps it. */
+  #seriesFor(labels: Labels | undefined, fixed = false): Series {
     const names = this.definition.labelNames;
     let key = "";
     let values: string[] | undefined;
@@ -127,7 +127,7 @@ export class MetricFamily {
       if (this.#budget !== undefined && !this.#budget.take()) return series;
       this.series.set(key, series);
     }
-    if (frozen) this.#byFrozen.set(labels as Labels, series);
+    if (fixed) this.#byFixed.set(labels as Labels, series);
     return series;
   }
 

@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { type Context, context as otelContext, type Tracer } from "@opentelemetry/api";
 import {
   AbortedError,
+  fixedLabels,
   fullJitterDelay,
   type Histogram,
   type Labels,
@@ -347,14 +348,14 @@ export class Upstream {
   }
 
   /**
-   * The duration histogram's labels for an attempt's outcome, one frozen object per outcome seen
-   * (the histogram finds its series by that object, without building a key per attempt).
+   * The duration histogram's labels for an attempt's outcome, one `fixedLabels` object per outcome
+   * seen (the histogram finds its series by that object, without building a key per attempt).
    */
   #durationLabels(method: string, endpoint: Endpoint, statusCode: number | undefined, errorType: string): Labels {
     const key = `${method} ${endpoint.address} ${statusCode ?? ""} ${errorType}`;
     let labels = this.#labels.get(key);
     if (labels === undefined) {
-      labels = Object.freeze({
+      labels = fixedLabels({
         http_request_method: method,
         server_address: endpoint.address,
         http_response_status_code: statusCode ?? "",
