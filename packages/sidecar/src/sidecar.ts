@@ -22,6 +22,7 @@ import {
 import { pino } from "pino";
 import { builtinRoutes, type SidecarControl } from "./builtin-routes.js";
 import { hostAllowed, TokenCheck } from "./internal/auth.js";
+import { ClientSignal } from "./internal/client-signal.js";
 import { answerClientError, parseJsonBody, refuseTunnel, sendJson, sendProblem, validate } from "./internal/io.js";
 import { Router } from "./internal/router.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
@@ -387,11 +388,11 @@ export class Sidecar implements SidecarControl {
       }
     }
     if (proxy?.forwardProxy === undefined) throw refuseProxy(url, "it is not a configured upstream");
-    const controller = new AbortController();
+    const gone = new ClientSignal();
     res.once("close", () => {
-      if (!res.writableFinished) controller.abort(new TandemError("aborted", "the client went away"));
+      if (!res.writableFinished) gone.abort(new TandemError("aborted", "the client went away"));
     });
-    await proxy.forwardProxy({ req, res, target, signal: controller.signal, maxBodyBytes: limit });
+    await proxy.forwardProxy({ req, res, target, signal: gone.asAbortSignal(), maxBodyBytes: limit });
   }
 
   async #body(route: RouteDefinition, req: IncomingMessage, limit: number): Promise<unknown> {

@@ -1,5 +1,6 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { request as rawHttp } from "node:http";
+import { createServer, request as rawHttp } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { httpConfig, sidecarRuntime, spawnSidecarApp, startFaultyUpstream, startSidecar } from "@tandem/testkit";
@@ -109,6 +110,50 @@ describe("the forward proxy", () => {
     expect([413, "connection closed"]).toContain(streamed);
     await agent.close();
     await small.stop();
+  });
+
+  it("gives up the upstream's request when its client goes away before the answer", async () => {
+    // An upstream that never answers, telling when the sidecar's request to it is closed.
+    let arrived!: () => void;
+    let closed!: () => void;
+    const upstreamSaw = {
+      arrived: new Promise<void>((r) => (arrived = r)),
+      closed: new Promise<void>((r) => (closed = r)),
+    };
+    const silent = createServer((req) => {
+      arrived();
+      req.socket.once("close", () => closed());
+    });
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    const dir = mkdtempSync(join(tmpdir(), "tandem-proxy-gone-"));
+    writeFileSync(
+      join(dir, "tandem.yaml"),
+      `upstreams:\n  silent:\n    endpoints: [http://127.0.0.1:${(silent.address() as AddressInfo).port}]\n    timeout: { attempt: 30s, total: 30s }\n`,
+    );
+    const own = await startSidecar({ config: join(dir, "tandem.yaml") });
+    try {
+      const { hostname, port } = new URL(own.api);
+      const client = rawHttp({
+        host: hostname,
+        port,
+        path: "http://silent/",
+        headers: { host: "silent", "proxy-authorization": `Bearer ${own.token}` },
+      });
+      client.on("error", () => {});
+      client.end();
+      await upstreamSaw.arrived;
+      client.destroy();
+      // Without the abort the sidecar would wait for this upstream for its 30 s timeout.
+      const outcome = await Promise.race([
+        upstreamSaw.closed.then(() => "closed"),
+        new Promise((r) => setTimeout(() => r("still open after 5 s"), 5000)),
+      ]);
+      expect(outcome).toBe("closed");
+    } finally {
+      await own.stop();
+      silent.closeAllConnections();
+      await new Promise((r) => silent.close(r));
+    }
   });
 
   it("asks for the token with 407", async () => {
