@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
-import { startSidecar } from "@tandem/testkit";
+import { eventually, startSidecar } from "@tandem/testkit";
 import { describe, expect, it } from "vitest";
 
 function portOf(address: string): number {
@@ -92,6 +92,20 @@ describe("tandem sidecar process", () => {
       expect(args.filter((a) => a.includes("semi-space"))).toEqual([]);
     } finally {
       await chosen.stop();
+    }
+  });
+
+  it("gives back the memory its start took when NODE_OPTIONS exposes gc, and serves as before", async () => {
+    const sidecar = await startSidecar({ env: { NODE_OPTIONS: "--expose-gc" } });
+    try {
+      await eventually(() => expect(sidecar.logs.some((l) => l.includes("startup_memory_released"))).toBe(true));
+      const line = sidecar.logs.map((l) => JSON.parse(l)).find((l) => l.event === "startup_memory_released");
+      expect(line.heapTotalAfter).toBeLessThan(line.heapTotalBefore);
+      expect((await fetch(`${sidecar.admin}/readyz`)).status).toBe(200);
+      const health = await fetch(`${sidecar.api}/healthz`, { headers: { authorization: `Bearer ${sidecar.token}` } });
+      expect(health.status).toBe(200);
+    } finally {
+      await sidecar.stop();
     }
   });
 
