@@ -185,6 +185,12 @@ describe("examples/kubernetes manifests", () => {
   it("runs the sidecar image with tandem run's small young generation and an old space under its memory limit", () => {
     const text = readFileSync(example("kubernetes/Dockerfile.sidecar"), "utf8");
     const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(text)?.[1] ?? "[]") as string[];
-    expect(entrypoint).toEqual(["node", "--max-semi-space-size=4", "--max-old-space-size=128", "/app/bin/tandem.js"]);
+    expect(entrypoint).toEqual([
+      "node",
+      "--max-semi-space-size=4",
+      "--single-threaded-gc",
+      "--max-old-space-size=128",
+      "/app/bin/tandem.js",
+    ]);
   });
 });
