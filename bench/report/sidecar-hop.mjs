@@ -116,7 +116,13 @@ through three proxies on the same machine, in the same run:
 - **HAProxy**: ${m.haproxy}.
 ${m.nodeProxy ? `- **bare Node proxy**: ${m.nodeProxy}. Not a product: it shows what any proxy written in Node costs.\n` : ""}${skipped.length > 0 ? `- Not measured: ${skipped.join("; ")}.\n` : ""}
 Latency at fixed rates: an open-loop generator (${m.generator}) sends ${rates.join(", ")} req/s, ${m.roundSeconds} s per round,
-${m.rounds} round(s) after a ${m.warmupSeconds} s warm-up, subjects in rotating order within a round. **Added** latency is a
+${m.rounds} round(s) after a ${m.warmupSeconds} s warm-up, subjects in rotating order within a round${
+    m.firstWarmupSeconds === undefined
+      ? ""
+      : `; before the first rate every subject is warmed up for ${m.firstWarmupSeconds} s at ${m.firstWarmupRate} req/s, since V8 takes
+10-20 s at that rate to compile a Node proxy's hot path to its final form: rounds measured before that show a
+process starting up, with a p99 several times its steady one, not the steady state`
+  }. **Added** latency is a
 subject's percentile minus the direct call's in the same round (negative: within the noise). Maximum throughput:
 autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: user + system seconds of the proxy's processes
 (nginx's master and worker) from \`/proc\` during the 1000 req/s runs, as a share of one core scaled to 1000 req/s
@@ -176,5 +182,17 @@ function nodeFloor(s, tandemCpu) {
   const tp = s.throughput[NODE_PROXY]?.median;
   return ` A bare Node proxy (node:http and undici, nothing else) costs ${num(us(floor), 0)} µs per request${tp === undefined ? "" : ` and reaches ${num(tp, 0)} req/s`}: that
 is Node's floor for this hop. tandem's pipeline on top of it (the token check, header filtering, the upstream's policies,
-the CLIENT span, metrics, and the garbage they make) adds ${num(us(tandemCpu - floor), 0)} µs, ${Math.round(share * 100)} % of the sidecar's CPU per request.`;
+the CLIENT span, metrics, and the garbage they make) adds ${num(us(tandemCpu - floor), 0)} µs, ${Math.round(share * 100)} % of the sidecar's CPU per request.${saturated(s, tandemCpu, floor)}`;
+}
+
+/** CPU per request at full load (one core busy: 1 / max throughput) next to the cost at 1000 req/s. */
+function saturated(s, tandemCpu, floor) {
+  const tandem = s.throughput[TANDEM]?.median;
+  const bare = s.throughput[NODE_PROXY]?.median;
+  if (tandem === undefined || bare === undefined) return "";
+  return ` At full load, where one core is busy and a request costs 1 / max throughput, the sidecar spends
+${num(1e6 / tandem, 0)} µs per request and the bare Node proxy ${num(1e6 / bare, 0)} µs: at 1000 req/s both spend several
+times that (${num(tandemCpu * 1000, 0)} and ${num(floor * 1000, 0)} µs), because the process sleeps between requests and
+each one wakes it on cold caches, where the amount of code and data a request touches counts more than the
+instructions it runs.`;
 }
