@@ -11,7 +11,8 @@ export class ClientSignal {
 
   addEventListener(type: string, listener: () => void): void {
     if (type !== "abort" || this.aborted) return;
-    (this.#listeners ??= []).push(listener);
+    if (this.#listeners === undefined) this.#listeners = [listener];
+    else this.#listeners.push(listener);
   }
 
   removeEventListener(type: string, listener: () => void): void {
