@@ -58,6 +58,7 @@ export {
 export type { LoggedEvent } from "./events/event-log.js";
 export { EventLog } from "./events/event-log.js";
 export { fullJitterDelay } from "./internal/backoff.js";
+export { CancelSignal } from "./internal/cancel-signal.js";
 export type { Problem } from "./problem.js";
 export { fromProblem, PROBLEM_CONTENT_TYPE, registerProblemDecoder, toProblem } from "./problem.js";
 export { parseDuration, parseSize } from "./units.js";

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo, connect } from "node:net";
 import type { Duplex } from "node:stream";
 import {
+  CancelSignal,
   type Concern,
   type ConcernContext,
   type ConcernInstance,
@@ -22,7 +23,6 @@ import {
 import { pino } from "pino";
 import { builtinRoutes, type SidecarControl } from "./builtin-routes.js";
 import { hostAllowed, TokenCheck } from "./internal/auth.js";
-import { ClientSignal } from "./internal/client-signal.js";
 import { answerClientError, parseJsonBody, refuseTunnel, sendJson, sendProblem, validate } from "./internal/io.js";
 import { Router } from "./internal/router.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
@@ -388,7 +388,7 @@ export class Sidecar implements SidecarControl {
       }
     }
     if (proxy?.forwardProxy === undefined) throw refuseProxy(url, "it is not a configured upstream");
-    const gone = new ClientSignal();
+    const gone = new CancelSignal();
     res.once("close", () => {
       if (!res.writableFinished) gone.abort(new TandemError("aborted", "the client went away"));
     });

@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { type Context, context as otelContext, type Tracer } from "@opentelemetry/api";
 import {
   AbortedError,
+  CancelSignal,
   fixedLabels,
   fullJitterDelay,
   type Histogram,
@@ -389,13 +390,13 @@ export class Upstream {
     const delay = typeof hedging.after === "number" ? hedging.after : this.#latency.percentile(hedging.after);
     if (delay === undefined) return this.#attempt(out);
     return new Promise((resolve, reject) => {
-      const controllers: AbortController[] = [];
+      const controllers: CancelSignal[] = [];
       let inFlight = 0;
       let hedges = 0;
       let settled = false;
       let held: Dispatcher.ResponseData | TandemError | undefined;
       let timer: { cancel(): void } | undefined;
-      const settle = (outcome: Dispatcher.ResponseData | TandemError, winner: AbortController) => {
+      const settle = (outcome: Dispatcher.ResponseData | TandemError, winner: CancelSignal) => {
         settled = true;
         timer?.cancel();
         for (const c of controllers) if (c !== winner) c.abort();
@@ -404,7 +405,8 @@ export class Upstream {
         else resolve(outcome);
       };
       const launch = () => {
-        const controller = new AbortController();
+        // Cancelled by this race only: a plain signal, not an AbortController per request.
+        const controller = new CancelSignal();
         controllers.push(controller);
         inFlight++;
         const done = (outcome: Dispatcher.ResponseData | TandemError) => {
@@ -427,7 +429,7 @@ export class Upstream {
             launch();
           }
         };
-        this.#attempt(out, controller.signal).then(done, (error: unknown) =>
+        this.#attempt(out, controller.asAbortSignal()).then(done, (error: unknown) =>
           done(TandemError.is(error) ? error : new UpstreamError(this.name, "?", "protocol", error)),
         );
       };

@@ -1,10 +1,10 @@
 /**
- * "The client went away", as the forward proxy hands it to the upstream pipeline: the part of an
- * `AbortSignal` that pipeline reads (`aborted`, `reason`, abort listeners), without the
- * AbortController and EventTarget per request that cost ~1 KB and half a microsecond each on the
- * proxy's hot path. Listeners are called once, with no event argument.
+ * A cancellation made and cancelled by tandem itself on a hot path (a proxied request's client
+ * going away, a hedged attempt that lost): the part of an `AbortSignal` the upstream pipeline reads
+ * (`aborted`, `reason`, abort listeners), without the AbortController and EventTarget per request
+ * that cost ~1 KB and half a microsecond each. Listeners are called once, with no event argument.
  */
-export class ClientSignal {
+export class CancelSignal {
   aborted = false;
   reason: unknown = undefined;
   #listeners: (() => void)[] | undefined;
@@ -25,7 +25,7 @@ export class ClientSignal {
     if (this.aborted) throw this.reason;
   }
 
-  abort(reason: unknown): void {
+  abort(reason: unknown = new DOMException("This operation was aborted", "AbortError")): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
