@@ -70,8 +70,8 @@ pipeline's async layers, the span's context and headers and the attempt's signal
   hedgeCost !== undefined
     ? `\n\nHedging at p99 ${hedgeCost < 1 ? `costs ${Math.round((1 - hedgeCost) * 100)} % of the throughput` : "costs no throughput"} here (${times(hedgeCost)} of the same pipeline
 without it). With the single endpoint of this setup no hedge is ever sent (a hedge goes to another endpoint), so
-this is the price of being ready to hedge: an \`AbortController\` per request whose signal the attempt listens to
-(about 1 KB and half a microsecond in Node), a hedge deadline on the wheel, and the closures of the race.`
+this is the price of being ready to hedge: a cancel signal per request (a plain object, not an \`AbortController\`,
+which costs about 1 KB and half a microsecond in Node), a hedge deadline on the wheel, and the closures of the race.`
     : ""
 }`;
   const chart = groupedBarChart({
