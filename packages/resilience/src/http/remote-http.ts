@@ -7,14 +7,12 @@ import {
   type SidecarClient,
   SidecarUnavailableError,
   type TandemError,
-  TimeoutError,
   type UpstreamRequest,
 } from "@tandem/core";
 import type { Dispatcher } from "undici";
-import { UpstreamError } from "../errors.js";
 import type { DeadlineWheel } from "../policies/deadline-wheel.js";
 import { withFallback } from "./fallback.js";
-import { type BodyGuard, guardBody } from "./response-body.js";
+import { type BodyGuard, bodyErrors, guardBody } from "./response-body.js";
 import { UpstreamDispatcher } from "./upstream-dispatcher.js";
 
 /**
@@ -211,32 +209,13 @@ class HopBodyGuard implements BodyGuard {
   }
 
   timedOut(): TandemError {
-    return new TimeoutError(
-      `${this.#upstream}: the total timeout of ${this.#total} ms passed while the response body was read`,
-      { details: { ...this.#details(), bound: "total", timeoutMs: this.#total } },
-    );
+    return bodyErrors.totalTimeout(this.#upstream, this.#upstream, VIA_SIDECAR, this.#total);
   }
 
   failed(error: unknown): TandemError {
-    if (this.#signal?.aborted) {
-      return new AbortedError(`${this.#upstream}: the request was aborted by the caller`, {
-        cause: error,
-        details: this.#details(),
-      });
-    }
+    if (this.#signal?.aborted) return bodyErrors.aborted(this.#upstream, VIA_SIDECAR, error);
     if (performance.now() - this.#started >= this.#total) return this.timedOut();
-    const why = (error as { code?: string }).code ?? (error as Error).message;
-    return new UpstreamError(
-      this.#upstream,
-      VIA_SIDECAR,
-      "reset",
-      error,
-      `${this.#upstream}: the response body was cut off (${why})`,
-    );
-  }
-
-  #details(): { upstream: string; endpoint: string } {
-    return { upstream: this.#upstream, endpoint: VIA_SIDECAR };
+    return bodyErrors.cutOff(this.#upstream, this.#upstream, VIA_SIDECAR, error);
   }
 }
 

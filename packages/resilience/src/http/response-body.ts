@@ -1,5 +1,6 @@
-import { TandemError } from "@tandem/core";
+import { AbortedError, TandemError, TimeoutError } from "@tandem/core";
 import type { Dispatcher } from "undici";
+import { UpstreamError } from "../errors.js";
 import type { Deadline, DeadlineWheel } from "../policies/deadline-wheel.js";
 
 type Body = Dispatcher.ResponseData["body"];
@@ -88,3 +89,27 @@ function arrived(body: Body): boolean {
 }
 
 function ignore(): void {}
+
+/**
+ * The errors a body fails with in both modes, naming the upstream and the endpoint it came from;
+ * `where` starts the message (`payments (10.0.0.7:8080)`, or just the upstream's name).
+ */
+export const bodyErrors = {
+  aborted(upstream: string, endpoint: string, cause: unknown): TandemError {
+    return new AbortedError(`${upstream}: the request was aborted by the caller`, {
+      cause,
+      details: { upstream, endpoint },
+    });
+  },
+
+  totalTimeout(where: string, upstream: string, endpoint: string, totalMs: number): TandemError {
+    return new TimeoutError(`${where}: the total timeout of ${totalMs} ms passed while the response body was read`, {
+      details: { upstream, endpoint, bound: "total", timeoutMs: totalMs },
+    });
+  },
+
+  cutOff(where: string, upstream: string, endpoint: string, cause: unknown): TandemError {
+    const why = (cause as { code?: string }).code ?? (cause as Error).message;
+    return new UpstreamError(upstream, endpoint, "reset", cause, `${where}: the response body was cut off (${why})`);
+  },
+};

@@ -30,7 +30,7 @@ import { DnsEndpoints } from "./dns-endpoints.js";
 import { Endpoint } from "./endpoint.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
 import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
-import { type BodyGuard, guardBody } from "./response-body.js";
+import { type BodyGuard, bodyErrors, guardBody } from "./response-body.js";
 
 /** An upstream's settings as the config file gives them, durations in ms. */
 export interface UpstreamSettings {
@@ -661,19 +661,11 @@ class UpstreamBodyGuard implements BodyGuard {
 
   timedOut(): TandemError {
     this.#rt.bodyFailed?.("timeout");
-    return new TimeoutError(
-      `${this.#where()}: the total timeout of ${this.#timeout.total} ms passed while the response body was read`,
-      { details: { ...this.#details(), bound: "total", timeoutMs: this.#timeout.total } },
-    );
+    return bodyErrors.totalTimeout(this.#where(), this.#upstream, this.#endpoint, this.#timeout.total);
   }
 
   failed(error: unknown): TandemError {
-    if (this.#signal?.aborted) {
-      return new AbortedError(`${this.#upstream}: the request was aborted by the caller`, {
-        cause: error,
-        details: this.#details(),
-      });
-    }
+    if (this.#signal?.aborted) return bodyErrors.aborted(this.#upstream, this.#endpoint, error);
     if ((error as { code?: string }).code === "UND_ERR_BODY_TIMEOUT") {
       this.#rt.bodyFailed?.("timeout");
       return new TimeoutError(`${this.#where()}: the response body stalled longer than the attempt timeout`, {
@@ -682,14 +674,7 @@ class UpstreamBodyGuard implements BodyGuard {
       });
     }
     this.#rt.bodyFailed?.("reset");
-    const why = (error as { code?: string }).code ?? (error as Error).message;
-    return new UpstreamError(
-      this.#upstream,
-      this.#endpoint,
-      "reset",
-      error,
-      `${this.#where()}: the response body was cut off (${why})`,
-    );
+    return bodyErrors.cutOff(this.#where(), this.#upstream, this.#endpoint, error);
   }
 
   #where(): string {
