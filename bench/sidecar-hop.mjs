@@ -67,25 +67,19 @@ try {
   }
   const names = Object.keys(subjects);
 
-  for (const name of names) {
-    const s = subjects[name];
-    await runOpenLoop({
-      origin: s.origin,
-      path: s.path,
-      headers: s.headers,
-      rate: FIRST_WARMUP_RATE,
-      durationS: FIRST_WARMUP_S,
-    });
-  }
+  const warmUp = async (rate, durationS) => {
+    for (const name of names) {
+      const s = subjects[name];
+      await runOpenLoop({ origin: s.origin, path: s.path, headers: s.headers, rate, durationS });
+    }
+  };
+  await warmUp(FIRST_WARMUP_RATE, FIRST_WARMUP_S);
 
   // Added latency at fixed rates, with CPU and RSS of the proxy over each run.
   const latency = {};
   for (const rate of RATES) {
     latency[rate] = Object.fromEntries(names.map((n) => [n, []]));
-    for (const name of names) {
-      const s = subjects[name];
-      await runOpenLoop({ origin: s.origin, path: s.path, headers: s.headers, rate, durationS: WARMUP_S });
-    }
+    await warmUp(rate, WARMUP_S);
     for (let r = 0; r < ROUNDS; r++) {
       const order = names.map((_, i) => names[(i + r) % names.length]);
       for (const name of order) {
