@@ -1,13 +1,14 @@
-import { context, propagation, trace } from "@opentelemetry/api";
-import { ExportResultCode } from "@opentelemetry/core";
+import { context, propagation, ROOT_CONTEXT, SpanKind, TraceFlags, trace } from "@opentelemetry/api";
+import { ExportResultCode, suppressTracing, TraceState, W3CTraceContextPropagator } from "@opentelemetry/core";
 import {
   InMemorySpanExporter,
   TracerProvider as SdkTracerProvider,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace";
-import { type Config, ConfigError, type Facets } from "@tandem/core";
+import { CHILD_TRACE_HEADERS, type ChildTraceHeaders, type Config, ConfigError, type Facets } from "@tandem/core";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { PooledIdGenerator } from "../src/traces/pooled-ids.js";
 import { readTraceEnv } from "../src/traces/trace-env.js";
 import { resolveTraceSettings } from "../src/traces/trace-settings.js";
 import { startTracing } from "../src/traces/tracing.js";
@@ -230,6 +231,88 @@ describe("startTracing", () => {
     expect(trace.isSpanContextValid(unsampled.spanContext())).toBe(true);
     expect(unsampled.spanContext().traceFlags).toBe(0);
     await off.close();
+  });
+
+  it("without an exporter writes a child's trace headers itself, as the span and the W3C propagator would", async () => {
+    const start = (sampler = "parentbased_always_on") =>
+      startTracing({
+        env: readTraceEnv({ OTEL_TRACES_SAMPLER: sampler }),
+        facets: {},
+        logger: silent,
+        metrics: metrics().metrics,
+        exporter: () => undefined,
+      });
+    const tracing = start();
+    const writer = tracing.tracer as unknown as ChildTraceHeaders;
+    const write = (parent = ROOT_CONTEXT, headers: Record<string, string> = { accept: "text/plain" }) =>
+      writer[CHILD_TRACE_HEADERS](parent, "GET", SpanKind.CLIENT, headers);
+    const viaSpan = (parent = ROOT_CONTEXT) => {
+      const headers: Record<string, string> = { accept: "text/plain" };
+      propagation.inject(trace.setSpan(parent, tracing.tracer.startSpan("GET", {}, parent)), headers);
+      return headers;
+    };
+    const traceparent = /^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$/;
+
+    // No parent: a new trace, sampled, exactly the shape the propagator writes.
+    const root = write() as Record<string, string>;
+    expect(Object.keys(root).sort()).toEqual(Object.keys(viaSpan()).sort());
+    expect(root.accept).toBe("text/plain");
+    expect(root.traceparent).toMatch(traceparent);
+    expect(root.traceparent?.endsWith("-01")).toBe(true);
+    expect(write()?.traceparent?.slice(3, 35)).not.toBe(root.traceparent?.slice(3, 35));
+
+    // A parent: its trace, a new span id, its flags and trace state.
+    const parent = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      traceFlags: TraceFlags.NONE,
+      traceState: new TraceState("vendor=abc,other=1"),
+      isRemote: true,
+    });
+    const given = { accept: "text/plain" };
+    const child = write(parent, given) as Record<string, string>;
+    const reference = viaSpan(parent);
+    expect(given).toEqual({ accept: "text/plain" });
+    expect(child.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-00$/);
+    expect(child.traceparent?.slice(36, 52)).not.toBe("b7ad6b7169203331");
+    expect(child.traceparent?.slice(0, 36)).toBe(reference.traceparent?.slice(0, 36));
+    expect(child.tracestate).toBe("vendor=abc,other=1");
+    expect(child.tracestate).toBe(reference.tracestate);
+
+    // Suppressed tracing sends nothing: the headers as they were, not copied.
+    const plain = { accept: "text/plain" };
+    expect(write(suppressTracing(ROOT_CONTEXT), plain)).toBe(plain);
+    // Baggage is the propagator's to write: the caller is told to go through it.
+    const bagged = propagation.setBaggage(parent, propagation.createBaggage({ user: { value: "7" } }));
+    expect(write(bagged)).toBeUndefined();
+    await tracing.close();
+    // Closed: the propagator is gone, and so is the shortcut.
+    expect(write()).toBeUndefined();
+
+    // Another propagator than tandem's W3C pair: never written around it.
+    trace.disable();
+    context.disable();
+    propagation.disable();
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    const theirs = start();
+    expect(
+      (theirs.tracer as unknown as ChildTraceHeaders)[CHILD_TRACE_HEADERS](ROOT_CONTEXT, "GET", SpanKind.CLIENT, {}),
+    ).toBeUndefined();
+    await theirs.close();
+  });
+
+  it("draws trace and span ids as lowercase hex of the right length, distinct across pool refills", () => {
+    const ids = new PooledIdGenerator();
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const traceId = ids.generateTraceId();
+      const spanId = ids.generateSpanId();
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(spanId).toMatch(/^[0-9a-f]{16}$/);
+      expect(trace.isSpanContextValid({ traceId, spanId, traceFlags: 0 })).toBe(true);
+      seen.add(traceId).add(spanId);
+    }
+    expect(seen.size).toBe(2000);
   });
 
   it("sets up nothing when OTEL_SDK_DISABLED=true", async () => {

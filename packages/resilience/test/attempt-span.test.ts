@@ -1,4 +1,14 @@
-import { type Context, propagation, ROOT_CONTEXT, type TextMapSetter, TraceFlags, trace } from "@opentelemetry/api";
+import {
+  type Context,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  type TextMapSetter,
+  TraceFlags,
+  type Tracer,
+  trace,
+} from "@opentelemetry/api";
+import { CHILD_TRACE_HEADERS } from "@tandem/core";
 import { Endpoint } from "@tandem/resilience";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endAttemptSpan, startAttemptSpan } from "../src/http/attempt-span.js";
@@ -49,5 +59,36 @@ describe("attempt spans without a tracer SDK", () => {
     const untraced = startAttemptSpan(undefined, parent, "GET", endpoint, "/x", 0, headers);
     expect(untraced.span).toBeUndefined();
     expect(untraced.headers.traceparent).toBe("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  });
+
+  it("lets a tracer that records nothing write the child's headers itself, and starts no span then", () => {
+    const calls: unknown[][] = [];
+    let spans = 0;
+    let answer: Record<string, string> | undefined;
+    const tracer = {
+      startSpan: (...args: unknown[]) => {
+        spans++;
+        return noop.startSpan(...(args as Parameters<Tracer["startSpan"]>));
+      },
+      startActiveSpan: noop.startActiveSpan.bind(noop),
+      [CHILD_TRACE_HEADERS]: (...args: unknown[]) => {
+        calls.push(args);
+        return answer;
+      },
+    } as unknown as Tracer;
+    const headers = { accept: "text/plain" };
+    answer = { accept: "text/plain", traceparent: "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01" };
+    const written = startAttemptSpan(tracer, ROOT_CONTEXT, "PATCH", endpoint, "/x", 0, headers);
+    expect(written).toEqual({ span: undefined, headers: answer });
+    expect(calls).toEqual([[ROOT_CONTEXT, "PATCH", SpanKind.CLIENT, headers]]);
+    startAttemptSpan(tracer, ROOT_CONTEXT, "BREW", endpoint, "/x", 0, headers);
+    expect(calls[1]?.[1]).toBe("HTTP");
+    expect(spans).toBe(0);
+    // It cannot say (baggage, another propagator): a span is started and injected as usual.
+    answer = undefined;
+    const spanned = startAttemptSpan(tracer, ROOT_CONTEXT, "GET", endpoint, "/x", 0, headers);
+    expect(spans).toBe(1);
+    expect(spanned.span).toBeDefined();
+    endAttemptSpan(spanned.span, 200, "");
   });
 });

@@ -16,7 +16,7 @@ export type { StartedSidecar, StartSidecarOptions } from "./start-sidecar.js";
 export { startSidecar } from "./start-sidecar.js";
 export { CANARY, CONFORMANCE_FLAGS, configFixture, configSuite } from "./suites/config.js";
 export { httpConfig, httpSuite } from "./suites/http.js";
-export { httpTracesConfig, httpTracesSuite } from "./suites/http-traces.js";
+export { httpTracePropagationSuite, httpTracesConfig, httpTracesSuite } from "./suites/http-traces.js";
 export type { LogsSuiteOptions } from "./suites/logs.js";
 export { logsSuite } from "./suites/logs.js";
 export { metricsSuite, samples } from "./suites/metrics.js";

@@ -1,11 +1,12 @@
-import type { Context, Span, SpanOptions, Tracer, TracerOptions, TracerProvider } from "@opentelemetry/api";
+import type { Context, Span, SpanKind, SpanOptions, Tracer, TracerOptions, TracerProvider } from "@opentelemetry/api";
+import { CHILD_TRACE_HEADERS, type ChildTraceHeaders } from "@tandem/core";
 
 /**
  * A tracer that finds the tracer it stands for at its first span, so a tracer can be handed out
  * before the settings it needs (the config file) are known. Afterwards each call costs one
  * indirection: no closure or timer per span.
  */
-export class DeferredTracer implements Tracer {
+export class DeferredTracer implements Tracer, ChildTraceHeaders {
   #tracer: Tracer | undefined;
   readonly #resolve: () => Tracer;
 
@@ -16,6 +17,17 @@ export class DeferredTracer implements Tracer {
   startSpan(name: string, options?: SpanOptions, context?: Context): Span {
     this.#tracer ??= this.#resolve();
     return this.#tracer.startSpan(name, options, context);
+  }
+
+  /** The tracer's own, when it has one (see `CHILD_TRACE_HEADERS`). */
+  [CHILD_TRACE_HEADERS](
+    parent: Context,
+    name: string,
+    kind: SpanKind,
+    headers: Record<string, string>,
+  ): Record<string, string> | undefined {
+    this.#tracer ??= this.#resolve();
+    return (this.#tracer as Partial<ChildTraceHeaders>)[CHILD_TRACE_HEADERS]?.(parent, name, kind, headers);
   }
 
   startActiveSpan<F extends (span: Span) => unknown>(name: string, fn: F): ReturnType<F>;

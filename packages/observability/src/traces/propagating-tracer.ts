@@ -3,6 +3,7 @@ import {
   INVALID_SPAN_CONTEXT,
   type Link,
   context as otelContext,
+  propagation,
   SamplingDecision,
   type Span,
   type SpanContext,
@@ -14,9 +15,12 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { isTracingSuppressed } from "@opentelemetry/core";
-import { RandomIdGenerator, type Sampler } from "@opentelemetry/sdk-trace";
+import type { Sampler } from "@opentelemetry/sdk-trace";
+import { CHILD_TRACE_HEADERS, type ChildTraceHeaders } from "@tandem/core";
+import { PooledIdGenerator } from "./pooled-ids.js";
 
 const NO_LINKS: Link[] = [];
+const NO_ATTRIBUTES = Object.freeze({});
 
 /**
  * The tracer when spans are exported nowhere: each span carries the context the SDK would give
@@ -24,28 +28,68 @@ const NO_LINKS: Link[] = [];
  * trace state), so trace headers still reach downstream services as before, but it records
  * nothing: no span object with attributes, times and events per operation.
  */
-export class PropagatingTracer implements Tracer {
+export class PropagatingTracer implements Tracer, ChildTraceHeaders {
   readonly #sampler: Sampler;
-  readonly #ids = new RandomIdGenerator();
+  readonly #ids = new PooledIdGenerator();
+  #w3c: boolean;
 
-  constructor(sampler: Sampler) {
+  /**
+   * `w3c`: the global propagator is the W3C trace context and baggage pair tandem registers, so
+   * a child's trace headers can be written without going through it (`CHILD_TRACE_HEADERS`).
+   */
+  constructor(sampler: Sampler, w3c = false) {
     this.#sampler = sampler;
+    this.#w3c = w3c;
   }
 
   startSpan(name: string, options: SpanOptions = {}, context: Context = otelContext.active()): Span {
     const parentContext = options.root ? trace.deleteSpan(context) : context;
-    if (isTracingSuppressed(parentContext)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+    const spanContext = this.#childContext(
+      parentContext,
+      name,
+      options.kind ?? SpanKind.INTERNAL,
+      options.attributes ?? NO_ATTRIBUTES,
+      options.links ?? NO_LINKS,
+    );
+    return trace.wrapSpanContext(spanContext ?? INVALID_SPAN_CONTEXT);
+  }
+
+  /**
+   * What the W3C propagator would write for a child span (`traceparent`, and `tracestate` when
+   * there is one), with no span object and no context copy. Not for baggage: left to the
+   * propagator.
+   */
+  [CHILD_TRACE_HEADERS](
+    parent: Context,
+    name: string,
+    kind: SpanKind,
+    headers: Record<string, string>,
+  ): Record<string, string> | undefined {
+    if (!this.#w3c || propagation.getBaggage(parent) !== undefined) return undefined;
+    const child = this.#childContext(parent, name, kind, NO_ATTRIBUTES, NO_LINKS);
+    if (child === undefined) return headers;
+    const out = { ...headers };
+    out.traceparent = `00-${child.traceId}-${child.spanId}-0${Number(child.traceFlags || TraceFlags.NONE).toString(16)}`;
+    if (child.traceState !== undefined) {
+      const state = child.traceState.serialize();
+      if (state !== "") out.tracestate = state;
+    }
+    return out;
+  }
+
+  /** The context the SDK would give a new span under `parent`; `undefined` when tracing is suppressed. */
+  #childContext(
+    parentContext: Context,
+    name: string,
+    kind: SpanKind,
+    attributes: SpanOptions["attributes"] & object,
+    links: Link[],
+  ): SpanContext | undefined {
+    if (isTracingSuppressed(parentContext)) return undefined;
     const parent = trace.getSpanContext(parentContext);
     const valid = parent !== undefined && trace.isSpanContextValid(parent);
     const traceId = valid ? parent.traceId : this.#ids.generateTraceId();
-    const result = this.#sampler.shouldSample(
-      parentContext,
-      traceId,
-      name,
-      options.kind ?? SpanKind.INTERNAL,
-      options.attributes ?? {},
-      options.links ?? NO_LINKS,
-    );
+    const result = this.#sampler.shouldSample(parentContext, traceId, name, kind, attributes, links);
     const spanContext: SpanContext = {
       traceId,
       spanId: this.#ids.generateSpanId(),
@@ -53,7 +97,12 @@ export class PropagatingTracer implements Tracer {
     };
     const traceState = result.traceState ?? (valid ? parent.traceState : undefined);
     if (traceState !== undefined) spanContext.traceState = traceState;
-    return trace.wrapSpanContext(spanContext);
+    return spanContext;
+  }
+
+  /** The propagator tandem registered is gone (tracing closed): children's headers go through the API again. */
+  propagatorGone(): void {
+    this.#w3c = false;
   }
 
   startActiveSpan<F extends (span: Span) => unknown>(name: string, fn: F): ReturnType<F>;
@@ -78,14 +127,16 @@ export class PropagatingTracer implements Tracer {
 export class PropagatingTracerProvider implements TracerProvider {
   readonly #tracer: PropagatingTracer;
 
-  constructor(sampler: Sampler) {
-    this.#tracer = new PropagatingTracer(sampler);
+  constructor(sampler: Sampler, w3c = false) {
+    this.#tracer = new PropagatingTracer(sampler, w3c);
   }
 
   getTracer(): Tracer {
     return this.#tracer;
   }
 
-  /** Nothing is buffered: nothing to flush. */
-  async shutdown(): Promise<void> {}
+  /** Nothing is buffered, nothing to flush; tracing closes and takes its propagator away. */
+  async shutdown(): Promise<void> {
+    this.#tracer.propagatorGone();
+  }
 }

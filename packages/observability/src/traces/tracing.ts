@@ -71,7 +71,7 @@ export function startTracing(options: TracingOptions): Tracing {
   let closed = false;
   const deferred = new DeferredTracerProvider((): TracerProvider => {
     if (closed) return NO_PROVIDER;
-    sdk = buildProvider(options);
+    sdk = buildProvider(options, ownsPropagator);
     return sdk;
   });
   const ownsTrace = trace.setGlobalTracerProvider(deferred);
@@ -100,7 +100,8 @@ export function startTracing(options: TracingOptions): Tracing {
   };
 }
 
-function buildProvider(options: TracingOptions): SdkTracerProvider | PropagatingTracerProvider {
+/** `w3c`: the global propagator is the W3C pair tandem registered (no one can replace it while it stays). */
+function buildProvider(options: TracingOptions, w3c: boolean): SdkTracerProvider | PropagatingTracerProvider {
   const settings = resolveTraceSettings(options.env, options.facets.config);
   const exporter = options.env.exporterNone ? undefined : options.exporter(settings);
   const resource = defaultResource().merge(
@@ -111,7 +112,7 @@ function buildProvider(options: TracingOptions): SdkTracerProvider | Propagating
     "tracing started",
   );
   // Spans exported nowhere are not recorded: only their context travels on.
-  if (exporter === undefined) return new PropagatingTracerProvider(settings.sampler);
+  if (exporter === undefined) return new PropagatingTracerProvider(settings.sampler, w3c);
   return new SdkTracerProvider({
     resource,
     sampler: settings.sampler,

@@ -8,6 +8,7 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
+import { CHILD_TRACE_HEADERS, type ChildTraceHeaders } from "@tandem/core";
 import type { Endpoint } from "./endpoint.js";
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
@@ -16,7 +17,8 @@ const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT"
  * Starts the CLIENT span of one attempt as a child of `parent` (OpenTelemetry HTTP semantic
  * conventions) and writes its W3C `traceparent`/`tracestate` into a copy of `headers`. With the
  * API's no-op tracer the span does not record: then only an existing context is propagated, and
- * with none the headers are returned as they are (no copy, no work).
+ * with none the headers are returned as they are (no copy, no work). A tracer that records nothing
+ * and can write a child's trace headers itself (`CHILD_TRACE_HEADERS`) does so, and no span is made.
  */
 export function startAttemptSpan(
   tracer: Tracer | undefined,
@@ -29,7 +31,10 @@ export function startAttemptSpan(
 ): { span: Span | undefined; headers: Record<string, string> } {
   if (tracer === undefined) return { span: undefined, headers: inject(parent, headers) };
   const known = KNOWN_METHODS.has(method);
-  const span = tracer.startSpan(known ? method : "HTTP", { kind: SpanKind.CLIENT }, parent);
+  const name = known ? method : "HTTP";
+  const written = (tracer as Partial<ChildTraceHeaders>)[CHILD_TRACE_HEADERS]?.(parent, name, SpanKind.CLIENT, headers);
+  if (written !== undefined) return { span: undefined, headers: written };
+  const span = tracer.startSpan(name, { kind: SpanKind.CLIENT }, parent);
   if (span.isRecording()) {
     const server = serverOf(endpoint);
     span.setAttributes({

@@ -78,3 +78,54 @@ export function httpTracesSuite(context: ConformanceContext, receiver: OtlpRecei
     expect(instance?.lastHeaders?.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
   });
 }
+
+/**
+ * Trace context across `rt.http` when spans are exported nowhere: nothing is recorded, but each
+ * attempt still sends a `traceparent` of its own, in the caller's trace when there is one and in
+ * a new one when not, with the caller's sampling decision and `tracestate`.
+ */
+export function httpTracePropagationSuite(context: ConformanceContext, upstream: FaultyUpstream): void {
+  const received = () => {
+    const headers = upstream.instances[0]?.lastHeaders;
+    return { traceparent: headers?.traceparent, tracestate: headers?.tracestate };
+  };
+
+  it("sends each attempt's traceparent in the caller's trace, with a span id of its own", async () => {
+    upstream.instances[0]?.set({});
+    let caller: SpanContext | undefined;
+    await context.runtime.tracer.startActiveSpan(`propagating-caller-${context.mode}`, async (span) => {
+      caller = span.spanContext();
+      const res = await context.runtime.http.request("traced", { path: "/propagated" });
+      await res.body.dump();
+      span.end();
+    });
+    const sent = received().traceparent;
+    expect(sent).toMatch(new RegExp(`^00-${caller?.traceId}-[0-9a-f]{16}-01$`));
+    expect(sent).not.toContain(caller?.spanId);
+  });
+
+  it("keeps an unsampled caller's decision and its tracestate", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const parent = propagation.extract(ROOT_CONTEXT, {
+      traceparent: `00-${traceId}-00f067aa0ba902b7-00`,
+      tracestate: "vendor=1",
+    });
+    const res = await otelContext.with(parent, () => context.runtime.http.request("traced", { path: "/state" }));
+    await res.body.dump();
+    expect(received().traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
+    expect(received().traceparent).not.toContain("00f067aa0ba902b7");
+    expect(received().tracestate).toBe("vendor=1");
+  });
+
+  it("starts a new trace for a request made outside any span", async () => {
+    const first = await context.runtime.http.request("traced", { path: "/new" });
+    await first.body.dump();
+    const one = received().traceparent;
+    const second = await context.runtime.http.request("traced", { path: "/new" });
+    await second.body.dump();
+    const two = received().traceparent;
+    expect(one).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(two).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(two?.slice(3, 35)).not.toBe(one?.slice(3, 35));
+  });
+}
