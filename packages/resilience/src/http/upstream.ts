@@ -90,6 +90,14 @@ interface Outgoing {
   sent: number;
 }
 
+/** An attempt outcome's duration labels, kept to be found again. */
+interface LabelSet {
+  method: string;
+  statusCode: number | undefined;
+  errorType: string;
+  labels: Labels;
+}
+
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const RETRY_AFTER_CAP_MS = 30_000;
 /** Distinct duration label sets an upstream keeps objects for (methods × endpoints × outcomes). */
@@ -115,7 +123,9 @@ export class Upstream {
   readonly #retryOn: Set<string | number>;
   readonly #dns: DnsEndpoints | undefined;
   readonly #latency = new LatencyWindow();
-  readonly #labels = new Map<string, Labels>();
+  /** Duration label sets by endpoint, each list short (methods × outcomes seen). */
+  readonly #labels = new Map<Endpoint, LabelSet[]>();
+  #labelSets = 0;
   readonly #rt: UpstreamRuntime;
 
   constructor(name: string, settings: UpstreamSettings, runtime: UpstreamRuntime) {
@@ -350,19 +360,26 @@ export class Upstream {
 
   /**
    * The duration histogram's labels for an attempt's outcome, one `fixedLabels` object per outcome
-   * seen (the histogram finds its series by that object, without building a key per attempt).
+   * seen (the histogram finds its series by that object): found by comparing fields, no key built.
    */
   #durationLabels(method: string, endpoint: Endpoint, statusCode: number | undefined, errorType: string): Labels {
-    const key = `${method} ${endpoint.address} ${statusCode ?? ""} ${errorType}`;
-    let labels = this.#labels.get(key);
-    if (labels === undefined) {
-      labels = fixedLabels({
-        http_request_method: method,
-        server_address: endpoint.address,
-        http_response_status_code: statusCode ?? "",
-        error_type: errorType,
-      });
-      if (this.#labels.size < MAX_LABEL_SETS) this.#labels.set(key, labels);
+    const sets = this.#labels.get(endpoint);
+    if (sets !== undefined) {
+      for (const set of sets) {
+        if (set.statusCode === statusCode && set.errorType === errorType && set.method === method) return set.labels;
+      }
+    }
+    const labels = fixedLabels({
+      http_request_method: method,
+      server_address: endpoint.address,
+      http_response_status_code: statusCode ?? "",
+      error_type: errorType,
+    });
+    if (this.#labelSets < MAX_LABEL_SETS) {
+      const set = { method, statusCode, errorType, labels };
+      if (sets === undefined) this.#labels.set(endpoint, [set]);
+      else sets.push(set);
+      this.#labelSets++;
     }
     return labels;
   }
