@@ -88,6 +88,8 @@ interface Outgoing {
   parent: Context;
   /** Attempts sent so far, for `http.request.resend_count`. */
   sent: number;
+  /** When the request set out: the first attempt's start. */
+  start: number;
 }
 
 /** An attempt outcome's duration labels, kept to be found again. */
@@ -98,6 +100,7 @@ interface LabelSet {
   labels: Labels;
 }
 
+const NOT_TRIED: Endpoint[] = [];
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const RETRY_AFTER_CAP_MS = 30_000;
 /** Distinct duration label sets an upstream keeps objects for (methods × endpoints × outcomes). */
@@ -173,8 +176,10 @@ export class Upstream {
   async request(request: UpstreamRequest, parent: Context = otelContext.active()): Promise<Dispatcher.ResponseData> {
     const resolving = this.#dns?.ready(this.#rt.now());
     if (resolving !== undefined) await resolving;
+    // One clock reading for the rate limit, the deadline, the retry budget and the first attempt.
+    let now = this.#rt.now();
     if (this.#rate !== undefined) {
-      const waitMs = this.#rate.take();
+      const waitMs = this.#rate.take(now);
       if (waitMs > 0) {
         this.#rt.events.rejected("ratelimit");
         throw new RateLimitedError(this.name, this.#rate.rps, waitMs);
@@ -187,17 +192,20 @@ export class Upstream {
         this.#rt.events.rejected("bulkhead");
         throw new BulkheadRejectedError(this.name, bulkhead.maxConcurrent, bulkhead.maxQueued);
       }
-      if (entered !== true) await this.#queued(entered, request.signal);
+      if (entered !== true) {
+        await this.#queued(entered, request.signal);
+        now = this.#rt.now();
+      }
       try {
-        return await this.#send(request, parent);
+        return await this.#send(request, parent, now);
       } finally {
         bulkhead.exit();
       }
     }
-    return this.#send(request, parent);
+    return this.#send(request, parent, now);
   }
 
-  async #send(request: UpstreamRequest, parent: Context): Promise<Dispatcher.ResponseData> {
+  async #send(request: UpstreamRequest, parent: Context, now: number): Promise<Dispatcher.ResponseData> {
     const method = (request.method ?? "GET").toUpperCase();
     const { body, headers, replayable } = encodeBody(request);
     const retry = this.settings.retry;
@@ -207,10 +215,21 @@ export class Upstream {
       replayable &&
       // A key in the headers counts too: that is how it arrives through the forward proxy.
       (IDEMPOTENT.has(method) || headers["idempotency-key"] !== undefined);
-    const deadline = this.#rt.now() + this.settings.timeout.total;
-    if (mayRetry) this.#budget?.request();
+    const deadline = now + this.settings.timeout.total;
+    if (mayRetry) this.#budget?.request(now);
     const path = pathWithQuery(request);
-    const out: Outgoing = { method, request, headers, body, deadline, path, tried: [], parent, sent: 0 };
+    const out: Outgoing = {
+      method,
+      request,
+      headers,
+      body,
+      deadline,
+      path,
+      tried: NOT_TRIED,
+      parent,
+      sent: 0,
+      start: now,
+    };
     const hedge = replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined;
     const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
     for (let attempt = 1; ; attempt++) {
@@ -255,14 +274,16 @@ export class Upstream {
 
   async #attempt(out: Outgoing, cancel?: AbortSignal): Promise<Dispatcher.ResponseData> {
     const { method, request, headers, body, deadline, path, tried } = out;
+    const started = out.sent === 0 ? out.start : this.#rt.now();
     const breaker = this.breaker;
-    if (breaker !== undefined && !breaker.tryAcquire()) {
+    if (breaker !== undefined && !breaker.tryAcquire(started)) {
       this.#rt.events.rejected("circuit_open");
       throw new CircuitOpenError(this.name, breaker.retryAfterMs);
     }
-    const started = this.#rt.now();
     const endpoint = this.#pick(started, tried);
-    if (!tried.includes(endpoint)) tried.push(endpoint);
+    // The shared empty list is never added to: the first attempt starts a list of its own.
+    if (tried.length === 0) out.tried = [endpoint];
+    else if (!tried.includes(endpoint)) tried.push(endpoint);
     const remaining = deadline - started;
     const bound = this.settings.timeout.attempt <= remaining ? "attempt" : "total";
     const timeoutMs = Math.max(0, Math.min(this.settings.timeout.attempt, remaining));
@@ -273,6 +294,7 @@ export class Upstream {
     endpoint.active++;
     let statusCode: number | undefined;
     let errorType = "";
+    let answeredAt: number | undefined;
     const traced = startAttemptSpan(this.#rt.tracer, out.parent, method, endpoint, path, out.sent++, headers);
     try {
       const response = await endpoint.pool.request({
@@ -287,15 +309,16 @@ export class Upstream {
       });
       statusCode = response.statusCode;
       const now = this.#rt.now();
+      answeredAt = now;
       this.#guard(response, endpoint, deadline - now, request.signal);
       endpoint.observe(now - started, now);
       if (statusCode < 500) this.#latency.record(now - started);
       if (statusCode >= 500) {
         errorType = String(statusCode);
-        breaker?.failure();
+        breaker?.failure(now);
         this.#outliers?.failure(endpoint, now);
       } else {
-        breaker?.success(now - started);
+        breaker?.success(now - started, now);
         this.#outliers?.success(endpoint, now);
       }
       return response;
@@ -353,7 +376,7 @@ export class Upstream {
       endAttemptSpan(traced.span, statusCode, errorType);
       this.#rt.duration?.observe(
         this.#durationLabels(method, endpoint, statusCode, errorType),
-        (this.#rt.now() - started) / 1000,
+        ((answeredAt ?? this.#rt.now()) - started) / 1000,
       );
     }
   }

@@ -49,7 +49,15 @@ export class CircuitBreaker {
   }
 
   get state(): CircuitState {
-    if (this.#state === "open" && this.#now() - this.#openedAt >= this.#o.breakFor) this.#move("half_open");
+    return this.#current(undefined);
+  }
+
+  /** The state at `now` (the clock is read only when open and no time is given). */
+  #current(now: number | undefined): CircuitState {
+    if (this.#state === "open") {
+      const at = now ?? this.#now();
+      if (at - this.#openedAt >= this.#o.breakFor) this.#move("half_open", at);
+    }
     return this.#state;
   }
 
@@ -60,10 +68,11 @@ export class CircuitBreaker {
 
   /**
    * Asks to make a call. `false`: refused (open, or half-open with every probe slot taken).
-   * A granted call must be reported with `success` or `failure`.
+   * A granted call must be reported with `success` or `failure`. `now`: when the call starts,
+   * if the caller has read the clock already.
    */
-  tryAcquire(): boolean {
-    const state = this.state;
+  tryAcquire(now?: number): boolean {
+    const state = this.#current(now);
     if (state === "closed") return true;
     if (state === "open" || this.#probes >= this.#o.halfOpenProbes) return false;
     this.#probes++;
@@ -75,41 +84,40 @@ export class CircuitBreaker {
     if (this.#state === "half_open" && this.#probes > 0) this.#probes--;
   }
 
-  /** Reports a call that succeeded after `durationMs`. */
-  success(durationMs: number): void {
+  /** Reports a call that succeeded after `durationMs`, ending at `now` (default: the clock's). */
+  success(durationMs: number, now: number = this.#now()): void {
     if (this.#o.slowCall !== undefined && durationMs > this.#o.slowCall) {
-      this.failure();
+      this.failure(now);
       return;
     }
     this.#consecutive = 0;
     if (this.#state === "half_open") {
       // A call that started before the breaker half-opened is no trial: it proves nothing now.
-      if (this.#now() - durationMs < this.#halfOpenedAt) return;
+      if (now - durationMs < this.#halfOpenedAt) return;
       if (this.#probes > 0) this.#probes--;
       if (++this.#probeSuccesses >= this.#o.halfOpenProbes) this.#move("closed");
       return;
     }
-    this.#record(false);
+    this.#record(false, now);
   }
 
-  /** Reports a call that failed. */
-  failure(): void {
+  /** Reports a call that failed, at `now` (default: the clock's). */
+  failure(now: number = this.#now()): void {
     if (this.#state === "half_open") {
       if (this.#probes > 0) this.#probes--;
-      this.#move("open");
+      this.#move("open", now);
       return;
     }
     if (this.#state === "open") return;
     this.#consecutive++;
-    const ratioTripped = this.#record(true);
+    const ratioTripped = this.#record(true, now);
     const consecutiveTripped =
       this.#o.consecutiveFailures !== undefined && this.#consecutive >= this.#o.consecutiveFailures;
-    if (ratioTripped || consecutiveTripped) this.#move("open");
+    if (ratioTripped || consecutiveTripped) this.#move("open", now);
   }
 
   /** Records a call in the window; for a failure, says whether the ratio now trips the breaker. */
-  #record(failed: boolean): boolean {
-    const now = this.#now();
+  #record(failed: boolean, now: number): boolean {
     const slot = Math.floor(now / this.#bucketMs);
     const i = slot % BUCKETS;
     if (this.#starts[i] !== slot) {
@@ -131,15 +139,15 @@ export class CircuitBreaker {
     return calls >= this.#o.minThroughput && failures / calls >= this.#o.failureRatio;
   }
 
-  #move(to: CircuitState): void {
+  #move(to: CircuitState, now: number = this.#now()): void {
     const from = this.#state;
     if (from === to) return;
     this.#state = to;
-    if (to === "open") this.#openedAt = this.#now();
+    if (to === "open") this.#openedAt = now;
     if (to === "half_open") {
       this.#probes = 0;
       this.#probeSuccesses = 0;
-      this.#halfOpenedAt = this.#now();
+      this.#halfOpenedAt = now;
     }
     if (to === "closed") {
       this.#consecutive = 0;

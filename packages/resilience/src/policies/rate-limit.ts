@@ -17,9 +17,8 @@ export class TokenBucket {
     this.#last = now();
   }
 
-  /** Takes a token; returns 0 when granted, else the milliseconds until one is free. */
-  take(): number {
-    const now = this.#now();
+  /** Takes a token at `now` (default: the clock's); returns 0 when granted, else the milliseconds until one is free. */
+  take(now: number = this.#now()): number {
     this.#tokens = Math.min(this.#capacity, this.#tokens + ((now - this.#last) * this.rps) / 1000);
     this.#last = now;
     if (this.#tokens >= 1) {

@@ -20,9 +20,9 @@ export class RetryBudget {
     this.#now = now;
   }
 
-  /** Counts a request (a first attempt). */
-  request(): void {
-    (this.#requests[this.#slot()] as number)++;
+  /** Counts a request (a first attempt) made at `now` (default: the clock's). */
+  request(now: number = this.#now()): void {
+    (this.#requests[this.#slot(now)] as number)++;
   }
 
   /** Takes a retry from the budget; `false` when it is spent. */
@@ -37,12 +37,12 @@ export class RetryBudget {
       }
     }
     if (retries + 1 > requests * this.#ratio + this.#minPerSecond * SECONDS) return false;
-    (this.#retries[this.#slot()] as number)++;
+    (this.#retries[this.#slot(this.#now())] as number)++;
     return true;
   }
 
-  #slot(): number {
-    const second = Math.floor(this.#now() / 1000);
+  #slot(now: number): number {
+    const second = Math.floor(now / 1000);
     const i = second % SECONDS;
     if (this.#seconds[i] !== second) {
       this.#seconds[i] = second;
