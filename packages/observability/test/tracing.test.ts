@@ -313,6 +313,14 @@ describe("startTracing", () => {
       seen.add(traceId).add(spanId);
     }
     expect(seen.size).toBe(2000);
+    // All zeros is no id: drawn again (here, from the pool's next fill).
+    let fills = 0;
+    const zerosFirst = new PooledIdGenerator((pool) => {
+      pool.fill(fills++ === 0 ? 0 : 0xab);
+    });
+    expect(zerosFirst.generateSpanId()).toBe("abababababababab");
+    expect(zerosFirst.generateTraceId()).toBe("ab".repeat(16));
+    expect(fills).toBe(2);
   });
 
   it("sets up nothing when OTEL_SDK_DISABLED=true", async () => {
