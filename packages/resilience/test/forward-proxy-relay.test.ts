@@ -85,4 +85,31 @@ describe("relay, the forward proxy's answer body", () => {
     expect(await s.outcome()).toMatch(/^rejected: /);
     expect(s.body.destroyed).toBe(true);
   });
+
+  it("pauses the upstream body while the client reads nothing, and delivers every byte once it does", async () => {
+    const s = await relayServer();
+    close = s.close;
+    s.response.pause();
+    const chunk = Buffer.alloc(64 * 1024, 97);
+    let written = 0;
+    // Write until the body itself pushes back: the relay has stopped taking from it.
+    while (s.body.write(chunk)) {
+      written += chunk.length;
+      if (written > 64 * 2 ** 20) throw new Error("the relay never stopped reading the body");
+      await new Promise((r) => setImmediate(r));
+    }
+    written += chunk.length;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(s.body.isPaused()).toBe(true);
+    let received = 0;
+    s.response.on("data", (c: Buffer) => {
+      received += c.length;
+    });
+    const ended = new Promise<boolean>((r) => s.response.on("end", () => r(s.response.complete)));
+    s.response.resume();
+    s.body.end();
+    expect(await ended).toBe(true);
+    expect(received).toBe(written);
+    expect(await s.outcome()).toBe("resolved");
+  });
 });
