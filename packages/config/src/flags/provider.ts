@@ -1,5 +1,7 @@
 import {
   type EvaluationContext,
+  type FlagValue,
+  type FlagValueType,
   type JsonValue,
   type Logger,
   OpenFeatureEventEmitter,
@@ -45,15 +47,15 @@ export class TandemFlagProvider implements Provider {
   }
 
   resolveBooleanEvaluation(key: string, value: boolean, context: EvaluationContext, logger: Logger) {
-    return Promise.resolve(this.#reason(key, this.#flags.core.resolveBooleanEvaluation(key, value, context, logger)));
+    return Promise.resolve(this.resolve("boolean", key, value, context, logger));
   }
 
   resolveStringEvaluation(key: string, value: string, context: EvaluationContext, logger: Logger) {
-    return Promise.resolve(this.#reason(key, this.#flags.core.resolveStringEvaluation(key, value, context, logger)));
+    return Promise.resolve(this.resolve("string", key, value, context, logger));
   }
 
   resolveNumberEvaluation(key: string, value: number, context: EvaluationContext, logger: Logger) {
-    return Promise.resolve(this.#reason(key, this.#flags.core.resolveNumberEvaluation(key, value, context, logger)));
+    return Promise.resolve(this.resolve("number", key, value, context, logger));
   }
 
   resolveObjectEvaluation<T extends JsonValue>(
@@ -62,7 +64,24 @@ export class TandemFlagProvider implements Provider {
     context: EvaluationContext,
     logger: Logger,
   ): Promise<ResolutionDetails<T>> {
-    return Promise.resolve(this.#reason(key, this.#flags.core.resolveObjectEvaluation(key, value, context, logger)));
+    return Promise.resolve(this.resolve("object", key, value, context, logger));
+  }
+
+  /** The evaluation itself, synchronous (flagd's evaluator is): what the four methods above resolve to. */
+  resolve<T extends FlagValue>(
+    type: FlagValueType,
+    key: string,
+    value: T,
+    context: EvaluationContext,
+    logger: Logger,
+  ): ResolutionDetails<T> {
+    const core = this.#flags.core;
+    let details: ResolutionDetails<FlagValue>;
+    if (type === "boolean") details = core.resolveBooleanEvaluation(key, value as boolean, context, logger);
+    else if (type === "string") details = core.resolveStringEvaluation(key, value as string, context, logger);
+    else if (type === "number") details = core.resolveNumberEvaluation(key, value as number, context, logger);
+    else details = core.resolveObjectEvaluation(key, value as JsonValue, context, logger);
+    return this.#reason(key, details) as ResolutionDetails<T>;
   }
 
   #reason<T>(key: string, details: ResolutionDetails<T>): ResolutionDetails<T> {
