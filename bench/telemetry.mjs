@@ -3,14 +3,18 @@
 // instruments as the peer, the time to render 10 000 series, and flag evaluations per second
 // through tandem's OpenFeature client next to @openfeature/flagd-core alone. Median of several
 // rounds with min and max. Writes bench/results/telemetry.json.
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { FlagdCore } from "@openfeature/flagd-core";
 import { OpenFeature } from "@openfeature/server-sdk";
-import { TandemFlagProvider } from "@tandem/config";
 import { parseSidecarAddress, SidecarClient } from "@tandem/core";
 import { PodMetrics, RemoteMetrics } from "@tandem/observability";
 import { startSidecar } from "@tandem/testkit";
 import { pino } from "pino";
 import { Counter, Histogram, Registry } from "prom-client";
+import { createRuntime } from "tandem";
 import { QUICK, writeResult } from "./lib/stats.mjs";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 7));
@@ -113,13 +117,29 @@ const flagRounds = async (fn) => {
 results["flag evaluation, flagd-core alone"] = await flagRounds(async () => {
   for (let i = 0; i < FLAG_CALLS; i++) core.resolveBooleanEvaluation("checkout", false, { userId: `u${i % 1000}` });
 });
-const provider = new TandemFlagProvider({ core, split: new Set(["checkout"]), json: definitions });
-await OpenFeature.setProviderAndWait("bench", provider);
-const flags = OpenFeature.getClient("bench");
-results["flag evaluation, tandem (OpenFeature client)"] = await flagRounds(async () => {
-  for (let i = 0; i < FLAG_CALLS; i++) await flags.getBooleanValue("checkout", false, { userId: `u${i % 1000}` });
+// rt.flags itself, from a runtime reading the same definitions from its flags file.
+const flagDir = mkdtempSync(join(tmpdir(), "tandem-bench-flags-"));
+writeFileSync(join(flagDir, "flags.json"), definitions);
+writeFileSync(join(flagDir, "tandem.yaml"), `flags:\n  source: ${join(flagDir, "flags.json")}\n`);
+const flagRuntime = await createRuntime({
+  mode: "library",
+  configPath: join(flagDir, "tandem.yaml"),
+  logger: pino({ level: "silent" }),
+  env: {},
 });
-await OpenFeature.close();
+results["flag evaluation, tandem (OpenFeature client)"] = await flagRounds(async () => {
+  for (let i = 0; i < FLAG_CALLS; i++)
+    await flagRuntime.flags.getBooleanValue("checkout", false, { userId: `u${i % 1000}` });
+});
+// With a hook registered the OpenFeature SDK's own evaluation runs, hooks and all.
+OpenFeature.addHooks({ after: () => {} });
+results["flag evaluation, tandem with an OpenFeature hook"] = await flagRounds(async () => {
+  for (let i = 0; i < FLAG_CALLS; i++)
+    await flagRuntime.flags.getBooleanValue("checkout", false, { userId: `u${i % 1000}` });
+});
+OpenFeature.clearHooks();
+await flagRuntime.close();
+rmSync(flagDir, { recursive: true, force: true });
 
 const rows = Object.entries(results).map(([name, r]) => ({
   subject: name,
@@ -137,6 +157,10 @@ const ratios = {
   "counter tandem/prom-client": ratio("counter.inc, library", "counter.inc, prom-client"),
   "histogram tandem/prom-client": ratio("histogram.observe, library", "histogram.observe, prom-client"),
   "flag tandem/flagd-core": ratio("flag evaluation, tandem (OpenFeature client)", "flag evaluation, flagd-core alone"),
+  "flag tandem with a hook/flagd-core": ratio(
+    "flag evaluation, tandem with an OpenFeature hook",
+    "flag evaluation, flagd-core alone",
+  ),
 };
 console.table(Object.entries(ratios).map(([k, v]) => ({ ratio: k, value: v.toFixed(2) })));
 writeResult("telemetry", { calls: CALLS, rounds: ROUNDS, results, ratios });
