@@ -1,5 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
+import type { IncomingMessage } from "node:http";
 import { propagation, ROOT_CONTEXT } from "@opentelemetry/api";
 import { type ProxyRequest, payloadTooLarge, TandemError, type UpstreamRequest } from "@tandem/core";
 import type { LocalHttp } from "./local-http.js";
@@ -100,7 +99,7 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
       signal,
     };
     if (hasBody(req)) request.body = await requestBody(req, maxBodyBytes);
-    const response = await upstream.request(request, parent);
+    const response = await upstream.relay(request, parent);
     const out: Record<string, string | string[]> = {};
     const answered = response.headers;
     for (const key in answered) {
@@ -109,53 +108,6 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
       out[key] = value;
     }
     res.writeHead(response.statusCode, out);
-    await relay(response.body, res);
+    await response.body.pipeTo(res);
   };
-}
-
-/**
- * Streams an upstream's answer body to the client, as `stream.pipeline` would: resolves once the
- * answer is complete; when either side fails (the upstream body is cut off or ends early, the
- * client goes away) both are destroyed and it rejects with that error. The client's backpressure
- * pauses the body until `res` drains. Unlike `pipeline` (or `finished` on both sides, or `pipe`)
- * it makes no AbortController, whose abort builds a DOMException with a stack trace, and adds six
- * listeners instead of a dozen and more: on the proxy's hot path both were a measurable share of
- * the sidecar's CPU and garbage per request.
- */
-export function relay(body: Readable, res: ServerResponse): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const settle = (error?: Error | null) => {
-      if (settled) return;
-      settled = true;
-      if (error) {
-        body.destroy(error);
-        res.destroy(error);
-        reject(error);
-      } else {
-        resolve();
-      }
-    };
-    // The error listener stays attached: it also keeps an error emitted after the end from going
-    // unhandled. The body ending is not the end: the answer is complete once `res` has sent it.
-    body.on("error", settle);
-    body.once("close", () => {
-      if (!body.readableEnded) settle(prematureClose("the upstream's answer body"));
-    });
-    res.on("error", settle);
-    res.once("close", () => settle(res.writableFinished ? undefined : prematureClose("the client's connection")));
-    let resume: (() => void) | undefined;
-    body.on("data", (chunk: Buffer) => {
-      if (res.write(chunk) || settled) return;
-      body.pause();
-      resume ??= () => body.resume();
-      res.once("drain", resume);
-    });
-    body.once("end", () => res.end());
-  });
-}
-
-/** What `stream.finished` reports for a stream that closed before its end. */
-function prematureClose(what: string): Error {
-  return Object.assign(new Error(`${what} closed before it ended`), { code: "ERR_STREAM_PREMATURE_CLOSE" });
 }

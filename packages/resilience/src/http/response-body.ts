@@ -43,10 +43,12 @@ export function guardBody(body: Body, guard: BodyGuard, bound?: BodyBound): void
   // undici ends a body through destroy(): with the error that gets its name here, or with none
   // once it was read to the end (auto-destroy), which is when its deadline is let go.
   body.destroy = guardedDestroy as Body["destroy"];
-  if (bound !== undefined) {
-    const ms = Math.max(1, Math.ceil(bound.timeoutMs / BOUND_GRANULARITY_MS) * BOUND_GRANULARITY_MS);
-    watch.deadline = bound.wheel.arm(ms, watch);
-  }
+  if (bound !== undefined) watch.deadline = bound.wheel.arm(bodyDeadlineMs(bound.timeoutMs), watch);
+}
+
+/** A body's time limit as armed on the wheel: whole multiples of the granularity, at least 1 ms. */
+export function bodyDeadlineMs(timeoutMs: number): number {
+  return Math.max(1, Math.ceil(timeoutMs / BOUND_GRANULARITY_MS) * BOUND_GRANULARITY_MS);
 }
 
 class BodyWatch {

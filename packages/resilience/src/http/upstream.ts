@@ -30,6 +30,7 @@ import { DnsEndpoints } from "./dns-endpoints.js";
 import { Endpoint } from "./endpoint.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
 import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
+import { dispatchForRelay, type RelayResponse } from "./relay-body.js";
 import { type BodyGuard, bodyErrors, guardBody } from "./response-body.js";
 
 /** An upstream's settings as the config file gives them, durations in ms. */
@@ -90,7 +91,12 @@ interface Outgoing {
   sent: number;
   /** When the request set out: the first attempt's start. */
   start: number;
+  /** The answer's body is relayed (`relay`), not read through a stream (`request`). */
+  relay: boolean;
 }
+
+/** An answer: undici's (a readable body) for `request`, or one whose body is relayed for `relay`. */
+type Answer = Dispatcher.ResponseData | RelayResponse;
 
 /** An attempt outcome's duration labels, kept to be found again. */
 interface LabelSet {
@@ -173,7 +179,20 @@ export class Upstream {
    * Sends one request through the pipeline. Each attempt's span is a child of `parent` (the
    * caller's active context unless given, as the forward proxy gives the one it extracted).
    */
-  async request(request: UpstreamRequest, parent: Context = otelContext.active()): Promise<Dispatcher.ResponseData> {
+  request(request: UpstreamRequest, parent: Context = otelContext.active()): Promise<Dispatcher.ResponseData> {
+    return this.#run(request, parent, false) as Promise<Dispatcher.ResponseData>;
+  }
+
+  /**
+   * Sends one request through the pipeline, as `request` does, for a caller that passes the answer
+   * on as it arrives (the forward proxy): its body is written straight to a client
+   * (`body.pipeTo(res)`), with no readable stream in between.
+   */
+  relay(request: UpstreamRequest, parent: Context): Promise<RelayResponse> {
+    return this.#run(request, parent, true) as Promise<RelayResponse>;
+  }
+
+  async #run(request: UpstreamRequest, parent: Context, relay: boolean): Promise<Answer> {
     const resolving = this.#dns?.ready(this.#rt.now());
     if (resolving !== undefined) await resolving;
     // One clock reading for the rate limit, the deadline, the retry budget and the first attempt.
@@ -197,15 +216,15 @@ export class Upstream {
         now = this.#rt.now();
       }
       try {
-        return await this.#send(request, parent, now);
+        return await this.#send(request, parent, now, relay);
       } finally {
         bulkhead.exit();
       }
     }
-    return this.#send(request, parent, now);
+    return this.#send(request, parent, now, relay);
   }
 
-  async #send(request: UpstreamRequest, parent: Context, now: number): Promise<Dispatcher.ResponseData> {
+  async #send(request: UpstreamRequest, parent: Context, now: number, relay: boolean): Promise<Answer> {
     const method = (request.method ?? "GET").toUpperCase();
     const { body, headers, replayable } = encodeBody(request);
     const retry = this.settings.retry;
@@ -229,12 +248,13 @@ export class Upstream {
       parent,
       sent: 0,
       start: now,
+      relay,
     };
     const hedge = replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined;
     const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= attempts;
-      let outcome: Dispatcher.ResponseData | TandemError;
+      let outcome: Answer | TandemError;
       try {
         outcome = hedge ? await this.#hedged(out) : await this.#attempt(out);
       } catch (error) {
@@ -265,14 +285,14 @@ export class Upstream {
     }
   }
 
-  #retryable(outcome: Dispatcher.ResponseData | TandemError): boolean {
+  #retryable(outcome: Answer | TandemError): boolean {
     if (!(outcome instanceof Error)) return this.#retryOn.has(outcome.statusCode);
     if (outcome.code === "timeout") return this.#retryOn.has("timeout");
     if (outcome.code === "upstream_error") return this.#retryOn.has(outcome.details.reason as string);
     return false;
   }
 
-  async #attempt(out: Outgoing, cancel?: AbortSignal): Promise<Dispatcher.ResponseData> {
+  async #attempt(out: Outgoing, cancel?: AbortSignal): Promise<Answer> {
     const { method, request, headers, body, deadline, path, tried } = out;
     const started = out.sent === 0 ? out.start : this.#rt.now();
     const breaker = this.breaker;
@@ -297,16 +317,23 @@ export class Upstream {
     let answeredAt: number | undefined;
     const traced = startAttemptSpan(this.#rt.tracer, out.parent, method, endpoint, path, out.sent++, headers);
     try {
-      const response = await endpoint.pool.request({
-        method: method as Dispatcher.HttpMethod,
-        path,
-        headers: traced.headers,
-        body,
-        // undici takes an EventEmitter or anything with addEventListener/removeEventListener.
-        signal: signal as unknown as AbortSignal,
-        // A body that stalls longer than an attempt may take fails rather than hangs.
-        bodyTimeout: Math.max(1, timeoutMs),
-      });
+      // A body that stalls longer than an attempt may take fails rather than hangs.
+      const bodyTimeout = Math.max(1, timeoutMs);
+      const response: Answer = out.relay
+        ? await dispatchForRelay(
+            endpoint.pool,
+            { method: method as Dispatcher.HttpMethod, path, headers: traced.headers, body, bodyTimeout },
+            signal,
+          )
+        : await endpoint.pool.request({
+            method: method as Dispatcher.HttpMethod,
+            path,
+            headers: traced.headers,
+            body,
+            // undici takes an EventEmitter or anything with addEventListener/removeEventListener.
+            signal: signal as unknown as AbortSignal,
+            bodyTimeout,
+          });
       statusCode = response.statusCode;
       const now = this.#rt.now();
       answeredAt = now;
@@ -408,15 +435,10 @@ export class Upstream {
   }
 
   /** The total timeout goes on while the body is read; a body that fails says which upstream it came from. */
-  #guard(response: Dispatcher.ResponseData, endpoint: Endpoint, remainingMs: number, signal?: AbortSignal): void {
-    guardBody(
-      response.body,
-      new UpstreamBodyGuard(this.name, endpoint.address, this.settings.timeout, this.#rt, signal),
-      {
-        wheel: this.#rt.wheel,
-        timeoutMs: remainingMs,
-      },
-    );
+  #guard(response: Answer, endpoint: Endpoint, remainingMs: number, signal?: AbortSignal): void {
+    const guard = new UpstreamBodyGuard(this.name, endpoint.address, this.settings.timeout, this.#rt, signal);
+    if ("pipeTo" in response.body) response.body.guard(guard, this.#rt.wheel, remainingMs);
+    else guardBody(response.body, guard, { wheel: this.#rt.wheel, timeoutMs: remainingMs });
   }
 
   /**
@@ -425,7 +447,7 @@ export class Upstream {
    * answer wins and the others are cancelled. An answer worth retrying (a 503, say) wins only
    * when nothing else is still in flight.
    */
-  #hedged(out: Outgoing): Promise<Dispatcher.ResponseData> {
+  #hedged(out: Outgoing): Promise<Answer> {
     const hedging = this.settings.hedging as NonNullable<UpstreamSettings["hedging"]>;
     const delay = typeof hedging.after === "number" ? hedging.after : this.#latency.percentile(hedging.after);
     if (delay === undefined) return this.#attempt(out);
@@ -434,9 +456,9 @@ export class Upstream {
       let inFlight = 0;
       let hedges = 0;
       let settled = false;
-      let held: Dispatcher.ResponseData | TandemError | undefined;
+      let held: Answer | TandemError | undefined;
       let timer: { cancel(): void } | undefined;
-      const settle = (outcome: Dispatcher.ResponseData | TandemError, winner: CancelSignal) => {
+      const settle = (outcome: Answer | TandemError, winner: CancelSignal) => {
         settled = true;
         timer?.cancel();
         for (const c of controllers) if (c !== winner) c.abort();
@@ -449,7 +471,7 @@ export class Upstream {
         const controller = new CancelSignal();
         controllers.push(controller);
         inFlight++;
-        const done = (outcome: Dispatcher.ResponseData | TandemError) => {
+        const done = (outcome: Answer | TandemError) => {
           inFlight--;
           if (settled) {
             if (!(outcome instanceof Error)) void outcome.body.dump().catch(() => {});
