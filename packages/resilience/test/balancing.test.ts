@@ -2,7 +2,8 @@ import { Endpoint, LoadBalancer, OutlierDetector } from "@tandem/resilience";
 import { afterAll, describe, expect, it } from "vitest";
 
 const endpoints = [1, 2, 3, 4].map((n) => new Endpoint(`http://127.0.0.1:${9000 + n}`));
-afterAll(() => Promise.all(endpoints.map((e) => e.close())));
+const extra: Endpoint[] = [];
+afterAll(() => Promise.all([...endpoints, ...extra].map((e) => e.close())));
 
 describe("LoadBalancer", () => {
   it("round robin takes each endpoint in turn", () => {
@@ -30,34 +31,89 @@ describe("LoadBalancer", () => {
     for (const e of endpoints) e.active = 0;
   });
 
-  it("peak-EWMA avoids an endpoint whose latency spiked, and forgets the spike over time", () => {
+  /** Fresh endpoints for a peak-EWMA test: their averages start from nothing. */
+  function fresh(): Endpoint[] {
+    const made = [1, 2, 3, 4].map((n) => new Endpoint(`http://127.0.0.1:${9100 + n}`));
+    extra.push(...made);
+    return made;
+  }
+  const picksOf = (lb: LoadBalancer, all: Endpoint[], which: Endpoint, now: number) => {
+    let n = 0;
+    for (let i = 0; i < 1000; i++) if (lb.pick(all, now) === which) n++;
+    return n;
+  };
+
+  it("peak-EWMA avoids an endpoint after two slow answers in a row, and forgets the spike over time", () => {
     const lb = new LoadBalancer("peak-ewma");
-    const [slow, ...fast] = endpoints as [Endpoint, ...Endpoint[]];
-    slow.observe(500, 0);
-    for (const e of fast) e.observe(5, 0);
-    let slowPicks = 0;
-    for (let i = 0; i < 1000; i++) if (lb.pick(endpoints, 0) === slow) slowPicks++;
-    expect(slowPicks).toBe(0);
+    const all = fresh();
+    const [slow, ...fast] = all as [Endpoint, ...Endpoint[]];
+    for (const e of all) e.observe(5, 0);
+    slow.observe(500, 10);
+    slow.observe(500, 20);
+    for (const e of fast) e.observe(5, 20);
+    expect(picksOf(lb, all, slow, 20)).toBe(0);
     // 60 s of fast answers later the peak has decayed.
     slow.observe(5, 60_000);
     expect(slow.cost(60_000)).toBeLessThan(10);
   });
 
+  it("peak-EWMA averages in a lone slow answer (a pause, a fresh connection) instead of taking it as the peak", () => {
+    const lb = new LoadBalancer("peak-ewma");
+    const all = fresh();
+    const [paused, ...others] = all as [Endpoint, ...Endpoint[]];
+    for (let t = 0; t <= 100; t += 10) for (const e of all) e.observe(t === 50 && e === paused ? 400 : 1, t);
+    // One answer in 400 ms among 1 ms ones moves its average by well under a millisecond.
+    expect(paused.cost(100)).toBeLessThan((others[0]?.cost(100) as number) * 2);
+    expect(picksOf(lb, all, paused, 100)).toBeGreaterThan(100);
+  });
+
+  it("peak-EWMA leaves out an endpoint's first answer, which paid for the connection", () => {
+    const lb = new LoadBalancer("peak-ewma");
+    const all = fresh();
+    const [first, ...others] = all as [Endpoint, ...Endpoint[]];
+    // The process's first request: 20 ms of code running the first time, then 1 ms like the others.
+    first.observe(20, 0);
+    for (const e of others) e.observe(1, 0);
+    for (const e of all) e.observe(1, 10);
+    expect(picksOf(lb, all, first, 10)).toBeGreaterThan(100);
+  });
+
+  it("peak-EWMA avoids an endpoint whose attempts time out or are overtaken, without an answer from it", () => {
+    const lb = new LoadBalancer("peak-ewma");
+    const all = fresh();
+    const [stalled, ...others] = all as [Endpoint, ...Endpoint[]];
+    for (const e of all) {
+      e.observe(1, 0);
+      e.observe(1, 10);
+    }
+    // Overtaken by a hedge after 5 ms, twice in a row: it is at least that slow.
+    stalled.observeAtLeast(5, 20);
+    stalled.observeAtLeast(5, 30);
+    for (const e of others) e.observe(1, 30);
+    expect(picksOf(lb, all, stalled, 30)).toBe(0);
+    // One that never answered at all is avoided from its first timeout.
+    const [never, ...rest] = fresh() as [Endpoint, ...Endpoint[]];
+    for (const e of rest) {
+      e.observe(1, 0);
+      e.observe(1, 10);
+    }
+    never.observeAtLeast(250, 10);
+    expect(picksOf(lb, [never, ...rest], never, 10)).toBe(0);
+  });
+
   it("peak-EWMA tries an endpoint it avoided again once its spike has decayed, without an answer from it", () => {
     const lb = new LoadBalancer("peak-ewma");
-    const [slow, ...fast] = endpoints as [Endpoint, ...Endpoint[]];
+    const all = fresh();
+    const [slow, ...fast] = all as [Endpoint, ...Endpoint[]];
+    for (const e of all) e.observe(5, 0);
+    slow.observe(2000, 500);
     slow.observe(2000, 1000);
     for (const e of fast) e.observe(5, 1000);
-    const picksAt = (now: number) => {
-      let n = 0;
-      for (let i = 0; i < 1000; i++) if (lb.pick(endpoints, now) === slow) n++;
-      return n;
-    };
-    expect(picksAt(1000)).toBe(0);
+    expect(picksOf(lb, all, slow, 1000)).toBe(0);
     // The others keep answering in 5 ms; nothing is heard from the slow one, which gets no
     // traffic. A minute later its spike has decayed below their 5 ms and it is tried again.
     for (const e of fast) e.observe(5, 70_000);
-    expect(picksAt(70_000)).toBeGreaterThan(100);
+    expect(picksOf(lb, all, slow, 70_000)).toBeGreaterThan(100);
   });
 });
 

@@ -18,6 +18,8 @@ export class Endpoint {
   /** Peak-EWMA of the response time, in ms (Linkerd's model). */
   #ewma = 0;
   #ewmaAt = 0;
+  /** The last response time seen, in ms; `undefined` until the first answer. */
+  #last: number | undefined;
   consecutiveFailures = 0;
   ejectedUntil = 0;
   /** How many times it was ejected: each ejection lasts longer. */
@@ -39,24 +41,45 @@ export class Endpoint {
     this.pool = new Pool(parsed.origin, { connections: 128, keepAliveTimeout: 30_000, pipelining: 1 });
   }
 
-  /** Records a response time: a slower one is taken at once (the peak), faster ones decay in. */
+  /**
+   * Records an answer's response time. An answer slower than the average raises it at once to
+   * the faster of itself and the answer before it (the peak), so two slow answers in a row do,
+   * and a lone one (a pause of this process, a fresh connection) is only averaged in; faster ones
+   * decay in. The endpoint's first answer only seeds that comparison: it paid for opening the
+   * connection, and the process's first answer for code running the first time (undici compiles
+   * its HTTP parser then), 10-20 ms on loopback against well under 1 ms after; taken as the peak
+   * it would keep that one endpoint out of the rotation for most of a minute.
+   */
   observe(ms: number, now: number): void {
-    if (ms > this.#ewma || this.#ewmaAt === 0) {
-      this.#ewma = ms;
+    if (this.#last === undefined) {
+      this.#last = ms;
+      return;
+    }
+    this.#sample(ms, now);
+  }
+
+  /**
+   * An attempt that ended without an answer after `ms` (it timed out, or a hedge won the race):
+   * its response time is at least that. When that is above the average it counts as a slow
+   * answer (two in a row raise the average to it); otherwise it says nothing new. A stalled
+   * endpoint that never answers still looks slow.
+   */
+  observeAtLeast(ms: number, now: number): void {
+    if (ms > this.#current(now)) this.#sample(ms, now);
+  }
+
+  #sample(ms: number, now: number): void {
+    const confirmed = Math.min(ms, this.#last ?? ms);
+    this.#last = ms;
+    if (this.#ewmaAt === 0) {
+      this.#ewma = confirmed;
+    } else if (confirmed > this.#current(now)) {
+      this.#ewma = confirmed;
     } else {
       const weight = Math.exp(-(now - this.#ewmaAt) / DECAY_MS);
       this.#ewma = this.#ewma * weight + ms * (1 - weight);
     }
     this.#ewmaAt = now;
-  }
-
-  /**
-   * An attempt that ended without an answer after `ms` (it timed out, or a hedge won the race):
-   * its response time is at least that, so the average rises to it when it is higher and is
-   * otherwise left alone. A stalled endpoint that never answers still looks slow.
-   */
-  observeAtLeast(ms: number, now: number): void {
-    if (ms > this.#current(now)) this.observe(ms, now);
   }
 
   /**
