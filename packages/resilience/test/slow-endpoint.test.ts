@@ -79,6 +79,45 @@ describe("an endpoint that stalls", () => {
   });
 });
 
+describe("a hedge that overtakes an attempt", () => {
+  it("counts as a gateway failure of the overtaken attempt's endpoint, toward its ejection", async () => {
+    const stalled = await instance(2000);
+    const fast = await instance(0);
+    const http = client({
+      endpoints: [stalled.url, fast.url],
+      loadBalancer: "round-robin",
+      timeout: { attempt: 2500, total: 3000 },
+      hedging: { after: 50, maxHedges: 1 },
+      outlierDetection: { consecutive5xx: 2, baseEjection: 30_000, maxEjectionPercent: 50 },
+    });
+    for (let i = 0; i < 10; i++) {
+      const res = await http.request("svc", { path: "/" });
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+    }
+    // Round robin sends it every other first attempt; a hedge overtakes each, and two eject it.
+    expect(stalled.requests()).toBe(2);
+  });
+
+  it("does not count against the endpoint of a hedge that joined late and lost the race", async () => {
+    const slow = await instance(150);
+    const slower = await instance(1000);
+    const http = client({
+      endpoints: [slow.url, slower.url],
+      loadBalancer: "round-robin",
+      timeout: { attempt: 2500, total: 3000 },
+      hedging: { after: 50, maxHedges: 1 },
+      outlierDetection: { consecutive5xx: 1, baseEjection: 30_000, maxEjectionPercent: 50 },
+    });
+    // The first request goes to `slow`, its hedge to `slower`, and `slow` answers first.
+    await (await http.request("svc", { path: "/" })).body.dump();
+    expect(slower.requests()).toBe(1);
+    // Not ejected for losing that race: round robin sends it the next request's first attempt.
+    await (await http.request("svc", { path: "/" })).body.dump();
+    expect(slower.requests()).toBe(2);
+  });
+});
+
 describe("an endpoint that fails every other request", () => {
   it("is ejected with failurePercentage, though it never fails twice in a row", async () => {
     const flaky = await instance(0, true);

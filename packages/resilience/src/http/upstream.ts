@@ -107,6 +107,10 @@ interface LabelSet {
 }
 
 const NOT_TRIED: Endpoint[] = [];
+/** Why a hedged race cancels an attempt that went out before the one that won it. */
+const OVERTAKEN = new DOMException("an attempt sent after this one answered first", "AbortError");
+/** Why it cancels one that went out after the winner: it joined the race late and lost it. */
+const OUTRUN = new DOMException("an attempt sent before this one answered first", "AbortError");
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const RETRY_AFTER_CAP_MS = 30_000;
 /** Distinct duration label sets an upstream keeps objects for (methods × endpoints × outcomes). */
@@ -354,7 +358,14 @@ export class Upstream {
         // A hedge that lost the race: not a failure of the endpoint, but it was at least that slow.
         errorType = "cancelled";
         breaker?.release();
-        endpoint.observeAtLeast(this.#rt.now() - started, this.#rt.now());
+        if (cancel.reason === OVERTAKEN) {
+          // Overtaken by an attempt sent after it: its endpoint is at least that slow, and, as
+          // when an Envoy per-try timeout sends a hedge, that is a gateway failure of it. A race
+          // it joined late and lost says nothing of its endpoint.
+          const now = this.#rt.now();
+          endpoint.observeAtLeast(now - started, now);
+          this.#outliers?.failure(endpoint, now);
+        }
         throw new AbortedError(`${this.name}: a hedged attempt was cancelled`, {
           details: { upstream: this.name, hedge: true },
         });
@@ -461,7 +472,11 @@ export class Upstream {
       const settle = (outcome: Answer | TandemError, winner: CancelSignal) => {
         settled = true;
         timer?.cancel();
-        for (const c of controllers) if (c !== winner) c.abort();
+        let before = true;
+        for (const c of controllers) {
+          if (c === winner) before = false;
+          else c.abort(before ? OVERTAKEN : OUTRUN);
+        }
         if (held !== undefined && held !== outcome && !(held instanceof Error)) void held.body.dump().catch(() => {});
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
