@@ -122,6 +122,15 @@ describe("resolveTraceSettings", () => {
 });
 
 describe("startTracing", () => {
+  /** Tracing with no exporter, under the given sampler. */
+  const start = (sampler = "parentbased_always_on") =>
+    startTracing({
+      env: readTraceEnv({ OTEL_TRACES_SAMPLER: sampler }),
+      facets: {},
+      logger: silent,
+      metrics: metrics().metrics,
+      exporter: () => undefined,
+    });
   it("leaves a TracerProvider the application registered in place, and uses it", async () => {
     const theirs = new InMemorySpanExporter();
     const provider = new SdkTracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: theirs })] });
@@ -201,14 +210,6 @@ describe("startTracing", () => {
   });
 
   it("without an exporter records no span but still propagates the trace and the sampler's decision", async () => {
-    const start = (sampler: string) =>
-      startTracing({
-        env: readTraceEnv({ OTEL_TRACES_SAMPLER: sampler }),
-        facets: {},
-        logger: silent,
-        metrics: metrics().metrics,
-        exporter: () => undefined,
-      });
     const tracing = start("parentbased_always_on");
     const root = tracing.tracer.startSpan("root");
     expect(root.isRecording()).toBe(false);
@@ -234,14 +235,6 @@ describe("startTracing", () => {
   });
 
   it("without an exporter writes a child's trace headers itself, as the span and the W3C propagator would", async () => {
-    const start = (sampler = "parentbased_always_on") =>
-      startTracing({
-        env: readTraceEnv({ OTEL_TRACES_SAMPLER: sampler }),
-        facets: {},
-        logger: silent,
-        metrics: metrics().metrics,
-        exporter: () => undefined,
-      });
     const tracing = start();
     const writer = tracing.tracer as unknown as ChildTraceHeaders;
     const write = (parent = ROOT_CONTEXT, headers: Record<string, string> = { accept: "text/plain" }) =>

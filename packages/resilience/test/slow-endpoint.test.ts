@@ -38,6 +38,15 @@ function client(upstream: Record<string, unknown>): LocalHttp {
   return http;
 }
 
+/** Sends `count` requests one after another, each of which must succeed. */
+async function sendOk(http: LocalHttp, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const res = await http.request("svc", { path: "/" });
+    expect(res.statusCode).toBe(200);
+    await res.body.dump();
+  }
+}
+
 describe("an endpoint that stalls", () => {
   it("is ejected after attempt timeouts in a row, as after 5xx answers", async () => {
     const stalled = await instance(2000);
@@ -49,11 +58,7 @@ describe("an endpoint that stalls", () => {
       retry: { attempts: 3, backoff: { base: 1, max: 2 }, on: ["timeout"], budget: { ratio: 1, minPerSecond: 100 } },
       outlierDetection: { consecutive5xx: 2, baseEjection: 30_000, maxEjectionPercent: 50 },
     });
-    for (let i = 0; i < 15; i++) {
-      const res = await http.request("svc", { path: "/" });
-      expect(res.statusCode).toBe(200);
-      await res.body.dump();
-    }
+    await sendOk(http, 15);
     // Round robin would have sent it one first attempt in three (five); two timeouts eject it.
     expect(stalled.requests()).toBe(2);
   });
@@ -67,11 +72,7 @@ describe("an endpoint that stalls", () => {
       timeout: { attempt: 2500, total: 3000 },
       hedging: { after: 50, maxHedges: 1 },
     });
-    for (let i = 0; i < 10; i++) {
-      const res = await http.request("svc", { path: "/" });
-      expect(res.statusCode).toBe(200);
-      await res.body.dump();
-    }
+    await sendOk(http, 10);
     // Its first request was overtaken after 50 ms: it looks at least that slow from then on,
     // against a fast endpoint answering in a few ms.
     expect(stalled.requests()).toBeLessThanOrEqual(1);
@@ -90,11 +91,7 @@ describe("a hedge that overtakes an attempt", () => {
       hedging: { after: 50, maxHedges: 1 },
       outlierDetection: { consecutive5xx: 2, baseEjection: 30_000, maxEjectionPercent: 50 },
     });
-    for (let i = 0; i < 10; i++) {
-      const res = await http.request("svc", { path: "/" });
-      expect(res.statusCode).toBe(200);
-      await res.body.dump();
-    }
+    await sendOk(http, 10);
     // Round robin sends it every other first attempt; a hedge overtakes each, and two eject it.
     expect(stalled.requests()).toBe(2);
   });
