@@ -23,7 +23,15 @@ import {
 import { pino } from "pino";
 import { builtinRoutes, type SidecarControl } from "./builtin-routes.js";
 import { hostAllowed, TokenCheck } from "./internal/auth.js";
-import { answerClientError, parseJsonBody, refuseTunnel, sendJson, sendProblem, validate } from "./internal/io.js";
+import {
+  answerClientError,
+  discardBody,
+  parseJsonBody,
+  refuseTunnel,
+  sendJson,
+  sendProblem,
+  validate,
+} from "./internal/io.js";
 import { Router } from "./internal/router.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import { buildOpenApi, type OpenApiDocument } from "./openapi.js";
@@ -254,9 +262,12 @@ export class Sidecar implements SidecarControl {
       if (!TandemError.is(error) || error.code === "internal") {
         this.log.error({ event: "handler_error", err: error, path: pathOf(req.url) }, "request failed");
       }
-      // A body left unread cannot be skipped safely: close the connection after answering.
-      const unread = (TandemError.is(error) && error.status === 413) || !req.complete;
-      sendProblem(res, error, pathOf(req.url), unread ? { connection: "close" } : undefined);
+      // A body over the limit is not read to its end: the connection closes after the answer.
+      // Any other body the answer did not need is read and dropped, as nginx's lingering close
+      // does, so a client still sending it gets the answer rather than a reset.
+      const tooLarge = TandemError.is(error) && error.status === 413;
+      if (!tooLarge && !req.complete) discardBody(req, this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY);
+      sendProblem(res, error, pathOf(req.url), tooLarge ? { connection: "close" } : undefined);
     });
   }
 

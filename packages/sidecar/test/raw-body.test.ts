@@ -1,4 +1,5 @@
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { type Concern, TandemError } from "@tandem/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { rawRequest, startInProcess } from "./helpers.js";
@@ -45,8 +46,8 @@ const rawConcern: Concern = {
   ],
 };
 
-async function start() {
-  const s = await startInProcess({ maxBodyBytes: 1024 }, [rawConcern]);
+async function start(maxBodyBytes = 1024) {
+  const s = await startInProcess({ maxBodyBytes }, [rawConcern]);
   stops.push(() => s.sidecar.stop("test over"));
   return s;
 }
@@ -86,14 +87,51 @@ describe("routes with rawBody", () => {
     expect(status).toBe(413);
   });
 
-  it("close the connection when the handler answered without reading the body", async () => {
+  it("read and drop a body the handler refused without reading, and serve the next request on the connection", async () => {
     const { apiPort } = await start();
-    const answer = await rawRequest(
-      apiPort,
-      "POST /v1/raw-refuse HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n",
-      500,
-    );
+    const refuse =
+      "POST /v1/raw-refuse HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n";
+    const answer = await rawRequest(apiPort, `${refuse}${"x".repeat(1000)}${refuse}${"y".repeat(1000)}`, 500);
+    expect(answer.match(/HTTP\/1.1 415/g)).toHaveLength(2);
+    expect(answer.toLowerCase()).not.toContain("connection: close");
+  });
+
+  it("answer a client still sending a large body the handler refused, rather than resetting it", async () => {
+    const { api } = await start(4 * 1024 * 1024);
+    // Bodies larger than the socket buffers hold: the answer comes while the client still writes.
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${api}/v1/raw-refuse`, {
+        method: "POST",
+        headers: { "content-type": "application/x-protobuf" },
+        body: new Uint8Array(256 * 1024 * (1 + (i % 8))),
+      });
+      expect(res.status).toBe(415);
+      expect((await res.json()).code).toBe("unsupported_media_type");
+    }
+  });
+
+  it("close the connection when a refused body goes on past the limit", async () => {
+    const { apiPort } = await start();
+    const chunk = `400\r\n${"z".repeat(1024)}\r\n`;
+    const { answer, closedBySidecar } = await new Promise<{ answer: string; closedBySidecar: boolean }>((resolve) => {
+      const socket = connect(apiPort, "127.0.0.1");
+      let text = "";
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve({ answer: text, closedBySidecar: false });
+      }, 5000);
+      socket.on("data", (c) => (text += c.toString("latin1")));
+      socket.on("error", () => {});
+      socket.on("close", () => {
+        clearTimeout(timer);
+        resolve({ answer: text, closedBySidecar: true });
+      });
+      // A chunked body that never ends, 3 KiB of it against a 1 KiB limit.
+      socket.write(
+        `POST /v1/raw-refuse HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.repeat(3)}`,
+      );
+    });
     expect(answer).toMatch(/^HTTP\/1.1 415/);
-    expect(answer.toLowerCase()).toContain("connection: close");
+    expect(closedBySidecar).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { type ServerResponse, STATUS_CODES } from "node:http";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { PROBLEM_CONTENT_TYPE, type StandardSchemaV1, TandemError, toProblem } from "@tandem/core";
 
@@ -39,6 +39,19 @@ export function sendProblem(
     "content-length": Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+/**
+ * Reads the rest of a request body and drops it, so the connection can carry the next request;
+ * past `limit` bytes the connection is closed instead (a discarded body costs no memory, but it
+ * is not read without end either).
+ */
+export function discardBody(req: IncomingMessage, limit: number): void {
+  let seen = 0;
+  req.on("data", (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > limit) req.socket.destroy();
+  });
 }
 
 /** Parses a JSON body; a syntax error becomes a 400 that says where the JSON broke. */
