@@ -196,96 +196,109 @@ export class Upstream {
     return this.#run(request, parent, true) as Promise<RelayResponse>;
   }
 
-  async #run(request: UpstreamRequest, parent: Context, relay: boolean): Promise<Answer> {
+  /** Waits for the first DNS answer of a `dns:` upstream, if it is still to come, then admits the request. */
+  #run(request: UpstreamRequest, parent: Context, relay: boolean): Promise<Answer> {
     const resolving = this.#dns?.ready(this.#rt.now());
-    if (resolving !== undefined) await resolving;
+    if (resolving !== undefined) return resolving.then(() => this.#admit(request, parent, relay));
+    return this.#admit(request, parent, relay);
+  }
+
+  /**
+   * The rate limit and the bulkhead, then the request. Not an async function: a request let in
+   * at once costs no promise or suspended frame of its own here, only `#send`'s.
+   */
+  #admit(request: UpstreamRequest, parent: Context, relay: boolean): Promise<Answer> {
     // One clock reading for the rate limit, the deadline, the retry budget and the first attempt.
-    let now = this.#rt.now();
+    const now = this.#rt.now();
     if (this.#rate !== undefined) {
       const waitMs = this.#rate.take(now);
       if (waitMs > 0) {
         this.#rt.events.rejected("ratelimit");
-        throw new RateLimitedError(this.name, this.#rate.rps, waitMs);
+        return Promise.reject(new RateLimitedError(this.name, this.#rate.rps, waitMs));
       }
     }
     const bulkhead = this.#bulkhead;
-    if (bulkhead !== undefined) {
-      const entered = bulkhead.enter();
-      if (entered === false) {
-        this.#rt.events.rejected("bulkhead");
-        throw new BulkheadRejectedError(this.name, bulkhead.maxConcurrent, bulkhead.maxQueued);
-      }
-      if (entered !== true) {
-        await this.#queued(entered, request.signal);
-        now = this.#rt.now();
-      }
-      try {
-        return await this.#send(request, parent, now, relay);
-      } finally {
-        bulkhead.exit();
-      }
+    if (bulkhead === undefined) return this.#send(request, parent, now, relay, undefined);
+    const entered = bulkhead.enter();
+    if (entered === true) return this.#send(request, parent, now, relay, bulkhead);
+    if (entered === false) {
+      this.#rt.events.rejected("bulkhead");
+      return Promise.reject(new BulkheadRejectedError(this.name, bulkhead.maxConcurrent, bulkhead.maxQueued));
     }
-    return this.#send(request, parent, now, relay);
+    return this.#queued(entered, request.signal).then(() =>
+      this.#send(request, parent, this.#rt.now(), relay, bulkhead),
+    );
   }
 
-  async #send(request: UpstreamRequest, parent: Context, now: number, relay: boolean): Promise<Answer> {
-    const method = (request.method ?? "GET").toUpperCase();
-    const { body, headers, replayable } = encodeBody(request);
-    const retry = this.settings.retry;
-    const mayRetry =
-      retry !== undefined &&
-      retry.attempts > 1 &&
-      replayable &&
-      // A key in the headers counts too: that is how it arrives through the forward proxy.
-      (IDEMPOTENT.has(method) || headers["idempotency-key"] !== undefined);
-    const deadline = now + this.settings.timeout.total;
-    if (mayRetry) this.#budget?.request(now);
-    const path = pathWithQuery(request);
-    const out: Outgoing = {
-      method,
-      request,
-      headers,
-      body,
-      deadline,
-      path,
-      tried: NOT_TRIED,
-      parent,
-      sent: 0,
-      start: now,
-      relay,
-    };
-    const hedge = replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined;
-    const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
-    for (let attempt = 1; ; attempt++) {
-      const last = attempt >= attempts;
-      let outcome: Answer | TandemError;
-      try {
-        outcome = hedge ? await this.#hedged(out) : await this.#attempt(out);
-      } catch (error) {
-        if (!TandemError.is(error)) throw error;
-        outcome = error;
+  /** Sends a request with its retries; a bulkhead slot it holds is given back when it settles. */
+  async #send(
+    request: UpstreamRequest,
+    parent: Context,
+    now: number,
+    relay: boolean,
+    bulkhead: Bulkhead | undefined,
+  ): Promise<Answer> {
+    try {
+      const method = (request.method ?? "GET").toUpperCase();
+      const { body, headers, replayable } = encodeBody(request);
+      const retry = this.settings.retry;
+      const mayRetry =
+        retry !== undefined &&
+        retry.attempts > 1 &&
+        replayable &&
+        // A key in the headers counts too: that is how it arrives through the forward proxy.
+        (IDEMPOTENT.has(method) || headers["idempotency-key"] !== undefined);
+      const deadline = now + this.settings.timeout.total;
+      if (mayRetry) this.#budget?.request(now);
+      const path = pathWithQuery(request);
+      const out: Outgoing = {
+        method,
+        request,
+        headers,
+        body,
+        deadline,
+        path,
+        tried: NOT_TRIED,
+        parent,
+        sent: 0,
+        start: now,
+        relay,
+      };
+      const hedge = replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined;
+      const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
+      for (let attempt = 1; ; attempt++) {
+        const last = attempt >= attempts;
+        let outcome: Answer | TandemError;
+        try {
+          outcome = hedge ? await this.#hedged(out) : await this.#attempt(out);
+        } catch (error) {
+          if (!TandemError.is(error)) throw error;
+          outcome = error;
+        }
+        const retryable = this.#retryable(outcome);
+        if (!(outcome instanceof Error) && (!retryable || last)) return outcome;
+        if (outcome instanceof Error && (!retryable || last)) throw outcome;
+        // Retry: wait the backoff, or what Retry-After asks (capped), whichever is longer.
+        const retryAfter = outcome instanceof Error ? 0 : retryAfterMs(outcome.headers["retry-after"]);
+        const delay = Math.max(
+          fullJitterDelay(attempt - 1, retry?.backoff.base ?? 25, retry?.backoff.max ?? 1000, this.#rt.random),
+          Math.min(retryAfter, RETRY_AFTER_CAP_MS),
+        );
+        if (this.#rt.now() + delay >= deadline) {
+          if (outcome instanceof Error) throw outcome;
+          return outcome;
+        }
+        if (this.#budget !== undefined && !this.#budget.tryRetry()) {
+          this.#rt.events.rejected("budget");
+          if (!(outcome instanceof Error)) return outcome;
+          throw new RetryBudgetExhaustedError(this.name, attempt, outcome);
+        }
+        if (!(outcome instanceof Error)) await outcome.body.dump();
+        this.#rt.events.retried();
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       }
-      const retryable = this.#retryable(outcome);
-      if (!(outcome instanceof Error) && (!retryable || last)) return outcome;
-      if (outcome instanceof Error && (!retryable || last)) throw outcome;
-      // Retry: wait the backoff, or what Retry-After asks (capped), whichever is longer.
-      const retryAfter = outcome instanceof Error ? 0 : retryAfterMs(outcome.headers["retry-after"]);
-      const delay = Math.max(
-        fullJitterDelay(attempt - 1, retry?.backoff.base ?? 25, retry?.backoff.max ?? 1000, this.#rt.random),
-        Math.min(retryAfter, RETRY_AFTER_CAP_MS),
-      );
-      if (this.#rt.now() + delay >= deadline) {
-        if (outcome instanceof Error) throw outcome;
-        return outcome;
-      }
-      if (this.#budget !== undefined && !this.#budget.tryRetry()) {
-        this.#rt.events.rejected("budget");
-        if (!(outcome instanceof Error)) return outcome;
-        throw new RetryBudgetExhaustedError(this.name, attempt, outcome);
-      }
-      if (!(outcome instanceof Error)) await outcome.body.dump();
-      this.#rt.events.retried();
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    } finally {
+      bulkhead?.exit();
     }
   }
 
