@@ -11,6 +11,7 @@ import {
 } from "@tandem/core";
 import type { Dispatcher } from "undici";
 import type { DeadlineWheel } from "../policies/deadline-wheel.js";
+import { AttemptSignal } from "./attempt-signal.js";
 import { withFallback } from "./fallback.js";
 import { type BodyGuard, bodyErrors, guardBody } from "./response-body.js";
 import { UpstreamDispatcher } from "./upstream-dispatcher.js";
@@ -102,41 +103,58 @@ export class RemoteHttp implements Http {
     let response: Dispatcher.ResponseData;
     const started = performance.now();
     const total = this.#timeoutOf(upstream);
-    for (;;) {
-      try {
-        response = await this.#client.dispatcher.request({
-          method,
-          path: `http://${upstream}${path}${query === "" ? "" : `${path.includes("?") ? "&" : "?"}${query}`}`,
-          headers,
-          body,
-          ...(request.signal === undefined ? {} : { signal: request.signal }),
-          headersTimeout: total + 5000,
-          bodyTimeout: 0,
-        });
-        break;
-      } catch (error) {
-        const code = (error as { code?: string }).code;
-        if (request.signal?.aborted) {
-          throw new AbortedError(`${upstream}: the request was aborted by the caller`, {
-            cause: error,
-            details: { upstream },
+    // The sidecar holds a request to the total timeout from when it gets it. This side's bound,
+    // a margin later, also covers the wait for a free connection to the sidecar (a burst of slow
+    // calls can hold them all) and a sidecar that never answers.
+    const signal = new AttemptSignal(request.signal, undefined);
+    const armed = this.#wheel.arm(total + HOP_MARGIN_MS, signal);
+    try {
+      for (;;) {
+        try {
+          response = await this.#client.dispatcher.request({
+            method,
+            path: `http://${upstream}${path}${query === "" ? "" : `${path.includes("?") ? "&" : "?"}${query}`}`,
+            headers,
+            body,
+            // undici takes anything with addEventListener/removeEventListener as a signal.
+            signal: signal as unknown as AbortSignal,
+            headersTimeout: total + HOP_MARGIN_MS,
+            bodyTimeout: 0,
           });
+          break;
+        } catch (error) {
+          const code = (error as { code?: string }).code;
+          if (request.signal?.aborted) {
+            throw new AbortedError(`${upstream}: the request was aborted by the caller`, {
+              cause: error,
+              details: { upstream },
+            });
+          }
+          if (signal.timedOut) {
+            throw new SidecarUnavailableError(
+              `${upstream}: no answer through the sidecar within the total timeout of ${total} ms and ${HOP_MARGIN_MS} ms for the hop (waiting for a connection to the sidecar or for its answer)`,
+              { cause: error },
+            );
+          }
+          // Nothing was sent: the local pipeline can serve this request instead.
+          if (code === "ECONNREFUSED" || code === "ENOENT") {
+            this.#onFallback();
+            return this.#fallback().request(upstream, request);
+          }
+          // Whether it may be replayed is asked only of a reset hop, not of every request.
+          if (replays > 0 && code !== undefined && RESET.has(code) && replayable(method, headers, body)) {
+            replays--;
+            await new Promise((resolve) => setImmediate(resolve));
+            continue;
+          }
+          throw new SidecarUnavailableError(
+            `${upstream}: the sidecar hop failed (${code ?? (error as Error).message})`,
+            { cause: error },
+          );
         }
-        // Nothing was sent: the local pipeline can serve this request instead.
-        if (code === "ECONNREFUSED" || code === "ENOENT") {
-          this.#onFallback();
-          return this.#fallback().request(upstream, request);
-        }
-        // Whether it may be replayed is asked only of a reset hop, not of every request.
-        if (replays > 0 && code !== undefined && RESET.has(code) && replayable(method, headers, body)) {
-          replays--;
-          await new Promise((resolve) => setImmediate(resolve));
-          continue;
-        }
-        throw new SidecarUnavailableError(`${upstream}: the sidecar hop failed (${code ?? (error as Error).message})`, {
-          cause: error,
-        });
       }
+    } finally {
+      armed.cancel();
     }
     if (response.headers["x-tandem-error"] !== undefined) {
       const text = await response.body.text();
@@ -162,7 +180,7 @@ export class RemoteHttp implements Http {
   ): void {
     guardBody(response.body, new HopBodyGuard(upstream, started, total, signal), {
       wheel: this.#wheel,
-      timeoutMs: total + 5000,
+      timeoutMs: total + HOP_MARGIN_MS,
     });
   }
 
@@ -171,6 +189,11 @@ export class RemoteHttp implements Http {
   }
 }
 
+/**
+ * How much longer than an upstream's total timeout this side waits for the sidecar's answer: the
+ * sidecar's own timeout answer, whose clock started a little later, arrives first.
+ */
+const HOP_MARGIN_MS = 5000;
 /** Times a replayable request is sent again after a reset hop. */
 const MAX_REPLAYS = 2;
 /** Errors of a hop whose connection closed before an answer. */

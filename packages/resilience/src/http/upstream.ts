@@ -25,6 +25,7 @@ import type { DeadlineWheel } from "../policies/deadline-wheel.js";
 import type { PolicyEvents } from "../policies/policy.js";
 import { TokenBucket } from "../policies/rate-limit.js";
 import { RetryBudget } from "../policies/retry-budget.js";
+import { AttemptSignal } from "./attempt-signal.js";
 import { endAttemptSpan, startAttemptSpan } from "./attempt-span.js";
 import { DnsEndpoints } from "./dns-endpoints.js";
 import { Endpoint } from "./endpoint.js";
@@ -639,67 +640,6 @@ function retryAfterMs(value: string | string[] | undefined): number {
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(text);
   return Number.isNaN(date) ? 0 : Math.max(0, date - Date.now());
-}
-
-/**
- * The abort signal of one attempt as undici reads one (`reason`, `addEventListener`,
- * `removeEventListener`): aborted by the attempt's timeout, or by the caller's signal or a
- * hedge's cancel, whose listeners are added when undici starts listening and removed when it
- * stops (the response body closed), so a long-lived caller's signal keeps none. No EventTarget,
- * no `AbortSignal.any`, and not shared with other attempts as a deadline bucket's signal is. It
- * has no `aborted` property on purpose, so that undici does not take it for an AbortSignal.
- */
-class AttemptSignal {
-  reason: unknown = undefined;
-  /** Set when the attempt's own deadline passed (`expire`, called by the deadline wheel). */
-  timedOut = false;
-  #listener: (() => void) | undefined;
-  readonly #caller: AbortSignal | undefined;
-  readonly #cancel: AbortSignal | undefined;
-  #onSource: (() => void) | undefined;
-
-  constructor(caller: AbortSignal | undefined, cancel: AbortSignal | undefined) {
-    this.#caller = caller;
-    this.#cancel = cancel;
-  }
-
-  addEventListener(_type: "abort", listener: () => void): void {
-    this.#listener = listener;
-    if (this.#watch(this.#caller)) this.#watch(this.#cancel);
-  }
-
-  removeEventListener(_type: "abort", listener: () => void): void {
-    if (this.#listener !== listener) return;
-    this.#listener = undefined;
-    if (this.#onSource === undefined) return;
-    this.#caller?.removeEventListener("abort", this.#onSource);
-    this.#cancel?.removeEventListener("abort", this.#onSource);
-  }
-
-  expire(): void {
-    this.timedOut = true;
-    this.abort(new DOMException("the attempt timed out", "TimeoutError"));
-  }
-
-  abort(reason: unknown): void {
-    if (this.reason !== undefined) return;
-    this.reason = reason ?? new DOMException("This operation was aborted", "AbortError");
-    const listener = this.#listener;
-    if (listener !== undefined) this.removeEventListener("abort", listener);
-    listener?.();
-  }
-
-  /** Follows `source`; false when it has aborted already (and so has this signal). */
-  #watch(source: AbortSignal | undefined): boolean {
-    if (source === undefined) return true;
-    if (source.aborted) {
-      this.abort(source.reason);
-      return false;
-    }
-    this.#onSource ??= () => this.abort(this.#caller?.aborted ? this.#caller.reason : this.#cancel?.reason);
-    source.addEventListener("abort", this.#onSource);
-    return true;
-  }
 }
 
 /**
