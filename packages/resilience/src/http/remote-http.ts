@@ -118,8 +118,10 @@ export class RemoteHttp implements Http {
             body,
             // undici takes anything with addEventListener/removeEventListener as a signal.
             signal: signal as unknown as AbortSignal,
+            // The same value for both: undici refreshes one timer per connection instead of
+            // making two per request. The hop's body is bounded by its guard as well.
             headersTimeout: total + HOP_MARGIN_MS,
-            bodyTimeout: 0,
+            bodyTimeout: total + HOP_MARGIN_MS,
           });
           break;
         } catch (error) {

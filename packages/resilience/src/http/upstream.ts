@@ -336,11 +336,18 @@ export class Upstream {
     const traced = startAttemptSpan(this.#rt.tracer, out.parent, method, endpoint, path, out.sent++, headers);
     try {
       // A body that stalls longer than an attempt may take fails rather than hangs.
-      const bodyTimeout = Math.max(1, timeoutMs);
+      const bodyTimeout = undiciTimeoutMs(timeoutMs);
       const response: Answer = out.relay
         ? await dispatchForRelay(
             endpoint.pool,
-            { method: method as Dispatcher.HttpMethod, path, headers: traced.headers, body, bodyTimeout },
+            {
+              method: method as Dispatcher.HttpMethod,
+              path,
+              headers: traced.headers,
+              body,
+              headersTimeout: bodyTimeout,
+              bodyTimeout,
+            },
             signal,
           )
         : await endpoint.pool.request({
@@ -350,6 +357,7 @@ export class Upstream {
             body,
             // undici takes an EventEmitter or anything with addEventListener/removeEventListener.
             signal: signal as unknown as AbortSignal,
+            headersTimeout: bodyTimeout,
             bodyTimeout,
           });
       statusCode = response.statusCode;
@@ -403,7 +411,8 @@ export class Upstream {
           details: { upstream: this.name },
         });
       }
-      if (signal.timedOut) {
+      // undici's headers timeout stands behind the attempt's deadline (see `undiciTimeoutMs`).
+      if (signal.timedOut || (error as { code?: string }).code === "UND_ERR_HEADERS_TIMEOUT") {
         errorType = "timeout";
         const now = this.#rt.now();
         endpoint.observeAtLeast(now - started, now);
@@ -587,6 +596,21 @@ export class Upstream {
 function noneEjected(endpoints: readonly Endpoint[], now: number): boolean {
   for (const endpoint of endpoints) if (endpoint.ejected(now)) return false;
   return true;
+}
+
+/** Above this delay undici keeps a timeout on its coarse timers, which may fire ~0.5 s early. */
+const UNDICI_COARSE_TIMER_MS = 1000;
+
+/**
+ * undici's headers and body timeouts for an attempt of `timeoutMs`. The attempt's deadline is the
+ * wheel's; undici's back it up and bound the pauses of a body. Headers and body get the same value,
+ * so undici refreshes one timer per connection rather than making two new ones per request (on its
+ * coarse timers, each lives on for up to a second). Above a second, undici's coarse timers may
+ * fire up to half a second early: a second more keeps its headers timeout behind the deadline.
+ */
+function undiciTimeoutMs(timeoutMs: number): number {
+  const ms = Math.max(1, timeoutMs);
+  return ms > UNDICI_COARSE_TIMER_MS ? ms + UNDICI_COARSE_TIMER_MS : ms;
 }
 
 function pathWithQuery(request: UpstreamRequest): string {
