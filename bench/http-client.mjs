@@ -22,7 +22,7 @@ import {
 } from "./lib/stats.mjs";
 
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const ROUNDS = pick(5, 2);
+const ROUNDS = pick(9, 2);
 const ROUND_S = pick(4, 1);
 const WARMUP_S = pick(3, 1);
 const CONNECTIONS = 32;
