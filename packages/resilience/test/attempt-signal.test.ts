@@ -1,42 +1,29 @@
 import { getEventListeners } from "node:events";
-import { createServer, type Socket } from "node:net";
-import { ConfigStore } from "@tandem/config";
-import { DeadlineWheel, LocalHttp } from "@tandem/resilience";
-import { pino } from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { DeadlineWheel } from "@tandem/resilience";
+import { describe, expect, it } from "vitest";
+import { rawUpstream } from "./helpers/raw-upstream.js";
 
-const logger = pino({ level: "silent" });
-const sockets = new Set<Socket>();
 // Raw bytes: "/trickle" answers at once and sends its 8-byte body a byte every 50 ms (longer
-// than the attempt timeout in all); "/stall" never answers.
-const server = createServer((socket) => {
-  sockets.add(socket);
-  socket.on("error", () => {});
-  socket.on("data", (data) => {
-    if (data.toString("latin1").startsWith("GET /stall")) return;
-    socket.write("HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n");
-    let sent = 0;
-    const timer = setInterval(() => {
-      socket.write("y");
-      if (++sent === 8) clearInterval(timer);
-    }, 50);
-    socket.on("close", () => clearInterval(timer));
-  });
-});
-await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-const store = new ConfigStore(
-  { upstreams: { up: { endpoints: [url], loadBalancer: "round-robin", timeout: { attempt: 150, total: 5000 } } } },
-  logger,
-);
-// A clock of 100 ms steps: attempts started together share the wheel's deadline bucket.
+// than the attempt timeout in all); "/stall" never answers. A clock of 100 ms steps: attempts
+// started together share the wheel's deadline bucket.
 const coarse = () => Math.floor(performance.now() / 100) * 100;
-const http = new LocalHttp(store, undefined, logger, new DeadlineWheel(coarse));
-afterAll(async () => {
-  await http.close();
-  for (const s of sockets) s.destroy();
-  await new Promise((r) => server.close(r));
-});
+const http = await rawUpstream(
+  "up",
+  { attempt: 150, total: 5000 },
+  (socket) => {
+    socket.on("data", (data) => {
+      if (data.toString("latin1").startsWith("GET /stall")) return;
+      socket.write("HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n");
+      let sent = 0;
+      const timer = setInterval(() => {
+        socket.write("y");
+        if (++sent === 8) clearInterval(timer);
+      }, 50);
+      socket.on("close", () => clearInterval(timer));
+    });
+  },
+  new DeadlineWheel(coarse),
+);
 
 describe("an attempt's timeout", () => {
   it("ends that attempt only: a body read past it, within the total timeout, is not cut off by another attempt's", async () => {

@@ -1,17 +1,10 @@
-import { createServer, type Socket } from "node:net";
-import { ConfigStore } from "@tandem/config";
-import { DeadlineWheel, LocalHttp } from "@tandem/resilience";
-import { pino } from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { rawUpstream } from "./helpers/raw-upstream.js";
 
 // Attempt timeouts above a second, where undici keeps its own timeouts on coarse timers that may
 // fire up to half a second early: they must neither cut an attempt short nor let a body hang.
-const logger = pino({ level: "silent" });
-const sockets = new Set<Socket>();
 // Raw bytes: "/late" answers after 1.3 s; "/pause" sends half a body and then nothing.
-const server = createServer((socket) => {
-  sockets.add(socket);
-  socket.on("error", () => {});
+const http = await rawUpstream("svc", { attempt: 1500, total: 10_000 }, (socket) => {
   socket.on("data", (chunk) => {
     if (chunk.toString("latin1").startsWith("GET /late")) {
       setTimeout(() => socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"), 1300);
@@ -19,18 +12,6 @@ const server = createServer((socket) => {
       socket.write(`HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n${"x".repeat(500)}`);
     }
   });
-});
-await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-const store = new ConfigStore(
-  { upstreams: { svc: { endpoints: [url], loadBalancer: "round-robin", timeout: { attempt: 1500, total: 10_000 } } } },
-  logger,
-);
-const http = new LocalHttp(store, undefined, logger, new DeadlineWheel());
-afterAll(async () => {
-  await http.close();
-  for (const s of sockets) s.destroy();
-  await new Promise((r) => server.close(r));
 });
 
 describe("an attempt timeout above a second", () => {

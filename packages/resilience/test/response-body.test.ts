@@ -1,16 +1,9 @@
-import { createServer, type Socket } from "node:net";
-import { ConfigStore } from "@tandem/config";
-import { DeadlineWheel, LocalHttp } from "@tandem/resilience";
-import { pino } from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { rawUpstream } from "./helpers/raw-upstream.js";
 
-const logger = pino({ level: "silent" });
 let mode: "trickle" | "reset" | "whole" = "trickle";
-const sockets = new Set<Socket>();
 // Raw bytes: an HTTP server library would not trickle a body or reset half-way on request.
-const server = createServer((socket) => {
-  sockets.add(socket);
-  socket.on("error", () => {});
+const http = await rawUpstream("slow", { attempt: 200, total: 400 }, (socket) => {
   socket.once("data", () => {
     if (mode === "whole") {
       socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
@@ -26,18 +19,6 @@ const server = createServer((socket) => {
     const timer = setInterval(() => socket.write("y"), 50);
     socket.on("close", () => clearInterval(timer));
   });
-});
-await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-const store = new ConfigStore(
-  { upstreams: { slow: { endpoints: [url], loadBalancer: "round-robin", timeout: { attempt: 200, total: 400 } } } },
-  logger,
-);
-const http = new LocalHttp(store, undefined, logger, new DeadlineWheel());
-afterAll(async () => {
-  await http.close();
-  for (const s of sockets) s.destroy();
-  await new Promise((r) => server.close(r));
 });
 
 describe("response bodies", () => {
