@@ -89,6 +89,8 @@ export class Sidecar implements SidecarControl {
   #api: ListenAddress;
   #admin: ListenAddress;
   readonly #options: SidecarOptions;
+  /** The largest request body read, `maxBodyBytes` or the default. */
+  readonly #maxBody: number;
   readonly #routers: Record<Listener, Router> = { api: new Router(), admin: new Router() };
   readonly #metrics: ProcessMetrics;
   readonly #token: TokenCheck | undefined;
@@ -104,6 +106,7 @@ export class Sidecar implements SidecarControl {
 
   private constructor(options: SidecarOptions) {
     this.#options = options;
+    this.#maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
     this.version = options.version ?? "0.0.0";
     this.log = options.logger ?? pino({ base: { component: "tandem-sidecar" } });
     this.#api = options.api ?? { kind: "tcp", host: "127.0.0.1", port: 4600 };
@@ -266,7 +269,7 @@ export class Sidecar implements SidecarControl {
       // Any other body the answer did not need is read and dropped, as nginx's lingering close
       // does, so a client still sending it gets the answer rather than a reset.
       const tooLarge = TandemError.is(error) && error.status === 413;
-      if (!tooLarge && !req.complete) discardBody(req, this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY);
+      if (!tooLarge && !req.complete) discardBody(req, this.#maxBody);
       sendProblem(res, error, pathOf(req.url), tooLarge ? { connection: "close" } : undefined);
     });
   }
@@ -335,7 +338,7 @@ export class Sidecar implements SidecarControl {
       );
     }
     const route = match.route;
-    const limit = this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    const limit = this.#maxBody;
     const body = await this.#body(route, req, limit);
     const controller = new AbortController();
     res.once("close", () => {
@@ -389,7 +392,7 @@ export class Sidecar implements SidecarControl {
         );
       }
     }
-    const limit = this.#options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    const limit = this.#maxBody;
     if (Number(req.headers["content-length"] ?? 0) > limit) throw payloadTooLarge(limit);
     let proxy: ConcernInstance<Partial<Facets>> | undefined;
     for (const { instance } of this.#instances) {
