@@ -106,8 +106,9 @@ export class RemoteHttp implements Http {
     // The sidecar holds a request to the total timeout from when it gets it. This side's bound,
     // a margin later, also covers the wait for a free connection to the sidecar (a burst of slow
     // calls can hold them all) and a sidecar that never answers.
+    const giveUpMs = total + HOP_MARGIN_MS;
     const signal = new AttemptSignal(request.signal, undefined);
-    const armed = this.#wheel.arm(total + HOP_MARGIN_MS, signal);
+    const armed = this.#wheel.arm(giveUpMs, signal);
     try {
       for (;;) {
         try {
@@ -120,8 +121,8 @@ export class RemoteHttp implements Http {
             signal: signal as unknown as AbortSignal,
             // The same value for both: undici refreshes one timer per connection instead of
             // making two per request. The hop's body is bounded by its guard as well.
-            headersTimeout: total + HOP_MARGIN_MS,
-            bodyTimeout: total + HOP_MARGIN_MS,
+            headersTimeout: giveUpMs,
+            bodyTimeout: giveUpMs,
           });
           break;
         } catch (error) {

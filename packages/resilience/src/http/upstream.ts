@@ -336,7 +336,7 @@ export class Upstream {
     const traced = startAttemptSpan(this.#rt.tracer, out.parent, method, endpoint, path, out.sent++, headers);
     try {
       // A body that stalls longer than an attempt may take fails rather than hangs.
-      const bodyTimeout = undiciTimeoutMs(timeoutMs);
+      const undiciTimeout = undiciTimeoutMs(timeoutMs);
       const response: Answer = out.relay
         ? await dispatchForRelay(
             endpoint.pool,
@@ -345,8 +345,8 @@ export class Upstream {
               path,
               headers: traced.headers,
               body,
-              headersTimeout: bodyTimeout,
-              bodyTimeout,
+              headersTimeout: undiciTimeout,
+              bodyTimeout: undiciTimeout,
             },
             signal,
           )
@@ -357,8 +357,8 @@ export class Upstream {
             body,
             // undici takes an EventEmitter or anything with addEventListener/removeEventListener.
             signal: signal as unknown as AbortSignal,
-            headersTimeout: bodyTimeout,
-            bodyTimeout,
+            headersTimeout: undiciTimeout,
+            bodyTimeout: undiciTimeout,
           });
       statusCode = response.statusCode;
       const now = this.#rt.now();
