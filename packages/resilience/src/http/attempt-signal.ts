@@ -46,6 +46,10 @@ export class AttemptSignal {
     listener?.();
   }
 
+  #sourceAborted(): void {
+    this.abort(this.#caller?.aborted ? this.#caller.reason : this.#cancel?.reason);
+  }
+
   /** Follows `source`; false when it has aborted already (and so has this signal). */
   #watch(source: AbortSignal | undefined): boolean {
     if (source === undefined) return true;
@@ -53,7 +57,8 @@ export class AttemptSignal {
       this.abort(source.reason);
       return false;
     }
-    this.#onSource ??= () => this.abort(this.#caller?.aborted ? this.#caller.reason : this.#cancel?.reason);
+    // Bound, not an arrow stored here (see `RelayBody`): it would keep the attempt's objects alive.
+    this.#onSource ??= this.#sourceAborted.bind(this);
     source.addEventListener("abort", this.#onSource);
     return true;
   }
