@@ -95,10 +95,10 @@ function peerRss(all) {
     text += ` For comparison, ${peers.map((n) => `${n} held ${num(at[n].rssMB.median, 0)} MB`).join(" and ")} serving the same rate (scenario 3).`;
   if (bare !== undefined)
     text += ` A bare Node proxy (node:http and undici's \`request()\`, Node's default V8 flags) held ${num(bare, 0)} MB there: most of the
-resident memory under load is the V8 heap of any Node process at this rate, not tandem's own data. Part of it is Node 24's V8: an
-arrow function stored by the function that made it (as undici's \`request()\` does with its abort callback) keeps what it captures
-alive through the next young-generation collections, so each request's objects are promoted and die in the old generation. The
-sidecar's relay no longer does this (~220 KB promoted per scavenge at 1000 req/s instead of ~590 KB); what remains is mostly
-undici's response header buffers.`;
+resident memory under load is the V8 heap of any Node process at this rate, not tandem's own data. Part of it is how V8 allocates
+closures: a function literal assigned to a property (as undici's \`request()\` assigns its abort callback) is allocated in the
+old generation, where it keeps what it captures alive through young-generation collections, so each request's objects are
+promoted and die in the old generation. The sidecar's relay no longer does this (30-230 KB promoted per scavenge at 1000 req/s
+instead of ~595 KB).`;
   return text;
 }

@@ -57,7 +57,9 @@ export class AttemptSignal {
       this.abort(source.reason);
       return false;
     }
-    // Bound, not an arrow stored here (see `RelayBody`): it would keep the attempt's objects alive.
+    // Bound, not an arrow assigned to the field: V8 allocates a function literal assigned to a
+    // property in the old generation, where it would keep the attempt's objects alive (see
+    // `RelayHandler` in relay-body.ts).
     this.#onSource ??= this.#sourceAborted.bind(this);
     source.addEventListener("abort", this.#onSource);
     return true;

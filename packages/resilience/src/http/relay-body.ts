@@ -77,7 +77,11 @@ class RelayHandler {
     this.#reject = reject;
     this.#signal = signal;
     this.#requestBody = requestBody;
-    // Bound, not an arrow made and stored here: see `settlerOf` for why.
+    // Bound, not `this.#abort = () => ...`: V8 allocates a function literal assigned to a
+    // property in the old generation (taking it for a long-lived method), where it keeps what it
+    // captures, here the handler and through it the whole request, alive through young-generation
+    // collections: every relayed request was promoted to the old generation and died there.
+    // `const f = () => ...` then `this.x = f`, or a bound function, is allocated young.
     this.#abort = this.#aborted.bind(this);
     signal.addEventListener("abort", this.#abort);
   }
@@ -200,7 +204,19 @@ export class RelayBody {
   /** Writes the body to `res` as it arrives; resolves once the client has it all. */
   pipeTo(res: ServerResponse): Promise<void> {
     return new Promise((resolve, reject) => {
-      const settle = RelayBody.#settlerOf(this, res, resolve, reject);
+      let settled = false;
+      const settle = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        this.#settle = undefined;
+        if (error !== undefined) {
+          this.destroy(error);
+          res.destroy(error);
+          reject(error);
+        } else {
+          resolve();
+        }
+      };
       res.on("error", settle);
       res.once("close", () => settle(res.writableFinished ? undefined : prematureClose("the client's connection")));
       if (this.#error !== undefined) {
@@ -218,35 +234,6 @@ export class RelayBody {
       else if (this.#heldBytes >= HIGH_WATER_BYTES) this.#controller.resume();
       this.#heldBytes = 0;
     });
-  }
-
-  /**
-   * Settles a `pipeTo` once. Made here and not inline in `pipeTo`, which stores it: under V8 13
-   * (Node 24), an arrow function stored into an object by the very function that creates it keeps
-   * what it captures alive through the next two young-generation collections, so every relayed
-   * request's objects (request, response, undici's) were promoted to the old generation
-   * (~0.6 MB per scavenge at 1000 req/s) and died there, costing scavenge pauses, full
-   * collections and resident memory. Made by another function, or bound, it does not.
-   */
-  static #settlerOf(
-    body: RelayBody,
-    res: ServerResponse,
-    resolve: () => void,
-    reject: (error: Error) => void,
-  ): (error?: Error) => void {
-    let settled = false;
-    return (error?: Error) => {
-      if (settled) return;
-      settled = true;
-      body.#settle = undefined;
-      if (error !== undefined) {
-        body.destroy(error);
-        res.destroy(error);
-        reject(error);
-      } else {
-        resolve();
-      }
-    };
   }
 
   /** Throws the rest of the body away; resolves once it ended or failed (never rejects). */
@@ -316,6 +303,7 @@ export class RelayBody {
 
   #waitForDrain(sink: ServerResponse): void {
     this.#controller.pause();
+    // Bound, not an arrow assigned to the field (see the constructor of `RelayHandler`).
     this.#resume ??= this.#controller.resume.bind(this.#controller);
     sink.once("drain", this.#resume);
   }
