@@ -189,6 +189,7 @@ describe("examples/kubernetes manifests", () => {
       "node",
       "--max-semi-space-size=4",
       "--single-threaded-gc",
+      "--no-allocation-site-pretenuring",
       "--max-old-space-size=128",
       "/app/bin/tandem.js",
     ]);

@@ -73,7 +73,7 @@ describe("tandem sidecar process", () => {
     expect(sidecar.logs.join("\n")).not.toContain(sidecar.token as string);
   });
 
-  it("runs with a small young generation and a single-threaded GC, unless NODE_OPTIONS says otherwise", async () => {
+  it("runs with a small young generation, a single-threaded GC and no allocation-site pretenuring, unless NODE_OPTIONS says otherwise", async () => {
     const newSpaceBytes = async (admin: string) => {
       const text = await (await fetch(`${admin}/metrics`)).text();
       return Number(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text)?.[1]);
@@ -81,7 +81,10 @@ describe("tandem sidecar process", () => {
     const small = await startSidecar();
     try {
       // And a GC without helper threads, which a sidecar's small CPU share would leave waiting.
-      expect(readFileSync(`/proc/${small.pid}/cmdline`, "utf8").split("\0")).toContain("--single-threaded-gc");
+      const args = readFileSync(`/proc/${small.pid}/cmdline`, "utf8").split("\0");
+      expect(args).toContain("--single-threaded-gc");
+      // And no allocation-site pretenuring, which would put request objects in the old generation.
+      expect(args).toContain("--no-allocation-site-pretenuring");
       // Two semi-spaces of at most 4 MB (V8's default lets them grow to 16 MB each), and pages a
       // collection in progress may hold for a moment on a busy machine.
       expect(await newSpaceBytes(small.admin)).toBeGreaterThan(0);
