@@ -98,7 +98,7 @@ function peerRss(all) {
 resident memory under load is the V8 heap of any Node process at this rate, not tandem's own data. Part of it is how V8 allocates
 closures: a function literal assigned to a property (as undici's \`request()\` assigns its abort callback) is allocated in the
 old generation, where it keeps what it captures alive through young-generation collections, so each request's objects are
-promoted and die in the old generation. The sidecar's relay no longer does this (30-230 KB promoted per scavenge at 1000 req/s
-instead of ~595 KB).`;
+promoted and die in the old generation. The sidecar's relay no longer does this, and the sidecar runs without allocation-site pretenuring
+(docs/operations.md#sizing): ~30 KB promoted per scavenge at 1000 req/s instead of ~595 KB.`;
   return text;
 }
