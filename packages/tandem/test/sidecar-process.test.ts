@@ -1,5 +1,8 @@
-import { readFileSync } from "node:fs";
-import { connect } from "node:net";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, get } from "node:http";
+import { type AddressInfo, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { eventually, startSidecar } from "@tandem/testkit";
 import { describe, expect, it } from "vitest";
 
@@ -98,6 +101,52 @@ describe("tandem sidecar process", () => {
       expect(args.filter((a) => a.includes("semi-space"))).toEqual([]);
     } finally {
       await chosen.stop();
+    }
+  });
+
+  it("loads undici's dispatchers, not the rest of undici, and relays through them", async () => {
+    const upstream = createServer((_req, res) => res.end("relayed"));
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    const dir = mkdtempSync(join(tmpdir(), "tandem-undici-"));
+    const config = join(dir, "tandem.yaml");
+    const { port } = upstream.address() as AddressInfo;
+    writeFileSync(config, `upstreams:\n  upstream:\n    endpoints: [http://127.0.0.1:${port}]\n`);
+    // On SIGUSR2 the sidecar's process writes which of undici's modules it has loaded.
+    const preload = `import { createRequire } from "node:module";
+      process.on("SIGUSR2", () => process.stderr.write("undici modules " +
+        JSON.stringify(Object.keys(createRequire("/").cache).filter((path) => path.includes("/undici/"))) + "\\n"));`;
+    const sidecar = await startSidecar({
+      config,
+      env: { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(preload)}` },
+    });
+    try {
+      const { port: apiPort, hostname } = new URL(sidecar.api);
+      const answer = await new Promise<string>((resolve, reject) => {
+        get(
+          {
+            host: hostname,
+            port: apiPort,
+            path: "http://upstream/",
+            headers: { "proxy-authorization": `Bearer ${sidecar.token}` },
+          },
+          (res) => {
+            let body = "";
+            res.on("data", (chunk) => (body += chunk)).on("end", () => resolve(`${res.statusCode} ${body}`));
+          },
+        ).on("error", reject);
+      });
+      expect(answer).toBe("200 relayed");
+      sidecar.kill("SIGUSR2");
+      const reported = () => sidecar.logs.find((l) => l.startsWith("undici modules ")) ?? "";
+      await eventually(() => expect(reported()).not.toBe(""));
+      const line = reported();
+      const loaded: string[] = JSON.parse(line.slice("undici modules ".length));
+      expect(loaded.some((path) => path.endsWith("/undici/lib/dispatcher/pool.js"))).toBe(true);
+      expect(loaded.filter((path) => path.endsWith("/undici/index.js") || path.includes("/lib/web/"))).toEqual([]);
+    } finally {
+      await sidecar.stop();
+      upstream.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -1,8 +1,9 @@
-import { type Dispatcher, Pool } from "undici";
+import type { Dispatcher } from "undici";
 import { formatSidecarAddress, type SidecarAddress } from "../env.js";
 import { AbortedError, SidecarUnavailableError, TandemError, TimeoutError } from "../errors.js";
 import { fullJitterDelay, sleep } from "../internal/backoff.js";
 import { jsonOrText } from "../internal/json.js";
+import { Pool } from "../internal/undici.js";
 import { fromProblem } from "../problem.js";
 import { type EventStream, type EventStreamOptions, openEventStream } from "./event-stream.js";
 

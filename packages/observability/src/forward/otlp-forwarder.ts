@@ -1,7 +1,7 @@
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import type { Counter, Logger } from "@tandem/core";
-import { Agent } from "undici";
+import { Agent } from "@tandem/core/undici";
 import { postWithRetry } from "../internal/otlp-post.js";
 import { OTLP_CONTENT_TYPE, type OtlpPayload } from "./otlp-body.js";
 import { OtlpQueue, type QueueLimits } from "./otlp-queue.js";

@@ -1,5 +1,5 @@
 import type { Counter, Logger } from "@tandem/core";
-import { Pool } from "undici";
+import { Pool } from "@tandem/core/undici";
 import { postWithRetry } from "../internal/otlp-post.js";
 
 /** Options of `OtlpLogSink`. */

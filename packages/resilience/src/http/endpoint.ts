@@ -1,5 +1,5 @@
 import { ConfigError } from "@tandem/core";
-import { Pool } from "undici";
+import { Pool } from "@tandem/core/undici";
 
 const DECAY_MS = 10_000;
 

@@ -1,5 +1,6 @@
 import type { UpstreamRequest } from "@tandem/core";
-import { Dispatcher } from "undici";
+import { Dispatcher as UndiciDispatcher } from "@tandem/core/undici";
+import type { Dispatcher } from "undici";
 
 type Send = (request: UpstreamRequest) => Promise<Dispatcher.ResponseData>;
 
@@ -54,7 +55,7 @@ class Controller implements Dispatcher.DispatchController {
  * origin the URL names, so `fetch(url, { dispatcher })` and undici's `request` get the same
  * balancing, retries, breaker and timeouts as `rt.http.request`. Speaks undici's handler API.
  */
-export class UpstreamDispatcher extends Dispatcher {
+export class UpstreamDispatcher extends UndiciDispatcher {
   readonly #send: Send;
 
   constructor(send: Send) {
