@@ -1,6 +1,11 @@
 // Scenario 5, the sidecar's footprint: resident memory (VmRSS) idle, under 1000 req/s through its
 // forward proxy, and over a long run at that rate (does it grow?), plus the time from spawning
-// the process to its ready message. Writes bench/results/footprint.json.
+// the process to its ready message. Each RSS is split into the process's own (anonymous) memory
+// and the pages of the node binary and libraries mapped from disk; next to each idle sidecar, a
+// bare Node process (a node:http server and nothing else) gives the floor any Node sidecar starts
+// from. Writes bench/results/footprint.json.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +23,27 @@ const SAMPLE_EVERY_S = pick(5, 1);
 const UNDER_LOAD_AT_S = pick(30, 3);
 
 const MB = 2 ** 20;
+const BARE_NODE_SOURCE = 'require("node:http").createServer((q, r) => r.end()).listen(0, "127.0.0.1")';
+
+/** A process's resident memory in MB: in all, anonymous (its own), and mapped from files. */
+function memory(pid) {
+  const s = processStats([pid]);
+  return { rssMB: s.rssBytes / MB, anonMB: s.rssAnonBytes / MB, fileMB: s.rssFileBytes / MB };
+}
+
+/** The floor of any Node sidecar: a node:http server and nothing else, idle. */
+async function startBareNode() {
+  const child = spawn(process.execPath, ["-e", `${BARE_NODE_SOURCE}.on("listening", () => console.log("ready"))`], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const exited = once(child, "exit").then(([code]) => {
+    throw new Error(`the bare Node process exited with code ${code} before listening`);
+  });
+  await Promise.race([once(child.stdout, "data"), exited]);
+  exited.catch(() => {});
+  return child;
+}
+
 const upstream = await startUpstream();
 const dir = mkdtempSync(join(tmpdir(), "tandem-bench-footprint-"));
 const config = join(dir, "tandem.yaml");
@@ -32,11 +58,28 @@ try {
     sidecar = await start();
     const readyMs = performance.now() - t0;
     const atReady = processStats([sidecar.pid]).rssBytes / MB;
-    await sleep(IDLE_SETTLE_S * 1000);
-    const idle = processStats([sidecar.pid]).rssBytes / MB;
-    starts.push({ readyMs, rssAtReadyMB: atReady, idleRssMB: idle });
+    const bare = await startBareNode();
+    let idle;
+    let floor;
+    try {
+      await sleep(IDLE_SETTLE_S * 1000);
+      idle = memory(sidecar.pid);
+      floor = memory(bare.pid);
+    } finally {
+      bare.kill();
+    }
+    starts.push({
+      readyMs,
+      rssAtReadyMB: atReady,
+      idleRssMB: idle.rssMB,
+      idleAnonMB: idle.anonMB,
+      idleFileMB: idle.fileMB,
+      bareNodeRssMB: floor.rssMB,
+      bareNodeAnonMB: floor.anonMB,
+      bareNodeFileMB: floor.fileMB,
+    });
     console.log(
-      `start ${i + 1}/${STARTS}: ready in ${readyMs.toFixed(0)} ms, RSS ${atReady.toFixed(1)} MB, idle ${idle.toFixed(1)} MB`,
+      `start ${i + 1}/${STARTS}: ready in ${readyMs.toFixed(0)} ms, RSS ${atReady.toFixed(1)} MB, idle ${idle.rssMB.toFixed(1)} MB (${idle.anonMB.toFixed(1)} anonymous); bare Node ${floor.rssMB.toFixed(1)} MB (${floor.anonMB.toFixed(1)} anonymous)`,
     );
     if (i < STARTS - 1) {
       await sidecar.stop();
@@ -56,8 +99,7 @@ try {
   const cpuBefore = processStats([sidecar.pid]).cpuSeconds;
   const t0 = performance.now();
   const sample = () => {
-    const s = processStats([sidecar.pid]);
-    samples.push({ t: Math.round((performance.now() - t0) / 100) / 10, rssMB: s.rssBytes / MB });
+    samples.push({ t: Math.round((performance.now() - t0) / 100) / 10, ...memory(sidecar.pid) });
   };
   sample();
   const timer = setInterval(sample, SAMPLE_EVERY_S * 1000);
@@ -87,7 +129,9 @@ try {
     vcpu: cpuSeconds / elapsedS,
     underLoadAtS: underLoad.t,
     underLoadRssMB: underLoad.rssMB,
+    underLoadAnonMB: underLoad.anonMB,
     endRssMB: end.rssMB,
+    endAnonMB: end.anonMB,
     peakRssMB: peak,
     // Growth over the last four fifths of the run, when the process has long been warm.
     growthMB: end.rssMB - afterFirstFifth.rssMB,
@@ -101,8 +145,15 @@ try {
     readyMs: summarize(starts.map((s) => s.readyMs)),
     rssAtReadyMB: summarize(starts.map((s) => s.rssAtReadyMB)),
     idleRssMB: summarize(starts.map((s) => s.idleRssMB)),
+    idleAnonMB: summarize(starts.map((s) => s.idleAnonMB)),
+    idleFileMB: summarize(starts.map((s) => s.idleFileMB)),
+    bareNodeRssMB: summarize(starts.map((s) => s.bareNodeRssMB)),
+    bareNodeAnonMB: summarize(starts.map((s) => s.bareNodeAnonMB)),
+    bareNodeFileMB: summarize(starts.map((s) => s.bareNodeFileMB)),
     underLoadRssMB: load.underLoadRssMB,
+    underLoadAnonMB: load.underLoadAnonMB,
     endRssMB: load.endRssMB,
+    endAnonMB: load.endAnonMB,
     peakRssMB: load.peakRssMB,
     growthMB: load.growthMB,
   };
@@ -117,6 +168,7 @@ try {
       sampleEverySeconds: SAMPLE_EVERY_S,
       underLoadAtSeconds: UNDER_LOAD_AT_S,
       sidecar: "tandem sidecar with one upstream (default policies), requests through its forward proxy",
+      bareNode: `the same node binary running \`${BARE_NODE_SOURCE}\``,
     },
     targets: { idleRssMB: 60, underLoadRssMB: 100 },
     starts,

@@ -105,6 +105,7 @@ try {
           // CPU share of one core while serving this rate, scaled to 1000 req/s.
           vcpuPer1000: s.pids.length === 0 ? null : (cpuSeconds / seconds) * (1000 / rate),
           rssMB: s.pids.length === 0 ? null : after.rssBytes / 2 ** 20,
+          rssAnonMB: s.pids.length === 0 ? null : after.rssAnonBytes / 2 ** 20,
         });
         console.log(
           `${rate} req/s round ${r + 1}/${ROUNDS} ${name}: p50 ${run.latency.p50} ms p99 ${run.latency.p99} ms, ${run.ok} ok, ${run.errors} errors`,

@@ -235,10 +235,16 @@ function ticksPerSecond() {
 /**
  * CPU seconds (user + system, from /proc/<pid>/stat) and resident memory (VmRSS from
  * /proc/<pid>/status) summed over `pids`; a pid that is gone counts as zero and is listed in `missing`.
+ * VmRSS is split as the kernel counts it: `rssAnonBytes` (RssAnon, the process's own heap, stacks
+ * and buffers) and `rssFileBytes` (RssFile, pages of its executable and libraries mapped from
+ * disk: shared with every process that maps the same file, and reclaimable: under memory pressure
+ * the kernel drops them and reads them again when needed, where anonymous pages can only be swapped).
  */
 export function processStats(pids) {
   let cpuSeconds = 0;
   let rssBytes = 0;
+  let rssAnonBytes = 0;
+  let rssFileBytes = 0;
   const perPid = {};
   const missing = [];
   for (const pid of pids) {
@@ -251,12 +257,21 @@ export function processStats(pids) {
     // Fields after "(comm) ": state is index 0, utime is field 14 of the line (index 11 here).
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const cpu = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
-    const rssKb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1] ?? 0);
-    perPid[pid] = { cpuSeconds: cpu, rssBytes: rssKb * 1024 };
+    const rss = statusBytes(status, "VmRSS");
+    const anon = statusBytes(status, "RssAnon");
+    const file = statusBytes(status, "RssFile");
+    perPid[pid] = { cpuSeconds: cpu, rssBytes: rss, rssAnonBytes: anon, rssFileBytes: file };
     cpuSeconds += cpu;
-    rssBytes += rssKb * 1024;
+    rssBytes += rss;
+    rssAnonBytes += anon;
+    rssFileBytes += file;
   }
-  return { cpuSeconds, rssBytes, perPid, missing };
+  return { cpuSeconds, rssBytes, rssAnonBytes, rssFileBytes, perPid, missing };
+}
+
+/** A "Name:   1234 kB" line of /proc/<pid>/status, in bytes (0 when the kernel does not give it). */
+function statusBytes(status, name) {
+  return Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, "m").exec(status)?.[1] ?? 0) * 1024;
 }
 
 /**

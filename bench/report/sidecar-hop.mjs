@@ -31,17 +31,20 @@ export default function render(result) {
       ]);
     }
   }
+  // Runs before the split into anonymous memory and mapped files have RSS only.
+  const anon = proxies.some((n) => s.latency["1000"]?.[n]?.rssAnonMB !== undefined);
   const cpuRows = proxies.map((n) => {
     const at = s.latency["1000"]?.[n];
     return [
       n,
       mmm(at?.vcpuPer1000, 3),
       num(at?.rssMB?.median, 1),
+      ...(anon ? [num(at?.rssAnonMB?.median, 1)] : []),
       mmm(s.throughput[n], 0),
       times(s.throughput[n].median / s.throughput.direct.median),
     ];
   });
-  cpuRows.push(["direct (no proxy)", "n/a", "n/a", mmm(s.throughput.direct, 0), "1.00×"]);
+  cpuRows.push(["direct (no proxy)", "n/a", "n/a", ...(anon ? ["n/a"] : []), mmm(s.throughput.direct, 0), "1.00×"]);
 
   const at1000 = s.added["1000"] ?? {};
   const tandemP99 = at1000[TANDEM]?.p99.median;
@@ -126,7 +129,12 @@ process starting up, with a p99 several times its steady one, not the steady sta
 subject's percentile minus the direct call's in the same round (negative: within the noise). Maximum throughput:
 autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: user + system seconds of the proxy's processes
 (nginx's master and worker) from \`/proc\` during the 1000 req/s runs, as a share of one core scaled to 1000 req/s
-(vCPU per 1000 req/s); RSS at the end of those runs.
+(vCPU per 1000 req/s); RSS at the end of those runs${
+    anon
+      ? `, and the anonymous part of it (the process's own memory, without the
+pages of its executable and libraries mapped from disk; see scenario 5)`
+      : ""
+  }.
 
 ${runLine(result, "sidecar-hop.json")}
 
@@ -134,7 +142,7 @@ ${table(["req/s", "subject", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
 
 ![Added p99 latency](benchmarks/sidecar-hop-latency.svg)
 
-${table(["proxy", "vCPU per 1000 req/s", "RSS MB at 1000 req/s", "max req/s, median (min..max)", "× direct"], cpuRows)}
+${table(["proxy", "vCPU per 1000 req/s", "RSS MB at 1000 req/s", ...(anon ? ["of which anonymous MB"] : []), "max req/s, median (min..max)", "× direct"], cpuRows)}
 
 ![Maximum throughput](benchmarks/sidecar-hop-throughput.svg)
 
