@@ -1,5 +1,8 @@
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
@@ -43,5 +46,27 @@ describe("@tandem/core/undici", () => {
       entryPoint: false,
       fetch: false,
     });
+  });
+
+  it("says how to fix it when undici cannot be found, as in an app bundled without node_modules", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tandem-undici-"));
+    try {
+      writeFileSync(join(dir, "package.json"), '{"type":"module"}');
+      copyFileSync(join(CORE, "dist/internal/undici.js"), join(dir, "undici.js"));
+      const url = pathToFileURL(join(dir, "undici.js")).href;
+      const failed = await run(
+        process.execPath,
+        ["--input-type=module", "-e", `await import(${JSON.stringify(url)})`],
+        // pnpm's scripts put its store on NODE_PATH, where undici would still be found.
+        { cwd: dir, env: { ...process.env, NODE_PATH: "" } },
+      ).then(
+        () => "",
+        (error: { stderr: string }) => error.stderr,
+      );
+      expect(failed).toContain(`tandem loads undici at run time and cannot find it from ${url}`);
+      expect(failed).toContain("install undici next to the app, or keep it external when bundling");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

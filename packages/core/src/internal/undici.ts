@@ -36,7 +36,15 @@ function load(): Dispatchers {
   } catch {
     // A layout this file does not know: the entry point below has the same classes.
   }
-  return require("undici") as typeof Undici;
+  try {
+    return require("undici") as typeof Undici;
+  } catch (error) {
+    // An app bundled into one file without node_modules: undici is loaded at run time, not bundled.
+    throw new Error(
+      `tandem loads undici at run time and cannot find it from ${import.meta.url}: install undici next to the app, or keep it external when bundling`,
+      { cause: error },
+    );
+  }
 }
 
 export const { Dispatcher, Pool, Agent } = load();
