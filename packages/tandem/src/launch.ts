@@ -27,6 +27,27 @@ const SIDECAR_NODE_FLAGS: readonly string[] = [
   "--no-allocation-site-pretenuring",
 ];
 
+/**
+ * glibc malloc settings the sidecar process starts with (docs/operations.md#sizing). By default
+ * glibc gives each thread that allocates its own arena, and V8's compiler threads and libuv's
+ * pool each keep the high-water mark of theirs; it also raises its trim threshold as large blocks
+ * are freed, so freed memory stays. One arena, and the trim threshold held at glibc's default
+ * (128 KiB): at 1000 req/s through the forward proxy ~12 MB less resident memory (111-113 MB
+ * against 123-128 MB), at full speed 65-110 MB less, the same throughput and CPU per request.
+ * Other C libraries (musl) ignore them.
+ */
+const SIDECAR_MALLOC_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: "1",
+  MALLOC_TRIM_THRESHOLD_: "131072",
+};
+
+/** The sidecar's environment: `env` with `SIDECAR_MALLOC_ENV` where it sets no value of its own. */
+function sidecarEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const [name, value] of Object.entries(SIDECAR_MALLOC_ENV)) out[name] ??= value;
+  return out;
+}
+
 /** The sidecar's V8 flags, less those its `NODE_OPTIONS` already sets: the operator's choice wins. */
 function nodeFlags(env: NodeJS.ProcessEnv): string[] {
   // V8 takes `_` and `-` alike in flag names.
@@ -71,7 +92,8 @@ export interface LaunchedSidecar {
 /**
  * Starts `tandem sidecar` as a child process of this one and resolves once it is ready, with the
  * addresses it really listens on (ports asked as 0 are resolved). It runs with
- * `SIDECAR_NODE_FLAGS` unless its `NODE_OPTIONS` sets the same flag. Rejects with
+ * `SIDECAR_NODE_FLAGS` unless its `NODE_OPTIONS` sets the same flag, and with `SIDECAR_MALLOC_ENV`
+ * where its environment sets no value of its own. Rejects with
  * `SidecarUnavailableError` when it exits or stays unready, and kills it in the latter case.
  * The child stops by itself if this process goes away.
  */
@@ -79,7 +101,7 @@ export function launchSidecar(options: LaunchOptions = {}): Promise<LaunchedSide
   const stdio = options.stdio ?? "inherit";
   const env = options.env ?? process.env;
   const child = spawn(process.execPath, [...nodeFlags(env), CLI, "sidecar", ...(options.args ?? [])], {
-    env,
+    env: sidecarEnv(env),
     stdio: ["ignore", stdio, stdio, "ipc"],
     // A group of its own: a Ctrl-C in the terminal must not drain the sidecar while the app it
     // serves is still stopping. It still stops if this process dies: the IPC channel closes.

@@ -104,6 +104,25 @@ describe("tandem sidecar process", () => {
     }
   });
 
+  it("runs with one malloc arena and a fixed trim threshold, unless its environment says otherwise", async () => {
+    const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    const tuned = await startSidecar();
+    try {
+      expect(environ(tuned.pid)).toEqual(
+        expect.arrayContaining(["MALLOC_ARENA_MAX=1", "MALLOC_TRIM_THRESHOLD_=131072"]),
+      );
+    } finally {
+      await tuned.stop();
+    }
+    const chosen = await startSidecar({ env: { MALLOC_ARENA_MAX: "4" } });
+    try {
+      const malloc = environ(chosen.pid).filter((v) => v.startsWith("MALLOC_"));
+      expect(malloc.sort()).toEqual(["MALLOC_ARENA_MAX=4", "MALLOC_TRIM_THRESHOLD_=131072"]);
+    } finally {
+      await chosen.stop();
+    }
+  });
+
   it("loads undici's dispatchers, not the rest of undici, and relays through them", async () => {
     const upstream = createServer((_req, res) => res.end("relayed"));
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
