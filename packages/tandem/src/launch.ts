@@ -32,9 +32,9 @@ const SIDECAR_NODE_FLAGS: readonly string[] = [
  * glibc gives each thread that allocates its own arena, and V8's compiler threads and libuv's
  * pool each keep the high-water mark of theirs; it also raises its trim threshold as large blocks
  * are freed, so freed memory stays. One arena, and the trim threshold held at glibc's default
- * (128 KiB): at 1000 req/s through the forward proxy ~12 MB less resident memory (111-113 MB
- * against 123-128 MB), at full speed 65-110 MB less, the same throughput and CPU per request.
- * Other C libraries (musl) ignore them.
+ * (128 KiB): at full speed through the forward proxy 65-110 MB less resident memory, with the
+ * same throughput and CPU per request; at 1000 req/s 3-12 MB less (medians of interleaved runs,
+ * whose spread is as wide). Other C libraries (musl) ignore them.
  */
 const SIDECAR_MALLOC_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: "1",
