@@ -142,7 +142,10 @@ export async function startRecordingUpstream(): Promise<RecordingUpstream> {
     answer: () => ({ status: 200, headers: { "content-type": "application/json" }, body: '{"ok":true}' }),
     close: () => close(server),
   };
-  const server = createServer((req, res) => {
+  // Headers of up to 64 KiB, four times the sidecar's limit: a request the sidecar lets through
+  // never meets a limit of the upstream's own once the sidecar has added its forwarding headers,
+  // so every 4xx a test sees is the sidecar's.
+  const server = createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
