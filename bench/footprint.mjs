@@ -4,14 +4,12 @@
 // and the pages of the node binary and libraries mapped from disk; next to each idle sidecar, a
 // bare Node process (a node:http server and nothing else) gives the floor any Node sidecar starts
 // from. Writes bench/results/footprint.json.
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSidecar } from "@tandem/testkit";
 import { runOpenLoop } from "./lib/open-loop.mjs";
-import { processStats, startUpstream } from "./lib/proxies.mjs";
+import { BARE_NODE_SOURCE, processStats, startBareNode, startUpstream } from "./lib/proxies.mjs";
 import { pick, QUICK, sleep, summarize, writeResult } from "./lib/stats.mjs";
 
 const STARTS = pick(5, 2);
@@ -23,25 +21,11 @@ const SAMPLE_EVERY_S = pick(5, 1);
 const UNDER_LOAD_AT_S = pick(30, 3);
 
 const MB = 2 ** 20;
-const BARE_NODE_SOURCE = 'require("node:http").createServer((q, r) => r.end()).listen(0, "127.0.0.1")';
 
 /** A process's resident memory in MB: in all, anonymous (its own), and mapped from files. */
 function memory(pid) {
   const s = processStats([pid]);
   return { rssMB: s.rssBytes / MB, anonMB: s.rssAnonBytes / MB, fileMB: s.rssFileBytes / MB };
-}
-
-/** The floor of any Node sidecar: a node:http server and nothing else, idle. */
-async function startBareNode() {
-  const child = spawn(process.execPath, ["-e", `${BARE_NODE_SOURCE}.on("listening", () => console.log("ready"))`], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const exited = once(child, "exit").then(([code]) => {
-    throw new Error(`the bare Node process exited with code ${code} before listening`);
-  });
-  await Promise.race([once(child.stdout, "data"), exited]);
-  exited.catch(() => {});
-  return child;
 }
 
 const upstream = await startUpstream();
@@ -66,7 +50,7 @@ try {
       idle = memory(sidecar.pid);
       floor = memory(bare.pid);
     } finally {
-      bare.kill();
+      await bare.stop();
     }
     starts.push({
       readyMs,

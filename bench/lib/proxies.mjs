@@ -304,6 +304,23 @@ export async function startUpstream() {
   return { ...started, kind: "node:http server (nginx not installed)" };
 }
 
+/** What the bare Node process runs: the same node binary with an HTTP server and nothing else. */
+export const BARE_NODE_SOURCE = 'require("node:http").createServer((q, r) => r.end()).listen(0, "127.0.0.1")';
+
+/** The floor of any Node sidecar's memory: a process running `BARE_NODE_SOURCE`, which dies with the benchmark. */
+export async function startBareNode() {
+  const child = spawn(
+    process.execPath,
+    ["-e", `${BARE_NODE_SOURCE}.on("listening", function () { console.log(this.address().port); });`],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once("data", (line) => resolve(Number(String(line).trim())));
+    child.once("exit", (code) => reject(new Error(`the bare Node process exited (${code}) before listening`)));
+  });
+  return startedNode(child, port);
+}
+
 function startedNode(child, port) {
   track(child);
   const stop = async () => {

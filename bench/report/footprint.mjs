@@ -23,7 +23,9 @@ export default function render(result, all = {}) {
       `≤ ${t.idleRssMB} MB`,
       verdict(idleMet),
     ],
-    ...split(s, "idleAnonMB", "idleFileMB"),
+    ...(s.idleAnonMB === undefined
+      ? []
+      : [["of which anonymous / mapped files", `${mmm(s.idleAnonMB, 1)} MB / ${mmm(s.idleFileMB, 1)} MB`, "", ""]]),
     ...(s.bareNodeRssMB === undefined
       ? []
       : [
@@ -98,12 +100,6 @@ ${num(l.vcpu, 3)} vCPU.
     note: `targets: ${t.idleRssMB} MB idle, ${t.underLoadRssMB} MB under load`,
   });
   return { markdown, charts: { "footprint.svg": chart } };
-}
-
-/** The idle RSS row's split into anonymous memory and mapped files, when the run recorded it. */
-function split(s, anon, file) {
-  if (s[anon] === undefined) return [];
-  return [["of which anonymous / mapped files", `${mmm(s[anon], 1)} MB / ${mmm(s[file], 1)} MB`, "", ""]];
 }
 
 /** What the RSS is made of, against a bare Node process in the same run. */
