@@ -1,12 +1,17 @@
 // Scenario 2, the HTTP client in library mode: requests per second and latency percentiles of
 // undici.request, Node's fetch and tandem's rt.http (every policy on) against the same local
-// upstream over keep-alive connections, in one process, one subject at a time, rounds
-// interleaved so that noise on the machine hits every subject alike. Closed loop: a fixed number
-// of requests in flight, each sent as soon as the previous one on its lane is answered.
-// Writes bench/results/http-client.json.
+// upstream over keep-alive connections, one subject at a time, rounds interleaved so that noise
+// on the machine hits every subject alike. Closed loop: a fixed number of requests in flight,
+// each sent as soon as the previous one on its lane is answered. All subjects run in one client
+// process, started once with Node's default flags and once without V8's allocation-site
+// pretenuring (docs/operations.md#sizing), since that heuristic decides how much of every
+// request's garbage is collected young. Writes bench/results/http-client.json.
+import { fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { createRuntime } from "tandem";
 import { Agent, request } from "undici";
@@ -21,16 +26,36 @@ import {
   writeResult,
 } from "./lib/stats.mjs";
 
+const SELF = fileURLToPath(import.meta.url);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const ROUNDS = pick(9, 2);
 const ROUND_S = pick(4, 1);
 const WARMUP_S = pick(3, 1);
 const CONNECTIONS = 32;
+const BASELINE = "undici.request";
+const TANDEM = "tandem rt.http (all policies)";
+/** The client process's V8 settings; the first is Node's as it comes. */
+const SETTINGS = [
+  { name: "Node's defaults", flags: [] },
+  { name: "--no-allocation-site-pretenuring", flags: ["--no-allocation-site-pretenuring"] },
+];
 
-const upstream = await startUpstream();
-const dir = mkdtempSync(join(tmpdir(), "tandem-bench-http-"));
-try {
-  const base = `
+if (process.argv[2] === "--client") {
+  process.once("message", (options) => {
+    runClient(options).then(
+      (result) => process.send({ result }),
+      (error) => process.send({ error: error?.stack ?? String(error) }),
+    );
+  });
+} else {
+  await main();
+}
+
+async function main() {
+  const upstream = await startUpstream();
+  const dir = mkdtempSync(join(tmpdir(), "tandem-bench-http-"));
+  try {
+    const base = `
 upstreams:
   bench:
     endpoints: [${upstream.url}]
@@ -42,12 +67,86 @@ upstreams:
     bulkhead: { maxConcurrent: ${CONCURRENCY * 4}, maxQueued: 0 }
     rateLimit: { rps: 1000000 }
 `;
-  const hedged = base.replace(
-    "upstreams:\n  bench:",
-    "upstreams:\n  bench:\n    hedging: { after: p99, maxHedges: 1 }",
-  );
-  writeFileSync(join(dir, "all.yaml"), base);
-  writeFileSync(join(dir, "hedged.yaml"), hedged);
+    const hedged = base.replace(
+      "upstreams:\n  bench:",
+      "upstreams:\n  bench:\n    hedging: { after: p99, maxHedges: 1 }",
+    );
+    writeFileSync(join(dir, "all.yaml"), base);
+    writeFileSync(join(dir, "hedged.yaml"), hedged);
+    const settings = [];
+    for (const setting of SETTINGS) {
+      console.log(`client process with ${setting.name}`);
+      const out = await runClientProcess(setting.flags, { url: `${upstream.url}/`, dir });
+      settings.push({ ...setting, ...out });
+    }
+    const file = writeResult("http-client", {
+      method: {
+        upstream: upstream.kind,
+        concurrency: CONCURRENCY,
+        connections: CONNECTIONS,
+        roundSeconds: ROUND_S,
+        warmupSeconds: WARMUP_S,
+        rounds: ROUNDS,
+        tandemConfig: base.trim(),
+        hedgingConfig: "hedging: { after: p99, maxHedges: 1 } added to the same upstream",
+      },
+      baseline: BASELINE,
+      target: { subject: TANDEM, minThroughputRatio: 0.9 },
+      settings,
+    });
+    for (const s of settings) {
+      console.log(s.name);
+      console.table(
+        Object.fromEntries(
+          Object.entries(s.summary).map(([n, v]) => [
+            n,
+            {
+              "req/s": v.rps.median,
+              "x undici": s.throughputRatios[n].toFixed(2),
+              "p99 ms": v.p99.median,
+              "GC %": v.gcPercent.median.toFixed(1),
+            },
+          ]),
+        ),
+      );
+    }
+    console.log(`wrote ${file}${QUICK ? " (quick mode)" : ""}`);
+  } finally {
+    await upstream.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs every subject in a client process of its own started with `flags`, and returns its rounds. */
+function runClientProcess(flags, options) {
+  return new Promise((resolve, reject) => {
+    const child = fork(SELF, ["--client"], {
+      execArgv: [...process.execArgv, ...flags],
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    const limitMs = (4 * WARMUP_S + 4 * ROUNDS * ROUND_S) * 1000 + 60_000;
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the client process did not finish within ${limitMs} ms`));
+    }, limitMs);
+    let answered = false;
+    child.once("message", (m) => {
+      answered = true;
+      clearTimeout(timer);
+      child.disconnect();
+      if (m.error) reject(new Error(`the client process failed: ${m.error}`));
+      else resolve(m.result);
+    });
+    child.once("exit", (code, signal) => {
+      clearTimeout(timer);
+      if (!answered) reject(new Error(`the client process exited (${code ?? signal}) without a result`));
+    });
+    child.send(options);
+  });
+}
+
+/** The client process: every subject, warmed up, then the rounds in a rotating order. */
+async function runClient({ url, dir }) {
   const silent = pino({ level: "silent" });
   const rt = await createRuntime({ mode: "library", configPath: join(dir, "all.yaml"), logger: silent, env: {} });
   const rtHedged = await createRuntime({
@@ -57,10 +156,8 @@ upstreams:
     env: {},
   });
   const agent = new Agent({ connections: CONNECTIONS, keepAliveTimeout: 30_000 });
-  const url = `${upstream.url}/`;
-
   const subjects = {
-    "undici.request": async () => {
+    [BASELINE]: async () => {
       const res = await request(url, { dispatcher: agent });
       await res.body.dump();
       return res.statusCode;
@@ -70,7 +167,7 @@ upstreams:
       await res.arrayBuffer();
       return res.status;
     },
-    "tandem rt.http (all policies)": async () => {
+    [TANDEM]: async () => {
       const res = await rt.http.request("bench", { path: "/" });
       await res.body.dump();
       return res.statusCode;
@@ -81,6 +178,13 @@ upstreams:
       return res.statusCode;
     },
   };
+
+  // Time spent in garbage-collection pauses, as V8 reports each one.
+  let gcMs = 0;
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs += entry.duration;
+  });
+  gcObserver.observe({ entryTypes: ["gc"] });
 
   async function closedLoop(fn, seconds) {
     const histogram = createLatencyHistogram();
@@ -100,14 +204,15 @@ upstreams:
         recordMs(histogram, performance.now() - t0);
       }
     };
+    const gcBefore = gcMs;
     const start = performance.now();
     await Promise.all(Array.from({ length: CONCURRENCY }, lane));
-    const elapsed = (performance.now() - start) / 1000;
-    return { rps: Math.round(ok / elapsed), ok, errors, ...pickLatency(histogramSummary(histogram)) };
-  }
-
-  function pickLatency(s) {
-    return { p50: s.p50, p90: s.p90, p99: s.p99, p999: s.p999, max: s.max };
+    const elapsedMs = performance.now() - start;
+    // GC entries arrive after the pause that made them: let the last ones in.
+    await new Promise((resolve) => setImmediate(resolve));
+    const gcPercent = ((gcMs - gcBefore) / elapsedMs) * 100;
+    const { p50, p90, p99, p999, max } = histogramSummary(histogram);
+    return { rps: Math.round(ok / (elapsedMs / 1000)), ok, errors, p50, p90, p99, p999, max, gcPercent };
   }
 
   const names = Object.keys(subjects);
@@ -120,43 +225,16 @@ upstreams:
       const result = await closedLoop(subjects[name], ROUND_S);
       rounds[name].push(result);
       console.log(
-        `round ${r + 1}/${ROUNDS} ${name}: ${result.rps} req/s, p99 ${result.p99} ms, errors ${result.errors}`,
+        `round ${r + 1}/${ROUNDS} ${name}: ${result.rps} req/s, p99 ${result.p99} ms, GC ${result.gcPercent.toFixed(1)} %, errors ${result.errors}`,
       );
     }
   }
-  const summary = Object.fromEntries(names.map((n) => [n, summarizeRounds(rounds[n])]));
-  const baseline = summary["undici.request"].rps.median;
-  const ratios = Object.fromEntries(names.map((n) => [n, summary[n].rps.median / baseline]));
+  gcObserver.disconnect();
   await rt.close();
   await rtHedged.close();
   await agent.close();
-  const file = writeResult("http-client", {
-    method: {
-      upstream: upstream.kind,
-      concurrency: CONCURRENCY,
-      connections: CONNECTIONS,
-      roundSeconds: ROUND_S,
-      warmupSeconds: WARMUP_S,
-      rounds: ROUNDS,
-      tandemConfig: base.trim(),
-      hedgingConfig: "hedging: { after: p99, maxHedges: 1 } added to the same upstream",
-    },
-    baseline: "undici.request",
-    target: { subject: "tandem rt.http (all policies)", minThroughputRatio: 0.9 },
-    rounds,
-    summary,
-    throughputRatios: ratios,
-  });
-  console.table(
-    Object.fromEntries(
-      names.map((n) => [
-        n,
-        { "req/s": summary[n].rps.median, "x undici": ratios[n].toFixed(2), "p99 ms": summary[n].p99.median },
-      ]),
-    ),
-  );
-  console.log(`wrote ${file}${QUICK ? " (quick mode)" : ""}`);
-} finally {
-  await upstream.stop();
-  rmSync(dir, { recursive: true, force: true });
+  const summary = Object.fromEntries(names.map((n) => [n, summarizeRounds(rounds[n])]));
+  const baseline = summary[BASELINE].rps.median;
+  const throughputRatios = Object.fromEntries(names.map((n) => [n, summary[n].rps.median / baseline]));
+  return { rounds, summary, throughputRatios };
 }

@@ -194,4 +194,10 @@ describe("examples/kubernetes manifests", () => {
       "/app/bin/tandem.js",
     ]);
   });
+
+  it("runs the orders image without allocation-site pretenuring, which Node refuses in NODE_OPTIONS", () => {
+    const text = readFileSync(example("kubernetes/Dockerfile.orders"), "utf8");
+    const command = JSON.parse(/^CMD (.+)$/m.exec(text)?.[1] ?? "[]") as string[];
+    expect(command).toEqual(["node", "--no-allocation-site-pretenuring", "/app/server.mjs"]);
+  });
 });
