@@ -73,14 +73,17 @@ ${verdicts.join("; ")}.${fetchName ? ` It does ${times(defaults.summary[tandem].
 **Where tandem loses:** ${losses.length === 0 ? "nowhere in this run: every subject kept up with raw undici." : `${losses.join("; ")}.`}
 
 Allocation-site pretenuring decides much of this. Once V8 has seen most objects of an allocation site survive a
-young-generation collection (a burst at startup is enough), optimized code allocates that site's objects in the old
-generation from then on. Where such a site makes an object for every request, that object keeps the young objects
-of its request alive through the next collections: the request is copied, promoted and dies in the old generation.
+young-generation collection, optimized code allocates that site's objects in the old generation from then on. With
+Node's defaults it does so here for two objects that every readable stream gets in its constructor, every response
+body included: its \`_events\` and its read buffer. The listeners on each body, and all they reach of the request, are
+then kept alive through the next young-generation collections: the request is copied, promoted and dies in the old
+generation. It takes a process that holds a few MB when the first burst of requests comes, as any real service does
+(a process with undici alone did not, one with 5 MB of objects made at start did: docs/operations.md#sizing).
 With Node's defaults the client spent ${num(gc(defaults, result.baseline), 1)} % of its time in GC pauses
 with undici alone and ${num(gc(defaults, tandem), 1)} % with \`rt.http\`; without pretenuring, ${num(gc(tuned, result.baseline), 1)} % and ${num(gc(tuned, tandem), 1)} %, and the p99 of
 \`rt.http\` went from ${num(defaults.summary[tandem].p99.median, 2)} to ${num(tuned.summary[tandem].p99.median, 2)} ms.
-It costs \`rt.http\` more than undici because more of \`rt.http\`'s request is reachable from undici's objects: the
-pipeline's suspended async frames, the span's context and headers, the attempt's signal. Node refuses the flag in
+It costs \`rt.http\` more than undici alone because more of a request is reachable from its body's listeners:
+undici's own, which reach the attempt's abort signal, and through it the request's state. Node refuses the flag in
 \`NODE_OPTIONS\`; it goes on the \`node\` command line (the sidecar starts with it).
 
 The client is one Node thread kept busy, so a request costs it 1/throughput of a second: tandem's pipeline adds
