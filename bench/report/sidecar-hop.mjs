@@ -126,7 +126,13 @@ ${m.rounds} round(s) after a ${m.warmupSeconds} s warm-up, subjects in rotating 
 10-20 s at that rate to compile a Node proxy's hot path to its final form: rounds measured before that show a
 process starting up, with a p99 several times its steady one, not the steady state`
   }. **Added** latency is a
-subject's percentile minus the direct call's in the same round (negative: within the noise). Maximum throughput:
+subject's percentile minus the direct call's in the same round (negative: within the noise). Between sends the
+generator polls (\`setImmediate\`) to keep its send times exact, so it keeps one of the machine's cores busy; the
+subject and the upstream share the other. A generator that slept between sends instead (a worker thread waking it at
+each send time, ~6 % of a core) measured a worse direct call on this machine (one 6 s run each at 1000 req/s): p50 0.195 against 0.09 ms, p99 7.6
+against 2.6 ms. This machine is a small virtual machine that wakes an idle virtual CPU slowly, and every process
+on the path that sleeps between requests pays that wake-up: the direct call's own p99, many times its p50, is this
+machine's, and so is much of every subject's. Maximum throughput:
 autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: user + system seconds of the proxy's processes
 (nginx's master and worker) from \`/proc\` during the 1000 req/s runs, as a share of one core scaled to 1000 req/s
 (vCPU per 1000 req/s); RSS at the end of those runs${
