@@ -6,7 +6,6 @@
 // process, started once with Node's default flags and once without V8's allocation-site
 // pretenuring (docs/operations.md#sizing), since that heuristic decides how much of every
 // request's garbage is collected young. Writes bench/results/http-client.json.
-import { fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { createRuntime } from "tandem";
 import { Agent, request } from "undici";
+import { runChild } from "./lib/child.mjs";
 import { startUpstream } from "./lib/proxies.mjs";
 import {
   createLatencyHistogram,
@@ -119,29 +119,13 @@ upstreams:
 
 /** Runs every subject in a client process of its own started with `flags`, and returns its rounds. */
 function runClientProcess(flags, options) {
-  return new Promise((resolve, reject) => {
-    const child = fork(SELF, ["--client"], {
-      execArgv: [...process.execArgv, ...flags],
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    const limitMs = (4 * WARMUP_S + 4 * ROUNDS * ROUND_S) * 1000 + 60_000;
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`the client process did not finish within ${limitMs} ms`));
-    }, limitMs);
-    let answered = false;
-    child.once("message", (m) => {
-      answered = true;
-      clearTimeout(timer);
-      child.disconnect();
-      if (m.error) reject(new Error(`the client process failed: ${m.error}`));
-      else resolve(m.result);
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      if (!answered) reject(new Error(`the client process exited (${code ?? signal}) without a result`));
-    });
-    child.send(options);
+  return runChild({
+    file: SELF,
+    args: ["--client"],
+    execArgv: [...process.execArgv, ...flags],
+    message: options,
+    limitMs: (4 * WARMUP_S + 4 * ROUNDS * ROUND_S) * 1000 + 60_000,
+    name: "the client process",
   });
 }
 

@@ -6,9 +6,9 @@
 //
 //   const r = await runOpenLoop({ origin: "http://127.0.0.1:8080", path: "/", rate: 1000, durationS: 10 });
 //   r.latency.p99 // ms, from the scheduled send time
-import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
+import { runChild } from "./child.mjs";
 import { createLatencyHistogram, encodeHistogram, histogramSummary, recordMs } from "./stats.mjs";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -28,30 +28,12 @@ const SELF = fileURLToPath(import.meta.url);
  */
 export function runOpenLoop(o) {
   validate(o);
-  return new Promise((resolve, reject) => {
-    const child = fork(SELF, ["--open-loop-child"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    const limit = ((o.warmupS ?? 0) + o.durationS) * 1000 + (o.timeoutMs ?? 5000) + 15_000;
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`open-loop generator did not finish within ${limit} ms`));
-    }, limit);
-    let answered = false;
-    child.on("message", (m) => {
-      answered = true;
-      clearTimeout(timer);
-      child.disconnect();
-      if (m.error) reject(new Error(`open-loop generator: ${m.error}`));
-      else resolve(m.result);
-    });
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      if (!answered) reject(new Error(`open-loop generator exited with code ${code} without a result`));
-    });
-    child.send(o);
+  return runChild({
+    file: SELF,
+    args: ["--open-loop-child"],
+    message: o,
+    limitMs: ((o.warmupS ?? 0) + o.durationS) * 1000 + (o.timeoutMs ?? 5000) + 15_000,
+    name: "the open-loop generator",
   });
 }
 
