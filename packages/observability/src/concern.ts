@@ -88,6 +88,7 @@ export const observabilityConcern: Concern<ObservabilityFacets, LocalObservabili
     return {
       pod,
       facets: { metrics, tracer: tracing.tracer },
+      started: () => tracing.prepare(),
       metricsText: (openMetrics) => pod.text(openMetrics),
       forwarder: () => {
         forwarder ??= new OtlpForwarder({
@@ -147,6 +148,7 @@ export const observabilityConcern: Concern<ObservabilityFacets, LocalObservabili
     const logger = pino({ level: context.env.logLevel ?? "info", mixin: traceMixin }, shipper);
     return {
       facets: { metrics, tracer: tracing.tracer, logger },
+      started: () => tracing.prepare(),
       close: async () => {
         // Spans and lines first: what they fail to deliver is counted in the metrics flushed after them.
         await tracing.close();

@@ -2,13 +2,19 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, TraceFlags, trace } from 
 import { ExportResultCode, suppressTracing, TraceState, W3CTraceContextPropagator } from "@opentelemetry/core";
 import {
   InMemorySpanExporter,
+  ParentBasedSampler,
+  type ReadableSpan,
+  type Sampler,
   TracerProvider as SdkTracerProvider,
   SimpleSpanProcessor,
+  type SpanExporter,
+  TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace";
 import { CHILD_TRACE_HEADERS, type ChildTraceHeaders, type Config, ConfigError, type Facets } from "@tandem/core";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { PooledIdGenerator } from "../src/traces/pooled-ids.js";
+import * as own from "../src/traces/samplers.js";
 import { readTraceEnv } from "../src/traces/trace-env.js";
 import { resolveTraceSettings } from "../src/traces/trace-settings.js";
 import { startTracing } from "../src/traces/tracing.js";
@@ -316,6 +322,41 @@ describe("startTracing", () => {
     expect(fills).toBe(2);
   });
 
+  it("once every concern has started, settles the settings and builds the exporting provider before any span", async () => {
+    const finished: ReadableSpan[] = [];
+    const exported: SpanExporter = {
+      export: (spans, done) => {
+        finished.push(...spans);
+        done({ code: ExportResultCode.SUCCESS });
+      },
+      shutdown: async () => {},
+    };
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: "info" }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    const facets: Partial<Facets> = {};
+    let asked = 0;
+    const tracing = startTracing({
+      env: readTraceEnv({ OTEL_BSP_SCHEDULE_DELAY: "60000" }),
+      facets,
+      logger,
+      metrics: metrics().metrics,
+      exporter: () => {
+        asked++;
+        return exported;
+      },
+    });
+    facets.config = config({ service: "orders" });
+    await tracing.prepare();
+    expect(lines.filter((l) => l.event === "tracing_started")).toMatchObject([{ service: "orders", export: "otlp" }]);
+    const span = tracing.tracer.startSpan("after-start");
+    expect(span.isRecording()).toBe(true);
+    span.end();
+    await tracing.prepare();
+    await tracing.close();
+    expect(asked).toBe(1);
+    expect(finished.map((s) => [s.name, s.resource.attributes["service.name"]])).toEqual([["after-start", "orders"]]);
+  });
+
   it("sets up nothing when OTEL_SDK_DISABLED=true", async () => {
     let asked = false;
     const tracing = startTracing({
@@ -331,5 +372,48 @@ describe("startTracing", () => {
     expect(tracing.tracer.startSpan("x").isRecording()).toBe(false);
     expect(asked).toBe(false);
     await tracing.close();
+  });
+});
+
+describe("samplers", () => {
+  /** Random lowercase hex of `length` characters. */
+  const hex = (length: number) =>
+    Array.from({ length }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("");
+  const decide = (sampler: Sampler, parent: ReturnType<typeof context.active>, traceId: string) =>
+    sampler.shouldSample(parent, traceId, "span", SpanKind.CLIENT, {}, []).decision;
+
+  it("decide as the SDK's do for the same trace id, parent and ratio", () => {
+    const parents = [
+      ROOT_CONTEXT,
+      ...[true, false].flatMap((isRemote) =>
+        [TraceFlags.SAMPLED, TraceFlags.NONE].map((traceFlags) =>
+          trace.setSpanContext(ROOT_CONTEXT, { traceId: hex(32), spanId: hex(16), traceFlags, isRemote }),
+        ),
+      ),
+    ];
+    const ids = [...Array.from({ length: 2000 }, () => hex(32)), "0".repeat(32), "not-a-trace-id", "f".repeat(32)];
+    for (const ratio of [0, 0.001, 0.1, 0.5, 0.999, 1]) {
+      const pairs: [Sampler, Sampler][] = [
+        [new own.TraceIdRatioBasedSampler(ratio), new TraceIdRatioBasedSampler(ratio)],
+        [
+          new own.ParentBasedSampler(new own.TraceIdRatioBasedSampler(ratio)),
+          new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) }),
+        ],
+      ];
+      for (const [ours, sdks] of pairs) {
+        expect(ours.toString()).toBe(sdks.toString());
+        for (const parent of parents) {
+          for (const id of ids) expect(decide(ours, parent, id), `${ours} ${id}`).toBe(decide(sdks, parent, id));
+        }
+      }
+    }
+    // A ratio of a half samples about half.
+    const half = new own.TraceIdRatioBasedSampler(0.5);
+    const sampled = ids.filter((id) => decide(half, ROOT_CONTEXT, id) === 2).length;
+    expect(sampled).toBeGreaterThan(800);
+    expect(sampled).toBeLessThan(1200);
+    expect(new own.TraceIdRatioBasedSampler(Number.NaN).toString()).toBe("TraceIdRatioBased{0}");
+    expect(decide(new own.AlwaysOnSampler(), ROOT_CONTEXT, hex(32))).toBe(2);
+    expect(decide(new own.AlwaysOffSampler(), ROOT_CONTEXT, hex(32))).toBe(0);
   });
 });

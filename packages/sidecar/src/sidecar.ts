@@ -193,6 +193,7 @@ export class Sidecar implements SidecarControl {
       Object.assign(context.facets, instance.facets);
       if (concern.routes !== undefined) this.#addRoutes(concern.routes(instance, context));
     }
+    for (const { instance } of this.#instances) await instance.started?.();
     this.#addRoutes(builtinRoutes(this));
     this.#api = await this.#listen("api", this.#api);
     this.#admin = await this.#listen("admin", this.#admin);

@@ -96,6 +96,7 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
       instances.push(instance);
       Object.assign(context.facets, instance.facets);
     }
+    for (const instance of instances) await instance.started?.();
   } catch (error) {
     await closeAll(instances);
     await client?.close();

@@ -34,7 +34,7 @@ describe("tandem sidecar process", () => {
     expect(answer.toLowerCase()).toContain("connection: close");
     expect(await sidecar.exited).toEqual({ code: 0, signal: null });
     const events = sidecar.logs.map((l) => JSON.parse(l).event);
-    expect(events).toEqual(["starting", "ready", "draining", "stopped"]);
+    expect(events).toEqual(["starting", "tracing_started", "ready", "draining", "stopped"]);
   });
 
   it("stops on POST /v1/shutdown with the token, and not without it", async () => {

@@ -27,6 +27,11 @@ export interface RemoteConcernContext extends ConcernContext {
 /** A facet implementation plus how to release what it holds. */
 export interface ConcernInstance<F extends Partial<Facets>> {
   facets: F;
+  /**
+   * Called once every concern has started, before the runtime is handed out or the sidecar
+   * listens: for work that needs the facets of concerns started after this one (the config).
+   */
+  started?(): Promise<void>;
   /** Drains and flushes; called once when the runtime or the sidecar closes. */
   close?(): Promise<void>;
   /**

@@ -58,6 +58,11 @@ export class DeferredTracerProvider implements TracerProvider {
     this.#build = build;
   }
 
+  /** Builds the real provider now rather than at the first span. */
+  build(): void {
+    this.#provider ??= this.#build();
+  }
+
   getTracer(name: string, version?: string, options?: TracerOptions): Tracer {
     const key = `${name}@${version ?? ""}:${options?.schemaUrl ?? ""}`;
     let tracer = this.#tracers.get(key);

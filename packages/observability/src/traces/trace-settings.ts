@@ -1,11 +1,6 @@
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  ParentBasedSampler,
-  type Sampler,
-  TraceIdRatioBasedSampler,
-} from "@opentelemetry/sdk-trace";
+import type { Sampler } from "@opentelemetry/sdk-trace";
 import type { Config } from "@tandem/core";
+import { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } from "./samplers.js";
 import { type SamplerName, type TraceEnv, tracesUrl } from "./trace-env.js";
 
 /** How spans are made and where they go, once the environment and the config file are both known. */
@@ -37,7 +32,7 @@ export function resolveTraceSettings(env: TraceEnv, config: Config | undefined):
   };
 }
 
-/** The SDK sampler an `OTEL_TRACES_SAMPLER` name stands for; `ratio` is used by the ratio samplers. */
+/** The sampler an `OTEL_TRACES_SAMPLER` name stands for; `ratio` is used by the ratio samplers. */
 function createSampler(name: SamplerName, ratio: number): Sampler {
   switch (name) {
     case "always_on":
@@ -47,10 +42,10 @@ function createSampler(name: SamplerName, ratio: number): Sampler {
     case "traceidratio":
       return new TraceIdRatioBasedSampler(ratio);
     case "parentbased_always_off":
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+      return new ParentBasedSampler(new AlwaysOffSampler());
     case "parentbased_traceidratio":
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+      return new ParentBasedSampler(new TraceIdRatioBasedSampler(ratio));
     default:
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+      return new ParentBasedSampler(new AlwaysOnSampler());
   }
 }

@@ -1,3 +1,5 @@
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import {
   context,
   createContextKey,
@@ -10,8 +12,8 @@ import {
 } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
-import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, TracerProvider as SdkTracerProvider, type SpanExporter } from "@opentelemetry/sdk-trace";
+import type * as Resources from "@opentelemetry/resources";
+import type * as SdkTrace from "@opentelemetry/sdk-trace";
 import type { Facets, Logger, Metrics } from "@tandem/core";
 import { telemetryDropped } from "../telemetry-dropped.js";
 import { DeferredTracerProvider } from "./deferred-tracer.js";
@@ -35,7 +37,7 @@ export interface TracingOptions {
   /** Where lost spans are counted (`tandem_telemetry_dropped_total{signal="traces"}`). */
   metrics: Metrics;
   /** Makes the exporter once the settings are known; `undefined` means spans are not exported. */
-  exporter(settings: TraceSettings): SpanExporter | undefined;
+  exporter(settings: TraceSettings): SdkTrace.SpanExporter | undefined;
   /** How long `close` waits for the last spans to be exported. Default 10 000 ms. */
   closeTimeoutMs?: number;
 }
@@ -43,6 +45,12 @@ export interface TracingOptions {
 /** Tracing as a concern instance holds it: the tracer to hand out and how to flush it. */
 export interface Tracing {
   readonly tracer: Tracer;
+  /**
+   * Settles the settings and builds the tracer provider now, once every concern has started
+   * (the config file is known), loading the SDK first if spans are exported; otherwise the first
+   * span does it, and loads the SDK synchronously.
+   */
+  prepare(): Promise<void>;
   /** Exports the spans still buffered (within the bound) and unregisters what tandem registered. */
   close(): Promise<void>;
 }
@@ -65,13 +73,14 @@ export function startTracing(options: TracingOptions): Tracing {
         "an OpenTelemetry TracerProvider is already registered: rt.tracer uses it and tandem exports no traces itself",
       );
     }
-    return { tracer: trace.getTracer(SCOPE), close: async () => {} };
+    return { tracer: trace.getTracer(SCOPE), prepare: async () => {}, close: async () => {} };
   }
-  let sdk: SdkTracerProvider | PropagatingTracerProvider | undefined;
+  let sdk: SdkTrace.TracerProvider | PropagatingTracerProvider | undefined;
   let closed = false;
+  let settled: Settled | undefined;
   const deferred = new DeferredTracerProvider((): TracerProvider => {
     if (closed) return NO_PROVIDER;
-    sdk = buildProvider(options, ownsPropagator);
+    sdk = buildProvider(options, ownsPropagator, settled ?? settle(options));
     return sdk;
   });
   const ownsTrace = trace.setGlobalTracerProvider(deferred);
@@ -84,6 +93,15 @@ export function startTracing(options: TracingOptions): Tracing {
     );
   return {
     tracer: deferred.getTracer(SCOPE),
+    prepare: async () => {
+      if (sdk !== undefined || closed) return;
+      const next = settle(options);
+      if (next.exporter !== undefined) next.sdk = await importSdk();
+      // A span that came meanwhile built the provider, with an exporter of its own.
+      if (sdk !== undefined || closed) return next.exporter?.shutdown();
+      settled = next;
+      deferred.build();
+    },
     close: async () => {
       if (closed) return;
       closed = true;
@@ -100,24 +118,70 @@ export function startTracing(options: TracingOptions): Tracing {
   };
 }
 
-/** `w3c`: the global propagator is the W3C pair tandem registered (no one can replace it while it stays). */
-function buildProvider(options: TracingOptions, w3c: boolean): SdkTracerProvider | PropagatingTracerProvider {
+/** The settings, the exporter they call for, and the SDK if it was loaded for that exporter. */
+interface Settled {
+  settings: TraceSettings;
+  exporter: SdkTrace.SpanExporter | undefined;
+  sdk?: Sdk;
+}
+
+/** The SDK's packages, loaded only when spans are exported: a process that exports none never holds them. */
+interface Sdk {
+  trace: typeof SdkTrace;
+  resources: typeof Resources;
+}
+
+function settle(options: TracingOptions): Settled {
   const settings = resolveTraceSettings(options.env, options.facets.config);
-  const exporter = options.env.exporterNone ? undefined : options.exporter(settings);
-  const resource = defaultResource().merge(
-    resourceFromAttributes({ ...options.env.resourceAttributes, "service.name": settings.serviceName }),
-  );
+  return { settings, exporter: options.env.exporterNone ? undefined : options.exporter(settings) };
+}
+
+async function importSdk(): Promise<Sdk> {
+  const [trace, resources] = await Promise.all([
+    import("@opentelemetry/sdk-trace"),
+    import("@opentelemetry/resources"),
+  ]);
+  return { trace, resources };
+}
+
+const require = createRequire(import.meta.url);
+
+/**
+ * The SDK when a span comes before `prepare` and it must be there at once: the ES modules that
+ * `import` loads (`require` of an ES module, Node >= 22.12), not the CommonJS builds, which would
+ * be second copies of them and of the API.
+ */
+function requireSdk(): Sdk {
+  const load = (name: string) => require(fileURLToPath(import.meta.resolve(name)));
+  return {
+    trace: load("@opentelemetry/sdk-trace") as typeof SdkTrace,
+    resources: load("@opentelemetry/resources") as typeof Resources,
+  };
+}
+
+/** `w3c`: the global propagator is the W3C pair tandem registered (no one can replace it while it stays). */
+function buildProvider(
+  options: TracingOptions,
+  w3c: boolean,
+  { settings, exporter, sdk }: Settled,
+): SdkTrace.TracerProvider | PropagatingTracerProvider {
   options.logger.info(
     { event: "tracing_started", service: settings.serviceName, export: exporter === undefined ? "none" : "otlp" },
     "tracing started",
   );
   // Spans exported nowhere are not recorded: only their context travels on.
   if (exporter === undefined) return new PropagatingTracerProvider(settings.sampler, w3c);
-  return new SdkTracerProvider({
+  const { trace: sdkTrace, resources } = sdk ?? requireSdk();
+  const resource = resources
+    .defaultResource()
+    .merge(
+      resources.resourceFromAttributes({ ...options.env.resourceAttributes, "service.name": settings.serviceName }),
+    );
+  return new sdkTrace.TracerProvider({
     resource,
     sampler: settings.sampler,
     spanProcessors: [
-      new BatchSpanProcessor({
+      new sdkTrace.BatchSpanProcessor({
         exporter,
         ...options.env.batch,
         selfObsMeterProvider: droppedSpansMeterProvider(telemetryDropped(options.metrics)),
