@@ -29,8 +29,9 @@ const SCOPE = "tandem";
 export interface TracingOptions {
   env: TraceEnv;
   /**
-   * The runtime's facets, as they fill up: the config facet is read at the first span, by when
-   * every concern has started (the observability concern starts before the config concern).
+   * The runtime's facets, as they fill up: the config facet is read in `prepare`, once every
+   * concern has started (the observability concern starts before the config concern), or at a
+   * span that comes before that.
    */
   facets: Partial<Facets>;
   logger: Logger;
@@ -61,8 +62,9 @@ const NO_PROVIDER = new ProxyTracerProvider().getDelegate();
  * Sets up OpenTelemetry tracing unless the application already did: when a global
  * TracerProvider is registered, `rt.tracer` comes from it and tandem exports nothing itself.
  * Otherwise tandem registers a provider (and, when missing, the AsyncLocalStorage context
- * manager and the W3C propagators) whose sampler, resource and exporter are settled at the
- * first span, from the `OTEL_*` environment over `tandem.yaml`.
+ * manager and the W3C propagators) whose sampler, resource and exporter are settled in
+ * `prepare` (or at the first span, if it comes first), from the `OTEL_*` environment over
+ * `tandem.yaml`.
  */
 export function startTracing(options: TracingOptions): Tracing {
   const { env, logger } = options;
