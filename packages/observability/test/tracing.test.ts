@@ -46,6 +46,19 @@ function metrics() {
   };
 }
 
+/** An exporter that keeps what it is given (InMemorySpanExporter forgets its spans on shutdown). */
+function keepingExporter(): { finished: ReadableSpan[]; exported: SpanExporter } {
+  const finished: ReadableSpan[] = [];
+  const exported: SpanExporter = {
+    export: (spans, done) => {
+      finished.push(...spans);
+      done({ code: ExportResultCode.SUCCESS });
+    },
+    shutdown: async () => {},
+  };
+  return { finished, exported };
+}
+
 afterEach(() => {
   trace.disable();
   context.disable();
@@ -164,15 +177,7 @@ describe("startTracing", () => {
   });
 
   it("settles the service name at the first span from the config facet that started after it, and flushes on close", async () => {
-    // InMemorySpanExporter forgets its spans on shutdown; this one keeps them.
-    const finished: ReadableSpan[] = [];
-    const exported: SpanExporter = {
-      export: (spans, done) => {
-        finished.push(...spans);
-        done({ code: ExportResultCode.SUCCESS });
-      },
-      shutdown: async () => {},
-    };
+    const { finished, exported } = keepingExporter();
     const facets: Partial<Facets> = {};
     const tracing = startTracing({
       env: readTraceEnv({ OTEL_BSP_SCHEDULE_DELAY: "60000" }),
@@ -323,14 +328,7 @@ describe("startTracing", () => {
   });
 
   it("once every concern has started, settles the settings and builds the exporting provider before any span", async () => {
-    const finished: ReadableSpan[] = [];
-    const exported: SpanExporter = {
-      export: (spans, done) => {
-        finished.push(...spans);
-        done({ code: ExportResultCode.SUCCESS });
-      },
-      shutdown: async () => {},
-    };
+    const { finished, exported } = keepingExporter();
     const lines: Record<string, unknown>[] = [];
     const logger = pino({ level: "info" }, { write: (l: string) => lines.push(JSON.parse(l)) });
     const facets: Partial<Facets> = {};
