@@ -82,8 +82,8 @@ generation. It takes a process that holds a few MB when the first burst of reque
 With Node's defaults the client spent ${num(gc(defaults, result.baseline), 1)} % of its time in GC pauses
 with undici alone and ${num(gc(defaults, tandem), 1)} % with \`rt.http\`; without pretenuring, ${num(gc(tuned, result.baseline), 1)} % and ${num(gc(tuned, tandem), 1)} %, and the p99 of
 \`rt.http\` went from ${num(defaults.summary[tandem].p99.median, 2)} to ${num(tuned.summary[tandem].p99.median, 2)} ms.
-It costs \`rt.http\` more than undici alone because more of a request is reachable from its body's listeners:
-undici's own, which reach the attempt's abort signal, and through it the request's state. Node refuses the flag in
+It costs \`rt.http\` more than undici alone: a request through it has more objects to be promoted with its body.
+Node refuses the flag in
 \`NODE_OPTIONS\`; it goes on the \`node\` command line (the sidecar starts with it).
 
 The client is one Node thread kept busy, so a request costs it 1/throughput of a second: tandem's pipeline adds
