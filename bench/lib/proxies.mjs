@@ -90,8 +90,10 @@ http {
 }
 `;
   writeFileSync(join(prefix, "nginx.conf"), conf);
+  // A process group of its own, so that its workers can be killed with it (see `track`).
   const child = spawn(NGINX_BIN, ["-p", prefix, "-c", join(prefix, "nginx.conf")], {
     stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
   });
   return await started("nginx", child, prefix, port, () => readFileSync(join(prefix, "error.log"), "utf8"));
 }
@@ -137,11 +139,16 @@ frontend bench
   ${backend}
 `;
   writeFileSync(join(prefix, "haproxy.cfg"), conf);
-  const child = spawn(HAPROXY_BIN, ["-db", "-f", join(prefix, "haproxy.cfg")], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(HAPROXY_BIN, ["-db", "-f", join(prefix, "haproxy.cfg")], {
+    stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
+  });
   return await started("haproxy", child, prefix, port);
 }
 
-// Whatever happens to the benchmark (a throw, Ctrl-C), the servers it started die with it.
+// Whatever happens to the benchmark (a throw, Ctrl-C), the servers it started die with it: nginx
+// and HAProxy with their whole process group, since a master killed alone leaves its workers
+// serving.
 const running = new Set();
 let hooked = false;
 function track(child) {
@@ -149,12 +156,19 @@ function track(child) {
   child.once("exit", () => running.delete(child));
   if (hooked) return;
   hooked = true;
-  process.once("exit", () => {
-    for (const c of running) c.kill("SIGKILL");
-  });
+  const killAll = () => {
+    for (const c of running) {
+      try {
+        process.kill(-c.pid, "SIGKILL");
+      } catch {
+        c.kill("SIGKILL");
+      }
+    }
+  };
+  process.once("exit", killAll);
   for (const signal of ["SIGINT", "SIGTERM"]) {
     process.once(signal, () => {
-      for (const c of running) c.kill("SIGKILL");
+      killAll();
       process.exit(130);
     });
   }
