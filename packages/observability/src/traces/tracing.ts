@@ -47,9 +47,8 @@ export interface TracingOptions {
 export interface Tracing {
   readonly tracer: Tracer;
   /**
-   * Settles the settings and builds the tracer provider now, once every concern has started
-   * (the config file is known), loading the SDK first if spans are exported; otherwise the first
-   * span does it, and loads the SDK synchronously.
+   * Settles the settings and builds the tracer provider now, once every concern has started (the
+   * config file is known), loading the SDK if spans are exported; otherwise the first span does.
    */
   prepare(): Promise<void>;
   /** Exports the spans still buffered (within the bound) and unregisters what tandem registered. */
@@ -79,10 +78,9 @@ export function startTracing(options: TracingOptions): Tracing {
   }
   let sdk: SdkTrace.TracerProvider | PropagatingTracerProvider | undefined;
   let closed = false;
-  let settled: Settled | undefined;
   const deferred = new DeferredTracerProvider((): TracerProvider => {
     if (closed) return NO_PROVIDER;
-    sdk = buildProvider(options, ownsPropagator, settled ?? settle(options));
+    sdk = buildProvider(options, ownsPropagator);
     return sdk;
   });
   const ownsTrace = trace.setGlobalTracerProvider(deferred);
@@ -96,12 +94,6 @@ export function startTracing(options: TracingOptions): Tracing {
   return {
     tracer: deferred.getTracer(SCOPE),
     prepare: async () => {
-      if (sdk !== undefined || closed) return;
-      const next = settle(options);
-      if (next.exporter !== undefined) next.sdk = await importSdk();
-      // A span that came meanwhile built the provider, with an exporter of its own.
-      if (sdk !== undefined || closed) return next.exporter?.shutdown();
-      settled = next;
       deferred.build();
     },
     close: async () => {
@@ -120,38 +112,18 @@ export function startTracing(options: TracingOptions): Tracing {
   };
 }
 
-/** The settings, the exporter they call for, and the SDK if it was loaded for that exporter. */
-interface Settled {
-  settings: TraceSettings;
-  exporter: SdkTrace.SpanExporter | undefined;
-  sdk?: Sdk;
-}
-
 /** The SDK's packages, loaded only when spans are exported: a process that exports none never holds them. */
 interface Sdk {
   trace: typeof SdkTrace;
   resources: typeof Resources;
 }
 
-function settle(options: TracingOptions): Settled {
-  const settings = resolveTraceSettings(options.env, options.facets.config);
-  return { settings, exporter: options.env.exporterNone ? undefined : options.exporter(settings) };
-}
-
-async function importSdk(): Promise<Sdk> {
-  const [trace, resources] = await Promise.all([
-    import("@opentelemetry/sdk-trace"),
-    import("@opentelemetry/resources"),
-  ]);
-  return { trace, resources };
-}
-
 const require = createRequire(import.meta.url);
 
 /**
- * The SDK when a span comes before `prepare` and it must be there at once: the ES modules that
- * `import` loads (`require` of an ES module, Node >= 22.12), not the CommonJS builds, which would
- * be second copies of them and of the API.
+ * The SDK, loaded as the provider is built, which happens synchronously: the ES modules that
+ * `import` would load (`require` of an ES module, Node >= 22.12), not the CommonJS builds, which
+ * would be second copies of them and of the API.
  */
 function requireSdk(): Sdk {
   const load = (name: string) => require(fileURLToPath(import.meta.resolve(name)));
@@ -162,18 +134,16 @@ function requireSdk(): Sdk {
 }
 
 /** `w3c`: the global propagator is the W3C pair tandem registered (no one can replace it while it stays). */
-function buildProvider(
-  options: TracingOptions,
-  w3c: boolean,
-  { settings, exporter, sdk }: Settled,
-): SdkTrace.TracerProvider | PropagatingTracerProvider {
+function buildProvider(options: TracingOptions, w3c: boolean): SdkTrace.TracerProvider | PropagatingTracerProvider {
+  const settings = resolveTraceSettings(options.env, options.facets.config);
+  const exporter = options.env.exporterNone ? undefined : options.exporter(settings);
   options.logger.info(
     { event: "tracing_started", service: settings.serviceName, export: exporter === undefined ? "none" : "otlp" },
     "tracing started",
   );
   // Spans exported nowhere are not recorded: only their context travels on.
   if (exporter === undefined) return new PropagatingTracerProvider(settings.sampler, w3c);
-  const { trace: sdkTrace, resources } = sdk ?? requireSdk();
+  const { trace: sdkTrace, resources } = requireSdk();
   const resource = resources
     .defaultResource()
     .merge(
