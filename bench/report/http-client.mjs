@@ -14,7 +14,7 @@ export default function render(result) {
     names.map((n) => {
       const s = setting.summary[n];
       return [
-        setting.flags.length === 0 ? setting.name : `\`${setting.flags.join(" ")}\``,
+        label(setting),
         n === result.baseline ? `${n} (baseline)` : n,
         mmm(s.rps, 0),
         times(setting.throughputRatios[n]),
