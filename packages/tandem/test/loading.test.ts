@@ -1,6 +1,10 @@
 import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { startSidecar } from "@tandem/testkit";
 import { describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
@@ -29,7 +33,53 @@ async function sdkLoaded(env: Record<string, string>): Promise<{ atStart: string
   return JSON.parse(stdout);
 }
 
+/**
+ * Starts a sidecar process with `env`, and reports the files it loaded by the time it was ready:
+ * tandem's own by path in the repository, the others by npm package.
+ */
+async function sidecarFiles(env: Record<string, string>): Promise<{ tandem: string[]; packages: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), "tandem-loading-"));
+  const log = join(dir, "loaded.txt");
+  const hook = join(dir, "hook.mjs");
+  writeFileSync(
+    hook,
+    `import { registerHooks } from "node:module";
+    import { appendFileSync } from "node:fs";
+    registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}, url + "\\n"); return next(url, context); } });`,
+  );
+  try {
+    const sidecar = await startSidecar({ env: { ...env, NODE_OPTIONS: `--import=${hook}` } });
+    await sidecar.stop();
+    const urls = readFileSync(log, "utf8")
+      .split("\n")
+      .filter((url) => url.startsWith("file:") && !url.endsWith(hook));
+    const tandem = new Set<string>();
+    const packages = new Set<string>();
+    for (const url of urls) {
+      const npm = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url.slice(url.lastIndexOf("/node_modules/")));
+      if (npm !== null) packages.add(npm[1] as string);
+      else tandem.add(url.slice(url.indexOf("/packages/") + 1));
+    }
+    return { tandem: [...tandem].sort(), packages: [...packages].sort() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("what a process loads", () => {
+  it("a sidecar runs from the CLI bundle: none of the packages' modules, and of npm packages only undici", async () => {
+    expect(await sidecarFiles({})).toEqual({
+      tandem: ["packages/tandem/bin/tandem.js", "packages/tandem/dist/tandem-cli.js"],
+      packages: ["undici"],
+    });
+    // Exporting spans adds the OpenTelemetry SDK, loaded from its packages, and still nothing of tandem.
+    const exporting = await sidecarFiles({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" });
+    expect(exporting.tandem).toEqual(["packages/tandem/bin/tandem.js", "packages/tandem/dist/tandem-cli.js"]);
+    expect(exporting.packages).toEqual(
+      expect.arrayContaining(["@opentelemetry/sdk-trace", "@opentelemetry/resources", "undici"]),
+    );
+  });
+
   it("never loads the OpenTelemetry SDK when no span is exported, and loads it at start when spans are", async () => {
     expect(await sdkLoaded({})).toEqual({ atStart: [], afterSpan: [] });
     expect(

@@ -1,12 +1,7 @@
-import { readFileSync } from "node:fs";
+import { packageVersion } from "../package-version.js";
 import { MAIN_HELP } from "./help.js";
 
 const USAGE_EXIT = 2;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-}
 
 /** Runs the CLI with `argv` (without node and the script) and resolves with the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -16,7 +11,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return command === undefined ? USAGE_EXIT : 0;
   }
   if (command === "--version" || command === "-v") {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     return 0;
   }
   if (command !== "sidecar" && command !== "run" && command !== "config") {
@@ -33,7 +28,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     if (command === "sidecar") {
       const { sidecarCommand } = await import("./sidecar-command.js");
-      return await sidecarCommand(rest, version());
+      return await sidecarCommand(rest, packageVersion());
     }
     if (command === "config") {
       const { configCommand } = await import("./config-command.js");
