@@ -104,12 +104,12 @@ describe("tandem sidecar process", () => {
     }
   });
 
-  it("runs with one malloc arena and a fixed trim threshold, unless its environment says otherwise", async () => {
+  it("runs with one malloc arena and fixed trim and mmap thresholds, unless its environment says otherwise", async () => {
     const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
     const tuned = await startSidecar();
     try {
       expect(environ(tuned.pid)).toEqual(
-        expect.arrayContaining(["MALLOC_ARENA_MAX=1", "MALLOC_TRIM_THRESHOLD_=131072"]),
+        expect.arrayContaining(["MALLOC_ARENA_MAX=1", "MALLOC_TRIM_THRESHOLD_=131072", "MALLOC_MMAP_THRESHOLD_=32768"]),
       );
     } finally {
       await tuned.stop();
@@ -117,7 +117,11 @@ describe("tandem sidecar process", () => {
     const chosen = await startSidecar({ env: { MALLOC_ARENA_MAX: "4" } });
     try {
       const malloc = environ(chosen.pid).filter((v) => v.startsWith("MALLOC_"));
-      expect(malloc.sort()).toEqual(["MALLOC_ARENA_MAX=4", "MALLOC_TRIM_THRESHOLD_=131072"]);
+      expect(malloc.sort()).toEqual([
+        "MALLOC_ARENA_MAX=4",
+        "MALLOC_MMAP_THRESHOLD_=32768",
+        "MALLOC_TRIM_THRESHOLD_=131072",
+      ]);
     } finally {
       await chosen.stop();
     }
