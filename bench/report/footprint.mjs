@@ -65,7 +65,7 @@ export default function render(result, all = {}) {
     );
   if (!loadMet)
     losses.push(
-      `under ${m.rate} req/s it reaches ${num(Math.max(s.underLoadRssMB, s.endRssMB), 0)} MB, ${num(Math.max(s.underLoadRssMB, s.endRssMB) - t.underLoadRssMB, 0)} MB over the target`,
+      `under ${m.rate} req/s it reaches ${num(Math.max(s.underLoadRssMB, s.endRssMB), 1)} MB, ${num(Math.max(s.underLoadRssMB, s.endRssMB) - t.underLoadRssMB, 1)} MB over the target`,
     );
   if (!growthMet) losses.push(`its memory kept growing during the long run (+${num(s.growthMB, 0)} MB)`);
   const markdown = `\`bench/footprint.mjs\`: the sidecar (${m.sidecar}) started ${m.starts} times, each time timed from spawning the
@@ -115,7 +115,8 @@ shared libraries, touched as they run: shared with every process that maps the s
 memory pressure the kernel drops them and reads them again when needed. A bare Node process (a node:http server, nothing
 else) sits at ${num(floor, 0)} MB idle, ${num(s.bareNodeFileMB.median, 0)} MB of it mapped files.${below} The sidecar holds
 ${num(s.idleRssMB.median - floor, 0)} MB more than that floor idle; its own anonymous memory is ${num(s.idleAnonMB.median, 0)} MB idle and
-${num(s.underLoadAnonMB, 0)} MB at load.
+${num(s.underLoadAnonMB, 0)} MB at load. It runs from the CLI bundle, one module built from the packages' dist, which holds
+~12 MB less idle than the ~450 modules it is made of loaded one by one (docs/architecture.md#keeping-what-a-process-loads-small).
 `;
 }
 
