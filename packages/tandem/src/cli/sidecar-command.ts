@@ -77,9 +77,9 @@ export async function sidecarCommand(argv: readonly string[], version: string): 
  * Gives back the memory that starting took, when `gc` is exposed (`NODE_OPTIONS=--expose-gc`).
  * Loading and compiling the modules grows V8's heap, its young generation to the maximum, and
  * V8 keeps what it grew until it next reduces memory, which an idle process never does. One
- * last-resort collection once started, before the ready message, returns it: ~8-10 MB less
- * resident memory idle. V8 then also keeps a smaller old generation under load (tens of MB
- * less) at the price of more collections: 5-20% more CPU per request, so it is not the default
+ * last-resort collection once started, before the ready message, returns it: ~6.5 MB less
+ * resident memory idle. Under load the sidecar then held more, not less (103-119 MB against
+ * 95-100 MB at 1000 req/s), at more CPU per request, so it is not the default
  * (docs/operations.md#sizing).
  */
 function releaseStartupMemory(logger: Logger): void {
