@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "rolldown";
 
 const tandemDir = new URL("../packages/tandem/", import.meta.url);
+const INPUT = fileURLToPath(new URL("dist/cli/main.js", tandemDir));
 const OUT = fileURLToPath(new URL("dist/tandem-cli.js", tandemDir));
 
 /**
@@ -37,12 +38,12 @@ export async function bundleCli() {
     );
   }
   try {
-    statSync(new URL("dist/cli/main.js", tandemDir));
+    statSync(INPUT);
   } catch {
     throw new Error("scripts/bundle-cli.mjs: packages/tandem/dist/cli/main.js is missing: run `tsc --build` first");
   }
   await build({
-    input: fileURLToPath(new URL("dist/cli/main.js", tandemDir)),
+    input: INPUT,
     platform: "node",
     external: (id) => EXTERNAL.some((name) => id === name || id.startsWith(`${name}/`)),
     logLevel: "warn",
