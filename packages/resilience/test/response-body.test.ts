@@ -52,6 +52,20 @@ describe("response bodies", () => {
     expect(error?.details).toMatchObject({ upstream: "slow", reason: "reset" });
   });
 
+  it("fail with an AbortedError naming the upstream when the caller gives up while they arrive", async () => {
+    mode = "trickle";
+    const caller = new AbortController();
+    const res = await http.request("slow", { path: "/", signal: caller.signal });
+    setTimeout(() => caller.abort(), 60);
+    const error = await res.body.text().then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string; details: Record<string, unknown> },
+    );
+    expect(error?.code).toBe("aborted");
+    expect(error?.message).toBe("slow: the request was aborted by the caller");
+    expect(error?.details).toMatchObject({ upstream: "slow" });
+  });
+
   it("left unread past the total timeout: kept when it arrived whole, cut off without an uncaught error when not", async () => {
     const uncaught: unknown[] = [];
     const onUncaught = (error: unknown) => uncaught.push(error);

@@ -48,6 +48,36 @@ function load(): Dispatchers {
 }
 
 export const { Dispatcher, Pool, Agent } = load();
+
+/** What undici's response body class takes: how to ask for more of the body, and how to stop it. */
+export interface BodyReadableOptions {
+  resume: () => void;
+  abort: (reason?: Error) => void;
+  contentType?: string | undefined;
+  contentLength?: number | null | undefined;
+  highWaterMark?: number | undefined;
+}
+
+/** undici's response body class, as `request()` makes one. */
+export type BodyReadableClass = new (options: BodyReadableOptions) => Undici.Dispatcher.ResponseData["body"];
+
+/**
+ * The class of the bodies undici's `request()` answers with (its `text()`, `json()`, `bytes()`,
+ * ...), for a request handler that makes its own; undefined should a release of undici move it,
+ * and then `request()` stands in (the same bodies, made by undici's handler).
+ */
+export const BodyReadable: BodyReadableClass | undefined = loadBodyReadable();
+
+function loadBodyReadable(): BodyReadableClass | undefined {
+  try {
+    const { Readable } = require("undici/lib/api/readable.js") as { Readable?: unknown };
+    if (typeof Readable === "function" && typeof Readable.prototype.json === "function")
+      return Readable as BodyReadableClass;
+  } catch {
+    // A layout this file does not know.
+  }
+  return undefined;
+}
 export type Dispatcher = Undici.Dispatcher;
 export type Pool = Undici.Pool;
 export type Agent = Undici.Agent;

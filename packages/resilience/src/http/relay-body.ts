@@ -2,27 +2,14 @@ import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { TandemError } from "@tandem/core";
 import type { Dispatcher } from "undici";
 import type { Deadline, DeadlineWheel } from "../policies/deadline-wheel.js";
+import { type AttemptAbort, AttemptHandler, type Controller } from "./attempt-handler.js";
 import { type BodyGuard, bodyDeadlineMs } from "./response-body.js";
-
-/** What the relay asks of undici's per-request controller. */
-interface Controller {
-  pause(): void;
-  resume(): void;
-  abort(reason: Error): void;
-}
 
 /** An answer whose body goes on to a client as it arrives: what `Upstream.relay` resolves to. */
 export interface RelayResponse {
   statusCode: number;
   headers: IncomingHttpHeaders;
   body: RelayBody;
-}
-
-/** An abort signal as the upstream pipeline hands one to an attempt (its `AttemptSignal`). */
-interface AttemptAbort {
-  reason: unknown;
-  addEventListener(type: "abort", listener: () => void): void;
-  removeEventListener(type: "abort", listener: () => void): void;
 }
 
 /** Bytes held for a consumer that has not attached yet before the upstream is paused. */
@@ -43,68 +30,19 @@ export function dispatchForRelay(
   signal: AttemptAbort,
 ): Promise<RelayResponse> {
   return new Promise((resolve, reject) => {
-    const handler = new RelayHandler(resolve, reject, signal, options.body);
-    // Aborted already (the caller gave up before this attempt): nothing is sent.
-    if (handler.settled) return;
-    try {
-      dispatcher.dispatch(options, handler as unknown as Dispatcher.DispatchHandler);
-    } catch (error) {
-      handler.onResponseError(undefined, error as Error);
-    }
+    new RelayHandler(resolve, reject, signal, options.body).send((handler) =>
+      dispatcher.dispatch(options, handler as unknown as Dispatcher.DispatchHandler),
+    );
   });
 }
 
-/** undici's handler of one relayed request (its handler interface with controllers). */
-class RelayHandler {
-  readonly #resolve: (response: RelayResponse) => void;
-  readonly #reject: (error: unknown) => void;
-  readonly #signal: AttemptAbort;
-  readonly #abort: () => void;
-  #requestBody: unknown;
-  #controller: Controller | undefined;
+/** undici's handler of one relayed request: its body is a `RelayBody`. */
+class RelayHandler extends AttemptHandler<RelayResponse> {
   #body: RelayBody | undefined;
-  #reason: Error | undefined;
-  #settled = false;
-  #listening = true;
 
-  constructor(
-    resolve: (response: RelayResponse) => void,
-    reject: (error: unknown) => void,
-    signal: AttemptAbort,
-    requestBody: unknown,
-  ) {
-    this.#resolve = resolve;
-    this.#reject = reject;
-    this.#signal = signal;
-    this.#requestBody = requestBody;
-    // Bound, not `this.#abort = () => ...`: V8 allocates a function literal assigned to a
-    // property in the old generation (taking it for a long-lived method), where it keeps what it
-    // captures, here the handler and through it the whole request, alive through young-generation
-    // collections: every relayed request was promoted to the old generation and died there.
-    // `const f = () => ...` then `this.x = f`, or a bound function, is allocated young.
-    this.#abort = this.#aborted.bind(this);
-    signal.addEventListener("abort", this.#abort);
-  }
-
-  /** The answer's promise is settled: resolved with the answer, or rejected. */
-  get settled(): boolean {
-    return this.#settled;
-  }
-
-  onRequestStart(controller: Controller): void {
-    if (this.#reason !== undefined) {
-      controller.abort(this.#reason);
-      return;
-    }
-    this.#controller = controller;
-  }
-
-  onResponseStart(controller: Controller, statusCode: number, headers: IncomingHttpHeaders): void {
-    // Informational answers (100 Continue, 103 Early Hints) are not the answer.
-    if (statusCode < 200 || this.#settled) return;
-    this.#settled = true;
-    this.#body = new RelayBody(controller, () => this.#release());
-    this.#resolve({ statusCode, headers, body: this.#body });
+  protected answer(controller: Controller, statusCode: number, headers: IncomingHttpHeaders): RelayResponse {
+    this.#body = new RelayBody(controller, () => this.release());
+    return { statusCode, headers, body: this.#body };
   }
 
   onResponseData(_controller: Controller, chunk: Buffer): void {
@@ -115,40 +53,14 @@ class RelayHandler {
     this.#body?.end();
   }
 
-  onResponseError(_controller: Controller | undefined, error: Error): void {
-    const body = this.#requestBody as { destroy?: (error: Error) => void; on?: (e: string, f: () => void) => void };
-    this.#requestBody = undefined;
-    if (typeof body?.destroy === "function") {
-      body.on?.("error", ignore);
-      body.destroy(error);
-    }
-    if (this.#body !== undefined) {
-      this.#body.fail(error);
-      return;
-    }
-    this.#release();
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#reject(error);
+  protected bodyFailed(error: Error): boolean {
+    this.#body?.fail(error);
+    return this.#body !== undefined;
   }
 
-  #aborted(): void {
-    const reason = toError(this.#signal.reason);
-    this.#reason = reason;
-    if (this.#body !== undefined) {
-      this.#body.destroy(reason);
-      return;
-    }
-    this.#controller?.abort(reason);
-    // Rejected now, not when a connection frees up: an attempt waiting in the pool's queue still
-    // times out on time (undici aborts it as soon as it starts).
-    this.onResponseError(undefined, reason);
-  }
-
-  #release(): void {
-    if (!this.#listening) return;
-    this.#listening = false;
-    this.#signal.removeEventListener("abort", this.#abort);
+  protected bodyAborted(reason: Error): boolean {
+    this.#body?.destroy(reason);
+    return this.#body !== undefined;
   }
 }
 
@@ -319,13 +231,7 @@ export class RelayBody {
   }
 }
 
-function toError(reason: unknown): Error {
-  return reason instanceof Error ? reason : new TandemError("aborted", "the request was aborted");
-}
-
 /** What `stream.finished` reports for a stream that closed before its end. */
 function prematureClose(what: string): Error {
   return Object.assign(new Error(`${what} closed before it ended`), { code: "ERR_STREAM_PREMATURE_CLOSE" });
 }
-
-function ignore(): void {}

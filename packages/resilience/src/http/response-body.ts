@@ -1,9 +1,140 @@
+import type { IncomingHttpHeaders } from "node:http";
 import { AbortedError, TandemError, TimeoutError } from "@tandem/core";
+import { BodyReadable } from "@tandem/core/undici";
 import type { Dispatcher } from "undici";
 import { UpstreamError } from "../errors.js";
 import type { Deadline, DeadlineWheel } from "../policies/deadline-wheel.js";
+import { type AttemptAbort, AttemptHandler, type Controller, ignore } from "./attempt-handler.js";
 
 type Body = Dispatcher.ResponseData["body"];
+
+/**
+ * Sends one request through undici's dispatcher as undici's `request()` does, and resolves with
+ * the same answer (a body with `text()`, `json()`, ...) once its head arrives. `signal` aborts it,
+ * before the answer (the promise rejects at once, even while the request waits for a connection)
+ * or while the body arrives (the body fails with the signal's reason).
+ */
+export function dispatchForResponse(
+  dispatcher: Dispatcher,
+  options: Dispatcher.DispatchOptions,
+  signal: AttemptAbort,
+): Promise<Dispatcher.ResponseData> {
+  if (BodyReadable === undefined) {
+    return dispatcher.request({ ...options, signal: signal as unknown as AbortSignal });
+  }
+  return new Promise((resolve, reject) => {
+    new ResponseHandler(resolve, reject, signal, options).send((handler) =>
+      dispatcher.dispatch(options, handler as unknown as Dispatcher.DispatchHandler),
+    );
+  });
+}
+
+/** undici's handler of one request read through a stream: its body is undici's own body class. */
+class ResponseHandler extends AttemptHandler<Dispatcher.ResponseData> {
+  readonly #head: boolean;
+  readonly #trailers: Record<string, string | string[]> = {};
+  #body: Body | undefined;
+  #link: BodyLink | undefined;
+
+  constructor(
+    resolve: (answer: Dispatcher.ResponseData) => void,
+    reject: (error: unknown) => void,
+    signal: AttemptAbort,
+    options: Dispatcher.DispatchOptions,
+  ) {
+    super(resolve, reject, signal, options.body);
+    this.#head = options.method === "HEAD";
+  }
+
+  protected answer(
+    controller: Controller,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusText: string,
+    context: unknown,
+  ): Dispatcher.ResponseData {
+    // The body reaches the request only through `link`, which lets go of it once the body is
+    // done: a body kept (read late, or held by a listener table in the old generation) does not
+    // keep the request's objects, the pipeline's included, alive with it.
+    const link = new BodyLink(controller);
+    this.#link = link;
+    const resume = (): void => link.controller?.resume();
+    const abort = (reason?: Error): void => link.controller?.abort(reason);
+    const contentLength = headers["content-length"];
+    const body = new (BodyReadable as NonNullable<typeof BodyReadable>)({
+      resume,
+      abort,
+      contentType: headers["content-type"],
+      contentLength: !this.#head && contentLength !== undefined ? Number(contentLength) : null,
+    });
+    this.#body = body;
+    return {
+      statusCode,
+      statusText,
+      headers,
+      trailers: this.#trailers,
+      opaque: null,
+      body,
+      context: context as object,
+    } as Dispatcher.ResponseData;
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.#body !== undefined && !this.#body.push(chunk)) controller.pause();
+  }
+
+  onResponseEnd(_controller: Controller, trailers?: Record<string, string | string[]>): void {
+    if (trailers !== undefined && trailers !== null) {
+      for (const key of Object.keys(trailers)) {
+        Object.defineProperty(this.#trailers, key, {
+          value: trailers[key],
+          enumerable: true,
+          configurable: true,
+          writable: true,
+        });
+      }
+    }
+    this.release();
+    this.#unlink();
+    this.#body?.push(null);
+  }
+
+  protected bodyFailed(error: Error): boolean {
+    const body = this.#body;
+    if (body === undefined) return false;
+    this.#body = undefined;
+    this.release();
+    this.#unlink();
+    // As undici does: a tick later (this may run inside the body's own destroy), and with a
+    // listener, so that a body nobody reads fails without an unhandled error.
+    queueMicrotask(() => {
+      if (!body.destroyed) body.on("error", ignore).destroy(error);
+    });
+    return true;
+  }
+
+  protected bodyAborted(reason: Error): boolean {
+    const body = this.#body;
+    if (body === undefined) return false;
+    this.#body = undefined;
+    if (!body.destroyed) body.on("error", ignore).destroy(reason);
+    return true;
+  }
+
+  #unlink(): void {
+    if (this.#link !== undefined) this.#link.controller = undefined;
+    this.#link = undefined;
+  }
+}
+
+/** How a body asks for more of itself or stops its request, until it is done. */
+class BodyLink {
+  controller: Controller | undefined;
+
+  constructor(controller: Controller) {
+    this.controller = controller;
+  }
+}
 
 /** How to explain the failures of one response body: one object per response, no closures. */
 export interface BodyGuard {
@@ -89,8 +220,6 @@ function guardedDestroy(this: Guarded, error?: Error | null): Body {
 function arrived(body: Body): boolean {
   return (body as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
 }
-
-function ignore(): void {}
 
 /**
  * The errors a body fails with in both modes, naming the upstream and the endpoint it came from;

@@ -32,7 +32,7 @@ import { Endpoint } from "./endpoint.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
 import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
 import { dispatchForRelay, type RelayResponse } from "./relay-body.js";
-import { type BodyGuard, bodyErrors, guardBody } from "./response-body.js";
+import { type BodyGuard, bodyErrors, dispatchForResponse, guardBody } from "./response-body.js";
 
 /** An upstream's settings as the config file gives them, durations in ms. */
 export interface UpstreamSettings {
@@ -326,7 +326,7 @@ export class Upstream {
     const bound = this.settings.timeout.attempt <= remaining ? "attempt" : "total";
     const timeoutMs = Math.max(0, Math.min(this.settings.timeout.attempt, remaining));
     // The attempt's own signal: its timeout, the caller's signal and a hedge's cancel reach it
-    // through plain listeners, held only while undici listens (until the body is done).
+    // through plain listeners, held only while the attempt listens (until the body is done).
     const signal = new AttemptSignal(request.signal, cancel);
     const armed = this.#rt.wheel.arm(timeoutMs, signal);
     endpoint.active++;
@@ -337,29 +337,17 @@ export class Upstream {
     try {
       // A body that stalls longer than an attempt may take fails rather than hangs.
       const undiciTimeout = undiciTimeoutMs(timeoutMs);
+      const options: Dispatcher.DispatchOptions = {
+        method: method as Dispatcher.HttpMethod,
+        path,
+        headers: traced.headers,
+        body,
+        headersTimeout: undiciTimeout,
+        bodyTimeout: undiciTimeout,
+      };
       const response: Answer = out.relay
-        ? await dispatchForRelay(
-            endpoint.pool,
-            {
-              method: method as Dispatcher.HttpMethod,
-              path,
-              headers: traced.headers,
-              body,
-              headersTimeout: undiciTimeout,
-              bodyTimeout: undiciTimeout,
-            },
-            signal,
-          )
-        : await endpoint.pool.request({
-            method: method as Dispatcher.HttpMethod,
-            path,
-            headers: traced.headers,
-            body,
-            // undici takes an EventEmitter or anything with addEventListener/removeEventListener.
-            signal: signal as unknown as AbortSignal,
-            headersTimeout: undiciTimeout,
-            bodyTimeout: undiciTimeout,
-          });
+        ? await dispatchForRelay(endpoint.pool, options, signal)
+        : await dispatchForResponse(endpoint.pool, options, signal);
       statusCode = response.statusCode;
       const now = this.#rt.now();
       answeredAt = now;
