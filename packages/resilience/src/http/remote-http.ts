@@ -13,7 +13,7 @@ import type { Dispatcher } from "undici";
 import type { DeadlineWheel } from "../policies/deadline-wheel.js";
 import { AttemptSignal } from "./attempt-signal.js";
 import { withFallback } from "./fallback.js";
-import { type BodyGuard, bodyErrors, guardBody } from "./response-body.js";
+import { type BodyGuard, bodyErrors, dispatchForResponse, guardBody } from "./response-body.js";
 import { UpstreamDispatcher } from "./upstream-dispatcher.js";
 
 /**
@@ -112,18 +112,20 @@ export class RemoteHttp implements Http {
     try {
       for (;;) {
         try {
-          response = await this.#client.dispatcher.request({
-            method,
-            path: `http://${upstream}${path}${query === "" ? "" : `${path.includes("?") ? "&" : "?"}${query}`}`,
-            headers,
-            body,
-            // undici takes anything with addEventListener/removeEventListener as a signal.
-            signal: signal as unknown as AbortSignal,
-            // The same value for both: undici refreshes one timer per connection instead of
-            // making two per request. The hop's body is bounded by its guard as well.
-            headersTimeout: giveUpMs,
-            bodyTimeout: giveUpMs,
-          });
+          response = await dispatchForResponse(
+            this.#client.dispatcher,
+            {
+              method,
+              path: `http://${upstream}${path}${query === "" ? "" : `${path.includes("?") ? "&" : "?"}${query}`}`,
+              headers,
+              body,
+              // The same value for both: undici refreshes one timer per connection instead of
+              // making two per request. The hop's body is bounded by its guard as well.
+              headersTimeout: giveUpMs,
+              bodyTimeout: giveUpMs,
+            },
+            signal,
+          );
           break;
         } catch (error) {
           const code = (error as { code?: string }).code;

@@ -228,6 +228,18 @@ export function httpSuite(context: ConformanceContext, upstream: () => FaultyUps
     expect(error).toBeInstanceOf(Error);
   });
 
+  it("fails a body with AbortedError naming the upstream when the caller aborts while it arrives", async () => {
+    reset();
+    for (const i of upstream().instances) i.set({ slowBodyMs: 3000 });
+    const controller = new AbortController();
+    const res = await context.runtime.http.request("patient", { path: "/half", signal: controller.signal });
+    expect(res.statusCode).toBe(200);
+    setTimeout(() => controller.abort(), 20);
+    const error = await res.body.text().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toBe("patient: the request was aborted by the caller");
+  });
+
   it("finds endpoints through DNS, and says plainly when a name does not resolve", async () => {
     reset();
     const res = await context.runtime.http.request("named", { path: "/dns" });
