@@ -2,10 +2,12 @@
 // undici.request, Node's fetch and tandem's rt.http (every policy on) against the same local
 // upstream over keep-alive connections, one subject at a time, rounds interleaved so that noise
 // on the machine hits every subject alike. Closed loop: a fixed number of requests in flight,
-// each sent as soon as the previous one on its lane is answered. All subjects run in one client
-// process, started once with Node's default flags and once without V8's allocation-site
-// pretenuring (docs/operations.md#sizing), since that heuristic decides how much of every
-// request's garbage is collected young. Writes bench/results/http-client.json.
+// each sent as soon as the previous one on its lane is answered. Each subject runs in a client
+// process of its own, as a service runs one HTTP client: what one subject leaves in V8's heap and
+// its heuristics does not weigh on another. The processes are started once with Node's default
+// flags and once without V8's allocation-site pretenuring (docs/operations.md#sizing), since that
+// heuristic decides how much of every request's garbage is collected young. Writes
+// bench/results/http-client.json.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { createRuntime } from "tandem";
 import { Agent, request } from "undici";
-import { runChild } from "./lib/child.mjs";
+import { startWorker } from "./lib/child.mjs";
 import { startUpstream } from "./lib/proxies.mjs";
 import {
   createLatencyHistogram,
@@ -28,12 +30,18 @@ import {
 
 const SELF = fileURLToPath(import.meta.url);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
-const ROUNDS = pick(9, 2);
-const ROUND_S = pick(4, 1);
-const WARMUP_S = pick(3, 1);
+const ROUNDS = pick(25, 2);
+const ROUND_S = pick(2, 1);
+const WARMUP_S = pick(4, 1);
 const CONNECTIONS = 32;
+/** Objects each client process makes at start and holds, as a service holds its own (~5 MB). */
+const HELD_OBJECTS = 50_000;
 const BASELINE = "undici.request";
 const TANDEM = "tandem rt.http (all policies)";
+const HEDGED = "tandem rt.http (all policies + hedging at p99)";
+const SUBJECTS = [BASELINE, "fetch", TANDEM, HEDGED];
+/** What a client process holds for as long as it runs. */
+const HELD = [];
 /** The client process's V8 settings; the first is Node's as it comes. */
 const SETTINGS = [
   { name: "Node's defaults", flags: [] },
@@ -41,12 +49,22 @@ const SETTINGS = [
 ];
 
 if (process.argv[2] === "--client") {
-  process.once("message", (options) => {
-    runClient(options).then(
+  // The first message sets the subject up; each later one runs a round of it.
+  let client;
+  process.on("message", (message) => {
+    const job =
+      client === undefined
+        ? startClient(message).then((run) => {
+            client = run;
+            return "ready";
+          })
+        : client(message);
+    job.then(
       (result) => process.send({ result }),
       (error) => process.send({ error: error?.stack ?? String(error) }),
     );
   });
+  process.once("disconnect", () => process.exit(0));
 } else {
   await main();
 }
@@ -75,8 +93,8 @@ upstreams:
     writeFileSync(join(dir, "hedged.yaml"), hedged);
     const settings = [];
     for (const setting of SETTINGS) {
-      console.log(`client process with ${setting.name}`);
-      const out = await runClientProcess(setting.flags, { url: `${upstream.url}/`, dir });
+      console.log(`client processes with ${setting.name}`);
+      const out = await runSetting(setting.flags, { url: `${upstream.url}/`, dir });
       settings.push({ ...setting, ...out });
     }
     const file = writeResult("http-client", {
@@ -87,6 +105,7 @@ upstreams:
         roundSeconds: ROUND_S,
         warmupSeconds: WARMUP_S,
         rounds: ROUNDS,
+        heldObjects: HELD_OBJECTS,
         tandemConfig: base.trim(),
         hedgingConfig: "hedging: { after: p99, maxHedges: 1 } added to the same upstream",
       },
@@ -117,51 +136,77 @@ upstreams:
   }
 }
 
-/** Runs every subject in a client process of its own started with `flags`, and returns its rounds. */
-function runClientProcess(flags, options) {
-  return runChild({
-    file: SELF,
-    args: ["--client"],
-    execArgv: [...process.execArgv, ...flags],
-    message: options,
-    limitMs: (4 * WARMUP_S + 4 * ROUNDS * ROUND_S) * 1000 + 60_000,
-    name: "the client process",
-  });
+/**
+ * Starts a client process per subject with `flags`, warms each up, then runs the rounds: in each,
+ * every subject in turn, in a rotating order. Returns the rounds and their summary.
+ */
+async function runSetting(flags, options) {
+  const workers = new Map();
+  try {
+    for (const subject of SUBJECTS) {
+      const worker = await startWorker({
+        file: SELF,
+        args: ["--client"],
+        execArgv: [...process.execArgv, ...flags],
+        message: { ...options, subject },
+        limitMs: 60_000,
+        name: `the client process of ${subject}`,
+      });
+      workers.set(subject, worker);
+    }
+    const round = (subject, seconds) => workers.get(subject).ask({ seconds }, seconds * 1000 + 30_000);
+    for (const subject of SUBJECTS) await round(subject, WARMUP_S);
+    const rounds = Object.fromEntries(SUBJECTS.map((n) => [n, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      // Rotate the order each round so no subject always runs first or last.
+      for (const name of SUBJECTS.map((_, i) => SUBJECTS[(i + r) % SUBJECTS.length])) {
+        const result = await round(name, ROUND_S);
+        rounds[name].push(result);
+        console.log(
+          `round ${r + 1}/${ROUNDS} ${name}: ${result.rps} req/s, p99 ${result.p99} ms, GC ${result.gcPercent.toFixed(1)} %, errors ${result.errors}`,
+        );
+      }
+    }
+    const summary = Object.fromEntries(SUBJECTS.map((n) => [n, summarizeRounds(rounds[n])]));
+    const baseline = summary[BASELINE].rps.median;
+    const throughputRatios = Object.fromEntries(SUBJECTS.map((n) => [n, summary[n].rps.median / baseline]));
+    return { rounds, summary, throughputRatios };
+  } finally {
+    for (const worker of workers.values()) worker.stop();
+  }
 }
 
-/** The client process: every subject, warmed up, then the rounds in a rotating order. */
-async function runClient({ url, dir }) {
+/**
+ * A client process's subject, set up: a function that runs it for a round. The process first
+ * makes and holds a few MB of objects, as a service holds its config, caches and modules: V8's
+ * allocation-site pretenuring, which the first setting leaves on, depends on it.
+ */
+async function startClient({ url, dir, subject }) {
+  for (let i = 0; i < HELD_OBJECTS; i++) HELD.push({ i, name: `held-${i}`, pair: [i, i + 1] });
   const silent = pino({ level: "silent" });
-  const rt = await createRuntime({ mode: "library", configPath: join(dir, "all.yaml"), logger: silent, env: {} });
-  const rtHedged = await createRuntime({
-    mode: "library",
-    configPath: join(dir, "hedged.yaml"),
-    logger: silent,
-    env: {},
-  });
-  const agent = new Agent({ connections: CONNECTIONS, keepAliveTimeout: 30_000 });
-  const subjects = {
-    [BASELINE]: async () => {
+  const runtime = (file) => createRuntime({ mode: "library", configPath: join(dir, file), logger: silent, env: {} });
+  let send;
+  if (subject === BASELINE) {
+    const agent = new Agent({ connections: CONNECTIONS, keepAliveTimeout: 30_000 });
+    send = async () => {
       const res = await request(url, { dispatcher: agent });
       await res.body.dump();
       return res.statusCode;
-    },
-    fetch: async () => {
+    };
+  } else if (subject === "fetch") {
+    send = async () => {
       const res = await fetch(url);
       await res.arrayBuffer();
       return res.status;
-    },
-    [TANDEM]: async () => {
+    };
+  } else {
+    const rt = await runtime(subject === HEDGED ? "hedged.yaml" : "all.yaml");
+    send = async () => {
       const res = await rt.http.request("bench", { path: "/" });
       await res.body.dump();
       return res.statusCode;
-    },
-    "tandem rt.http (all policies + hedging at p99)": async () => {
-      const res = await rtHedged.http.request("bench", { path: "/" });
-      await res.body.dump();
-      return res.statusCode;
-    },
-  };
+    };
+  }
 
   // Time spent in garbage-collection pauses, as V8 reports each one.
   let gcMs = 0;
@@ -170,7 +215,7 @@ async function runClient({ url, dir }) {
   });
   gcObserver.observe({ entryTypes: ["gc"] });
 
-  async function closedLoop(fn, seconds) {
+  return async function closedLoop({ seconds }) {
     const histogram = createLatencyHistogram();
     const end = performance.now() + seconds * 1000;
     let ok = 0;
@@ -179,7 +224,7 @@ async function runClient({ url, dir }) {
       while (performance.now() < end) {
         const t0 = performance.now();
         try {
-          const status = await fn();
+          const status = await send();
           if (status === 200) ok++;
           else errors++;
         } catch {
@@ -197,28 +242,5 @@ async function runClient({ url, dir }) {
     const gcPercent = ((gcMs - gcBefore) / elapsedMs) * 100;
     const { p50, p90, p99, p999, max } = histogramSummary(histogram);
     return { rps: Math.round(ok / (elapsedMs / 1000)), ok, errors, p50, p90, p99, p999, max, gcPercent };
-  }
-
-  const names = Object.keys(subjects);
-  for (const name of names) await closedLoop(subjects[name], WARMUP_S);
-  const rounds = Object.fromEntries(names.map((n) => [n, []]));
-  for (let r = 0; r < ROUNDS; r++) {
-    // Rotate the order each round so no subject always runs first or last.
-    const order = names.map((_, i) => names[(i + r) % names.length]);
-    for (const name of order) {
-      const result = await closedLoop(subjects[name], ROUND_S);
-      rounds[name].push(result);
-      console.log(
-        `round ${r + 1}/${ROUNDS} ${name}: ${result.rps} req/s, p99 ${result.p99} ms, GC ${result.gcPercent.toFixed(1)} %, errors ${result.errors}`,
-      );
-    }
-  }
-  gcObserver.disconnect();
-  await rt.close();
-  await rtHedged.close();
-  await agent.close();
-  const summary = Object.fromEntries(names.map((n) => [n, summarizeRounds(rounds[n])]));
-  const baseline = summary[BASELINE].rps.median;
-  const throughputRatios = Object.fromEntries(names.map((n) => [n, summary[n].rps.median / baseline]));
-  return { rounds, summary, throughputRatios };
+  };
 }

@@ -44,15 +44,25 @@ export default function render(result) {
   const perRequestUs = (setting) =>
     1e6 / setting.summary[tandem].rps.median - 1e6 / setting.summary[result.baseline].rps.median;
   const gc = (setting, n) => setting.summary[n].gcPercent.median;
+  const added = (setting) => {
+    const us = perRequestUs(setting);
+    const base = `undici's ${num(1e6 / setting.summary[result.baseline].rps.median, 1)} µs`;
+    return us >= 0
+      ? `adds about ${num(us, 1)} µs per request to ${base}`
+      : `took ${num(-us, 1)} µs per request less than ${base} (the collections it spares the process pay for its work)`;
+  };
 
   const markdown = `\`bench/http-client.mjs\`: each subject sends GET requests to the same local upstream (${m.upstream}) over
 keep-alive connections, with ${m.concurrency} requests in flight (closed loop: each lane sends its next request when the
 previous one is answered and its body read), for ${m.roundSeconds} s per round, ${m.rounds} rounds after a ${m.warmupSeconds} s warm-up per subject.
-The subjects take turns within each round, in a rotating order, so that noise on the machine hits them alike. All run in one
-client process; the upstream is another process. The client process runs twice: with Node's default flags, and with
+The subjects take turns within each round, in a rotating order, so that noise on the machine hits them alike. Each
+runs in a client process of its own, as a service runs one HTTP client, so that what one leaves in V8's heap and its
+heuristics does not weigh on another; each process first makes and holds ${num(m.heldObjects ?? 0, 0)} small objects
+(~5 MB), as a service holds its config, caches and modules, on which V8's allocation-site pretenuring depends (see
+below). The upstream is another process. The client processes run twice: with Node's default flags, and with
 \`--no-allocation-site-pretenuring\`, which [docs/operations.md](operations.md#sizing) recommends for a service that
-sends requests at a high rate (see below). "GC %" is the share of the round spent in garbage-collection pauses, as
-V8 reports them.
+sends requests at a high rate. "GC %" is the share of the round spent in garbage-collection pauses, as V8 reports
+them.
 
 - **undici.request**: \`request(url, { dispatcher })\` with an \`Agent\` of ${m.connections} connections, the baseline.
 - **fetch**: Node's global \`fetch\` (undici inside), body read with \`arrayBuffer()\`.
@@ -73,22 +83,23 @@ ${verdicts.join("; ")}.${fetchName ? ` It does ${times(defaults.summary[tandem].
 **Where tandem loses:** ${losses.length === 0 ? "nowhere in this run: every subject kept up with raw undici." : `${losses.join("; ")}.`}
 
 Allocation-site pretenuring decides much of this. Once V8 has seen most objects of an allocation site survive a
-young-generation collection, optimized code allocates that site's objects in the old generation from then on. With
-Node's defaults it does so here for two objects that every readable stream gets in its constructor, every response
-body included: its \`_events\` and its read buffer. The listeners on each body, and all they reach of the request, are
-then kept alive through the next young-generation collections: the request is copied, promoted and dies in the old
-generation. It takes a process that holds a few MB when the first burst of requests comes, as any real service does
-(a process with undici alone did not, one with 5 MB of objects made at start did: docs/operations.md#sizing).
-With Node's defaults the client spent ${num(gc(defaults, result.baseline), 1)} % of its time in GC pauses
-with undici alone and ${num(gc(defaults, tandem), 1)} % with \`rt.http\`; without pretenuring, ${num(gc(tuned, result.baseline), 1)} % and ${num(gc(tuned, tandem), 1)} %, and the p99 of
-\`rt.http\` went from ${num(defaults.summary[tandem].p99.median, 2)} to ${num(tuned.summary[tandem].p99.median, 2)} ms.
-It costs \`rt.http\` more than undici alone: a request through it has more objects to be promoted with its body.
-Node refuses the flag in
-\`NODE_OPTIONS\`; it goes on the \`node\` command line (the sidecar starts with it).
+young-generation collection, optimized code allocates that site's objects in the old generation from then on. In a
+process that holds a few MB when the first burst of requests comes, as these client processes do and as any real
+service does (docs/operations.md#sizing), it does so with Node's defaults for two objects that every readable stream
+gets in its constructor, every response body included: its \`_events\` and its read buffer. Whatever those reach is
+then kept alive through the next young-generation collections: copied, promoted, and dead in the old generation. The
+body undici's \`request()\` makes reaches its whole request until it is closed (its read and abort callbacks hold the
+request's controller, and with a signal its \`close\` listener holds the handler), and the listeners that read it are
+in its \`_events\`: with undici alone every request is promoted with its body, and the client spent
+${num(gc(defaults, result.baseline), 1)} % of its time in GC pauses with Node's defaults against ${num(gc(tuned, result.baseline), 1)} % without pretenuring.
+\`rt.http\` makes the same body (undici's class, with \`text()\`, \`json()\`, ...) through a request handler of its
+own, whose body lets go of the request once it has arrived whole and which follows the attempt's signal without a
+listener on the body: its requests die young either way (GC ${num(gc(defaults, tandem), 1)} % with Node's defaults,
+${num(gc(tuned, tandem), 1)} % without pretenuring; p99 ${num(defaults.summary[tandem].p99.median, 2)} and ${num(tuned.summary[tandem].p99.median, 2)} ms).
+Node refuses the flag in \`NODE_OPTIONS\`; it goes on the \`node\` command line (the sidecar starts with it).
 
-The client is one Node thread kept busy, so a request costs it 1/throughput of a second: tandem's pipeline adds
-about ${num(perRequestUs(defaults), 1)} µs per request to undici's ${num(1e6 / defaults.summary[result.baseline].rps.median, 1)} µs with Node's defaults, and ${num(perRequestUs(tuned), 1)} µs to
-${num(1e6 / tuned.summary[result.baseline].rps.median, 1)} µs without pretenuring. What it does per request on top of undici: takes a
+The client is one Node thread kept busy, so a request costs it 1/throughput of a second: tandem's pipeline
+${added(defaults)} with Node's defaults, and ${added(tuned)} without pretenuring. What it does per request on top of undici: takes a
 rate-limit token and a bulkhead slot, picks an endpoint (least-request), arms the attempt's timeout and the body's
 total timeout on a shared deadline wheel, starts and ends a CLIENT span (with no exporter configured it records
 nothing, but still makes its ids and a context, and writes \`traceparent\` into a copy of the headers: about
