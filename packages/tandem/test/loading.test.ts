@@ -35,9 +35,12 @@ async function sdkLoaded(env: Record<string, string>): Promise<{ atStart: string
 
 /**
  * Starts a sidecar process with `env`, and reports the files it loaded by the time it was ready:
- * tandem's own by path in the repository, the others by npm package.
+ * tandem's own by path in the repository, the others by npm package; and Node's own modules it
+ * had loaded when it exited.
  */
-async function sidecarFiles(env: Record<string, string>): Promise<{ tandem: string[]; packages: string[] }> {
+async function sidecarFiles(
+  env: Record<string, string>,
+): Promise<{ tandem: string[]; packages: string[]; builtins: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), "tandem-loading-"));
   const log = join(dir, "loaded.txt");
   const hook = join(dir, "hook.mjs");
@@ -45,14 +48,15 @@ async function sidecarFiles(env: Record<string, string>): Promise<{ tandem: stri
     hook,
     `import { registerHooks } from "node:module";
     import { appendFileSync } from "node:fs";
-    registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}, url + "\\n"); return next(url, context); } });`,
+    registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}, url + "\\n"); return next(url, context); } });
+    process.on("exit", () => appendFileSync(${JSON.stringify(log)}, process.moduleLoadList.map((m) => "builtin " + m + "\\n").join("")));`,
   );
   try {
     const sidecar = await startSidecar({ env: { ...env, NODE_OPTIONS: `--import=${hook}` } });
     await sidecar.stop();
-    const urls = readFileSync(log, "utf8")
-      .split("\n")
-      .filter((url) => url.startsWith("file:") && !url.endsWith(hook));
+    const lines = readFileSync(log, "utf8").split("\n");
+    const urls = lines.filter((url) => url.startsWith("file:") && !url.endsWith(hook));
+    const builtins = lines.filter((line) => line.startsWith("builtin ")).map((line) => line.slice("builtin ".length));
     const tandem = new Set<string>();
     const packages = new Set<string>();
     for (const url of urls) {
@@ -60,7 +64,7 @@ async function sidecarFiles(env: Record<string, string>): Promise<{ tandem: stri
       if (npm !== null) packages.add(npm[1] as string);
       else tandem.add(url.slice(url.indexOf("/packages/") + 1));
     }
-    return { tandem: [...tandem].sort(), packages: [...packages].sort() };
+    return { tandem: [...tandem].sort(), packages: [...packages].sort(), builtins };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -68,16 +72,22 @@ async function sidecarFiles(env: Record<string, string>): Promise<{ tandem: stri
 
 describe("what a process loads", () => {
   it("a sidecar runs from the CLI bundle: none of the packages' modules, and of npm packages only undici", async () => {
-    expect(await sidecarFiles({})).toEqual({
-      tandem: ["packages/tandem/bin/tandem.js", "packages/tandem/dist/tandem-cli.js"],
-      packages: ["undici"],
-    });
+    const idle = await sidecarFiles({});
+    expect(idle.tandem).toEqual(["packages/tandem/bin/tandem.js", "packages/tandem/dist/tandem-cli.js"]);
+    expect(idle.packages).toEqual(["undici"]);
     // Exporting spans adds the OpenTelemetry SDK, loaded from its packages, and still nothing of tandem.
     const exporting = await sidecarFiles({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" });
     expect(exporting.tandem).toEqual(["packages/tandem/bin/tandem.js", "packages/tandem/dist/tandem-cli.js"]);
     expect(exporting.packages).toEqual(
       expect.arrayContaining(["@opentelemetry/sdk-trace", "@opentelemetry/resources", "undici"]),
     );
+  });
+
+  it("a sidecar does not load Node's own bundle of undici, which an ES module import of node:http would", async () => {
+    const { builtins } = await sidecarFiles({});
+    // Recorded at exit: the list is there, with what serving needs.
+    expect(builtins).toContain("NativeModule http");
+    expect(builtins).not.toContain("NativeModule internal/deps/undici/undici");
   });
 
   it("never loads the OpenTelemetry SDK when no span is exported, and loads it at start when spans are", async () => {
