@@ -54,6 +54,17 @@ async function state(promise: Promise<unknown>): Promise<"pending" | "resolved" 
 
 const OPTIONS: Dispatcher.DispatchOptions = { method: "GET", path: "/" };
 
+/** A request sent through a test dispatcher whose answer's head (200) arrived: its body is next. */
+async function answered(caller?: AbortSignal) {
+  const { sent, dispatcher: d } = dispatcher();
+  const answer = dispatchForResponse(d, OPTIONS, new AttemptSignal(caller, undefined));
+  const { handler } = sent[0] ?? expect.unreachable();
+  const controller = new Controller();
+  handler.onRequestStart(controller, undefined);
+  handler.onResponseStart(controller, 200, {}, "OK");
+  return { handler, controller, res: await answer };
+}
+
 describe("an attempt's answer read through a stream", () => {
   it("is undici's answer: status, headers, a body with its helpers, trailers once it ended", async () => {
     const { sent, dispatcher: d } = dispatcher();
@@ -76,13 +87,7 @@ describe("an attempt's answer read through a stream", () => {
   });
 
   it("pauses the upstream while the body's buffer is full and resumes it when read", async () => {
-    const { sent, dispatcher: d } = dispatcher();
-    const answer = dispatchForResponse(d, OPTIONS, new AttemptSignal(undefined, undefined));
-    const { handler } = sent[0] ?? expect.unreachable();
-    const controller = new Controller();
-    handler.onRequestStart(controller, undefined);
-    handler.onResponseStart(controller, 200, {}, "OK");
-    const res = await answer;
+    const { handler, controller, res } = await answered();
     handler.onResponseData(controller, Buffer.alloc(128 * 1024));
     expect(controller.calls).toEqual(["pause"]);
     const text = res.body.text();
@@ -127,14 +132,8 @@ describe("an attempt's answer read through a stream", () => {
   });
 
   it("fails the body with the signal's reason when it aborts while the body arrives", async () => {
-    const { sent, dispatcher: d } = dispatcher();
     const caller = new AbortController();
-    const answer = dispatchForResponse(d, OPTIONS, new AttemptSignal(caller.signal, undefined));
-    const { handler } = sent[0] ?? expect.unreachable();
-    const controller = new Controller();
-    handler.onRequestStart(controller, undefined);
-    handler.onResponseStart(controller, 200, {}, "OK");
-    const res = await answer;
+    const { handler, controller, res } = await answered(caller.signal);
     handler.onResponseData(controller, Buffer.from("half"));
     caller.abort(new Error("gave up"));
     await expect(res.body.text()).rejects.toThrow("gave up");
@@ -142,14 +141,8 @@ describe("an attempt's answer read through a stream", () => {
   });
 
   it("lets go of the caller's signal once the body arrived whole", async () => {
-    const { sent, dispatcher: d } = dispatcher();
     const caller = new AbortController();
-    const answer = dispatchForResponse(d, OPTIONS, new AttemptSignal(caller.signal, undefined));
-    const { handler } = sent[0] ?? expect.unreachable();
-    const controller = new Controller();
-    handler.onRequestStart(controller, undefined);
-    handler.onResponseStart(controller, 200, {}, "OK");
-    const res = await answer;
+    const { handler, controller, res } = await answered(caller.signal);
     handler.onResponseData(controller, Buffer.from("whole"));
     handler.onResponseEnd(controller, {});
     caller.abort(new Error("too late"));
@@ -162,13 +155,7 @@ describe("an attempt's answer read through a stream", () => {
     const onUncaught = (error: unknown) => uncaught.push(error);
     process.on("uncaughtException", onUncaught);
     try {
-      const { sent, dispatcher: d } = dispatcher();
-      const answer = dispatchForResponse(d, OPTIONS, new AttemptSignal(undefined, undefined));
-      const { handler } = sent[0] ?? expect.unreachable();
-      const controller = new Controller();
-      handler.onRequestStart(controller, undefined);
-      handler.onResponseStart(controller, 200, {}, "OK");
-      const res = await answer;
+      const { handler, controller, res } = await answered();
       handler.onResponseError(controller, Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }));
       await new Promise((r) => setTimeout(r, 20));
       expect(res.body.destroyed).toBe(true);
