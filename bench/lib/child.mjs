@@ -16,34 +16,13 @@ import { fork } from "node:child_process";
  * @param {string} o.name  how errors name the child
  * @returns {Promise<unknown>} the child's `result`
  */
-export function runChild(o) {
-  return new Promise((resolve, reject) => {
-    const child = fork(o.file, o.args, {
-      execArgv: o.execArgv ?? process.execArgv,
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${o.name} did not finish within ${o.limitMs} ms`));
-    }, o.limitMs);
-    let answered = false;
-    child.once("message", (m) => {
-      answered = true;
-      clearTimeout(timer);
-      child.disconnect();
-      if (m.error) reject(new Error(`${o.name}: ${m.error}`));
-      else resolve(m.result);
-    });
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once("exit", (code, signal) => {
-      clearTimeout(timer);
-      if (!answered) reject(new Error(`${o.name} exited (${code ?? signal}) without a result`));
-    });
-    child.send(o.message);
-  });
+export async function runChild(o) {
+  const child = forkChild(o);
+  try {
+    return await ask(child, o.name, o.message, o.limitMs);
+  } finally {
+    if (child.connected) child.disconnect();
+  }
 }
 
 /**
@@ -55,40 +34,50 @@ export function runChild(o) {
  * @returns {Promise<{ ask(message: unknown, limitMs: number): Promise<unknown>, stop(): void }>}
  */
 export async function startWorker(o) {
+  const child = forkChild(o);
+  const stop = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  try {
+    await ask(child, o.name, o.message, o.limitMs);
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { ask: (message, limitMs) => ask(child, o.name, message, limitMs), stop };
+}
+
+function forkChild(o) {
   const child = fork(o.file, o.args, {
     execArgv: o.execArgv ?? process.execArgv,
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
-  child.once("error", () => {});
-  const ask = (message, limitMs) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`${o.name} did not answer within ${limitMs} ms`));
-      }, limitMs);
-      const onExit = (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`${o.name} exited (${code ?? signal}) without a result`));
-      };
-      child.once("exit", onExit);
-      child.once("message", (m) => {
-        clearTimeout(timer);
-        child.off("exit", onExit);
-        if (m.error) reject(new Error(`${o.name}: ${m.error}`));
-        else resolve(m.result);
-      });
-      child.send(message);
-    });
-  try {
-    await ask(o.message, o.limitMs);
-  } catch (error) {
-    child.kill("SIGKILL");
-    throw error;
-  }
-  return {
-    ask,
-    stop: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    },
-  };
+  // A failure while a job waits rejects it (`ask`); one between jobs has nobody to tell.
+  child.on("error", () => {});
+  return child;
+}
+
+/** Sends `message` to `child` and resolves with its answer's `result`; kills it after `limitMs`. */
+function ask(child, name, message, limitMs) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      finish(new Error(`${name} did not finish within ${limitMs} ms`));
+    }, limitMs);
+    const onMessage = (m) => finish(m.error ? new Error(`${name}: ${m.error}`) : undefined, m.result);
+    const onError = (error) => finish(error);
+    const onExit = (code, signal) => finish(new Error(`${name} exited (${code ?? signal}) without a result`));
+    function finish(error, result) {
+      clearTimeout(timer);
+      child.off("message", onMessage);
+      child.off("error", onError);
+      child.off("exit", onExit);
+      if (error) reject(error);
+      else resolve(result);
+    }
+    child.once("message", onMessage);
+    child.once("error", onError);
+    child.once("exit", onExit);
+    child.send(message);
+  });
 }
