@@ -49,6 +49,10 @@ function load(): Dispatchers {
 
 export const { Dispatcher, Pool, Agent } = load();
 
+export type Dispatcher = Undici.Dispatcher;
+export type Pool = Undici.Pool;
+export type Agent = Undici.Agent;
+
 /** What undici's response body class takes: how to ask for more of the body, and how to stop it. */
 export interface BodyReadableOptions {
   resume: () => void;
@@ -78,6 +82,3 @@ function loadBodyReadable(): BodyReadableClass | undefined {
   }
   return undefined;
 }
-export type Dispatcher = Undici.Dispatcher;
-export type Pool = Undici.Pool;
-export type Agent = Undici.Agent;
