@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +46,53 @@ describe("@tandem/core/undici", () => {
       entryPoint: false,
       fetch: false,
     });
+  });
+
+  it("loads HTTP/2 and TLS only when a connection negotiates h2, and such a connection still works", async (ctx) => {
+    const dir = mkdtempSync(join(tmpdir(), "tandem-h2-"));
+    try {
+      const key = join(dir, "key.pem");
+      const cert = join(dir, "cert.pem");
+      const made = spawnSync("openssl", [
+        ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"],
+        ...["-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+      ]);
+      if (made.error !== undefined) ctx.skip("openssl is not installed (Debian package openssl)");
+      expect(made.status).toBe(0);
+      const result = await fresh(`
+        import { readFileSync } from "node:fs";
+        import { Pool } from "@tandem/core/undici";
+        const loaded = () => ["http2", "tls"].filter((name) => process.moduleLoadList.includes("NativeModule " + name));
+        const atLoad = loaded();
+        // Not import(): node:http as an ES module loads Node's own undici, and with it node:http2.
+        const http1 = process.getBuiltinModule("node:http");
+        const plain = http1.createServer((req, res) => res.end("HTTP/" + req.httpVersion));
+        await new Promise((resolve) => plain.listen(0, "127.0.0.1", resolve));
+        const pool = new Pool("http://127.0.0.1:" + plain.address().port);
+        const overHttp1 = await (await pool.request({ method: "GET", path: "/" })).body.text();
+        const afterHttp1 = loaded();
+        await pool.close();
+        plain.close();
+        const { createSecureServer } = await import("node:http2");
+        const server = createSecureServer({ key: readFileSync(${JSON.stringify(key)}), cert: readFileSync(${JSON.stringify(cert)}) },
+          (req, res) => res.end("HTTP/" + req.httpVersion + " " + req.url));
+        await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+        const h2 = new Pool("https://127.0.0.1:" + server.address().port, { allowH2: true, connect: { rejectUnauthorized: false } });
+        const answers = [];
+        for (const path of ["/one", "/two"]) answers.push(await (await h2.request({ method: "GET", path })).body.text());
+        await h2.close();
+        server.close();
+        console.log(JSON.stringify({ atLoad, overHttp1, afterHttp1, answers }));
+      `);
+      expect(result).toEqual({
+        atLoad: [],
+        overHttp1: "HTTP/1.1",
+        afterHttp1: [],
+        answers: ["HTTP/2.0 /one", "HTTP/2.0 /two"],
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("says how to fix it when undici cannot be found, as in an app bundled without node_modules", async () => {

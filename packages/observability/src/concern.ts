@@ -1,6 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
-import type { Concern, ConcernContext, ConcernInstance, Facets } from "@tandem/core";
+import { type Concern, type ConcernContext, type ConcernInstance, type Facets, randomHex } from "@tandem/core";
 import { pino } from "pino";
 import { OtlpForwarder } from "./forward/otlp-forwarder.js";
 import { LogSinks } from "./logs/log-sinks.js";
@@ -30,7 +29,7 @@ interface LocalObservability extends ConcernInstance<ObservabilityFacets> {
 
 /** This process's id in its pod: the pid alone may repeat across containers of one pod. */
 function processId(): string {
-  return `${process.pid}-${randomBytes(3).toString("hex")}`;
+  return `${process.pid}-${randomHex(3)}`;
 }
 
 /**

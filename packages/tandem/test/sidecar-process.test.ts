@@ -127,17 +127,18 @@ describe("tandem sidecar process", () => {
     }
   });
 
-  it("loads undici's dispatchers, not the rest of undici, and relays through them", async () => {
+  it("loads undici's dispatchers, not the rest of undici nor HTTP/2, TLS or OpenSSL, and relays through them", async () => {
     const upstream = createServer((_req, res) => res.end("relayed"));
     await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
     const dir = mkdtempSync(join(tmpdir(), "tandem-undici-"));
     const config = join(dir, "tandem.yaml");
     const { port } = upstream.address() as AddressInfo;
     writeFileSync(config, `upstreams:\n  upstream:\n    endpoints: [http://127.0.0.1:${port}]\n`);
-    // On SIGUSR2 the sidecar's process writes which of undici's modules it has loaded.
+    // On SIGUSR2 the sidecar's process writes which of undici's modules and of Node's it has loaded.
     const preload = `import { createRequire } from "node:module";
       process.on("SIGUSR2", () => process.stderr.write("undici modules " +
-        JSON.stringify(Object.keys(createRequire("/").cache).filter((path) => path.includes("/undici/"))) + "\\n"));`;
+        JSON.stringify(Object.keys(createRequire("/").cache).filter((path) => path.includes("/undici/"))) + "\\n" +
+        "node modules " + JSON.stringify(process.moduleLoadList) + "\\n"));`;
     const sidecar = await startSidecar({
       config,
       env: { NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(preload)}` },
@@ -166,6 +167,13 @@ describe("tandem sidecar process", () => {
       const loaded: string[] = JSON.parse(line.slice("undici modules ".length));
       expect(loaded.some((path) => path.endsWith("/undici/lib/dispatcher/pool.js"))).toBe(true);
       expect(loaded.filter((path) => path.endsWith("/undici/index.js") || path.includes("/lib/web/"))).toEqual([]);
+      // Having authenticated and traced a request: no HTTP/2, TLS or crypto, which only h2 or
+      // https upstreams need.
+      const builtins: string[] = JSON.parse(
+        (sidecar.logs.find((l) => l.startsWith("node modules ")) ?? "").slice("node modules ".length),
+      );
+      expect(builtins).toContain("NativeModule http");
+      expect(builtins.filter((name) => /^NativeModule (http2|tls|crypto)$/.test(name))).toEqual([]);
     } finally {
       await sidecar.stop();
       upstream.close();

@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import type { ServerResponse } from "node:http";
+import { randomHex } from "../internal/random.js";
 
 /** Bytes a stream may have queued for a slow client before it is ended. */
 const MAX_BACKLOG_BYTES = 1024 * 1024;
@@ -28,7 +28,7 @@ export class EventLog {
   readonly #capacity: number;
   #nextId = 1;
   #closed = false;
-  readonly #epoch = randomBytes(4).toString("hex");
+  readonly #epoch = randomHex(4);
 
   constructor(capacity = 256) {
     this.#capacity = capacity;

@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import { createRequire, Module } from "node:module";
 import type * as Undici from "undici";
 
 /** The undici classes tandem uses. */
@@ -19,6 +19,7 @@ const require = createRequire(import.meta.url);
  * the same classes, only the memory is lost.
  */
 function load(): Dispatchers {
+  deferHttp2();
   try {
     const Dispatcher = require("undici/lib/dispatcher/dispatcher.js") as typeof Undici.Dispatcher;
     const api = require("undici/lib/api/index.js") as object;
@@ -45,6 +46,38 @@ function load(): Dispatchers {
       { cause: error },
     );
   }
+}
+
+/**
+ * undici's client requires its HTTP/2 module as it loads, and that module requires node:http2,
+ * which brings node:tls and OpenSSL's TLS code with it: ~0.9 MB of resident memory in a process
+ * that never negotiates h2, as no dispatcher of tandem's does (none sets `allowH2`). This puts a
+ * stand-in for that module in require's cache before the client loads. The stand-in loads the real
+ * module the first time a connection negotiates h2 and hands it the call, so a dispatcher of the
+ * app's own with `allowH2` works as before. Nothing is deferred when undici's client is already
+ * loaded, or when undici's layout is not the one this knows.
+ */
+function deferHttp2(): void {
+  let file: string;
+  try {
+    file = require.resolve("undici/lib/dispatcher/client-h2.js");
+  } catch {
+    return;
+  }
+  if (require.cache[file] !== undefined) return;
+  type ConnectH2 = (...args: unknown[]) => unknown;
+  let connectH2: ConnectH2 | undefined;
+  const standIn = new Module(file);
+  standIn.filename = file;
+  standIn.loaded = true;
+  standIn.exports = function connectH2OnFirstUse(...args: unknown[]): unknown {
+    if (connectH2 === undefined) {
+      if (require.cache[file] === standIn) delete require.cache[file];
+      connectH2 = require(file) as ConnectH2;
+    }
+    return connectH2(...args);
+  };
+  require.cache[file] = standIn;
 }
 
 export const { Dispatcher, Pool, Agent } = load();

@@ -1,14 +1,16 @@
-import { randomFillSync } from "node:crypto";
 import type { IdGenerator } from "@opentelemetry/sdk-trace";
+import { fillRandom } from "@tandem/core";
 
 const POOL_BYTES = 4096;
 const ZEROS = /^0+$/;
 
 /**
- * Trace and span ids cut from a pool of random bytes that is refilled 4 KiB at a time from the
- * system's generator and turned into hex at once: an id is a slice of that string, where the
- * SDK's generator writes `Math.random()` into a buffer four bytes at a time and converts each id.
- * An id that came out all zeros (invalid) is drawn again.
+ * Trace and span ids cut from a pool of random bytes that is refilled 4 KiB at a time and turned
+ * into hex at once: an id is a slice of that string, where the SDK's generator writes
+ * `Math.random()` into a buffer four bytes at a time and converts each id. The bytes come from
+ * `Math.random()` too (`fillRandom`): ids must not repeat, not be unguessable, and node:crypto
+ * would bring OpenSSL into the sidecar for them. An id that came out all zeros (invalid) is
+ * drawn again.
  */
 export class PooledIdGenerator implements IdGenerator {
   readonly #pool = Buffer.allocUnsafe(POOL_BYTES);
@@ -16,8 +18,8 @@ export class PooledIdGenerator implements IdGenerator {
   #hex = "";
   #at = 0;
 
-  /** `fill` puts random bytes in the whole pool: the system's generator unless given. */
-  constructor(fill: (pool: Buffer) => void = randomFillSync) {
+  /** `fill` puts random bytes in the whole pool: `fillRandom` unless given. */
+  constructor(fill: (pool: Buffer) => void = fillRandom) {
     this.#fill = fill;
   }
 

@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { resolveEnv } from "@tandem/core";
 import { formatListenAddress } from "@tandem/sidecar";
@@ -31,7 +30,8 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     base: { component: "tandem-run", pid: process.pid },
   });
   const options = sidecarOptions(values, process.env);
-  const token = options.token ?? randomBytes(32).toString("base64url");
+  // Not imported at the top: the sidecar runs from the same module and has no use for node:crypto.
+  const token = options.token ?? process.getBuiltinModule("node:crypto").randomBytes(32).toString("base64url");
   const sidecarEnv = { ...process.env, TANDEM_TOKEN: token };
   const sidecarArgs = (api: string, admin: string): string[] => [
     ...(options.configPath === undefined ? [] : ["--config", options.configPath]),

@@ -1,0 +1,25 @@
+/**
+ * Random bytes from V8's generator (`Math.random()`), for ids that must not repeat but need not be
+ * unguessable: trace and span ids (the OpenTelemetry SDK's own generator draws them the same way),
+ * an event log's epoch, a process's id in its pod. node:crypto would bring OpenSSL into a sidecar
+ * that has no other use for it, ~1 MB of resident memory; a secret, such as a token, still comes
+ * from node:crypto.
+ */
+export function fillRandom(bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i += 4) {
+    // Math.random() has 52 random bits; its top 32 make four bytes.
+    let word = (Math.random() * 0x1_0000_0000) >>> 0;
+    const end = Math.min(i + 4, bytes.length);
+    for (let j = i; j < end; j++) {
+      bytes[j] = word & 0xff;
+      word >>>= 8;
+    }
+  }
+}
+
+/** `bytes` random bytes as hex, from `fillRandom`. */
+export function randomHex(bytes: number): string {
+  const buffer = Buffer.allocUnsafe(bytes);
+  fillRandom(buffer);
+  return buffer.toString("hex");
+}
