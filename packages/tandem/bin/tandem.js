@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// The CLI runs from one bundled module (scripts/bundle-cli.mjs): a sidecar then holds one module
-// instead of ~450, ~12 MB less resident memory.
-import { main } from "../dist/tandem-cli.js";
+// The CLI runs from one bundled CommonJS module (scripts/bundle-cli.mjs): a sidecar then holds one
+// module instead of ~450, and never starts Node's ES module loader (bin/package.json makes this
+// file CommonJS too).
+"use strict";
 
-process.exit(await main(process.argv.slice(2)));
+const { main } = require("../dist/tandem-cli.cjs");
+
+main(process.argv.slice(2)).then((code) => process.exit(code));

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { SidecarUnavailableError } from "@tandem/core";
 import { isReadyMessage } from "./cli/protocol.js";
 
-// Relative to dist/, where both this module and the CLI bundle (dist/tandem-cli.js) sit.
+// Relative to dist/, where both this module and the CLI bundle (dist/tandem-cli.cjs) sit.
 const CLI = fileURLToPath(new URL("../bin/tandem.js", import.meta.url));
 
 /**

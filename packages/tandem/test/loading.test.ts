@@ -73,11 +73,11 @@ async function sidecarFiles(
 describe("what a process loads", () => {
   it("a sidecar runs from the CLI bundle: none of the packages' modules, and of npm packages only undici", async () => {
     const idle = await sidecarFiles({});
-    expect(idle.tandem).toEqual(["packages/tandem/bin/tandem.js", "packages/tandem/dist/tandem-cli.js"]);
+    expect(idle.tandem).toEqual(["packages/tandem/bin/tandem.js", "packages/tandem/dist/tandem-cli.cjs"]);
     expect(idle.packages).toEqual(["undici"]);
     // Exporting spans adds the OpenTelemetry SDK, loaded from its packages, and still nothing of tandem.
     const exporting = await sidecarFiles({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" });
-    expect(exporting.tandem).toEqual(["packages/tandem/bin/tandem.js", "packages/tandem/dist/tandem-cli.js"]);
+    expect(exporting.tandem).toEqual(["packages/tandem/bin/tandem.js", "packages/tandem/dist/tandem-cli.cjs"]);
     expect(exporting.packages).toEqual(
       expect.arrayContaining(["@opentelemetry/sdk-trace", "@opentelemetry/resources", "undici"]),
     );
