@@ -1,5 +1,5 @@
 import { chmod, lstat, unlink } from "node:fs/promises";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import type { Duplex } from "node:stream";
 import {
@@ -32,7 +32,6 @@ import {
   sendProblem,
   validate,
 } from "./internal/io.js";
-import { createServer } from "./internal/node-http.js";
 import { Router } from "./internal/router.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import { buildOpenApi, type OpenApiDocument } from "./openapi.js";
