@@ -168,12 +168,15 @@ describe("tandem sidecar process", () => {
       expect(loaded.some((path) => path.endsWith("/undici/lib/dispatcher/pool.js"))).toBe(true);
       expect(loaded.filter((path) => path.endsWith("/undici/index.js") || path.includes("/lib/web/"))).toEqual([]);
       // Having authenticated and traced a request: no HTTP/2, TLS or crypto, which only h2 or
-      // https upstreams need.
+      // https upstreams need, and not Node's own bundle of undici, which an ES module import of
+      // node:http would load.
       const builtins: string[] = JSON.parse(
         (sidecar.logs.find((l) => l.startsWith("node modules ")) ?? "").slice("node modules ".length),
       );
       expect(builtins).toContain("NativeModule http");
-      expect(builtins.filter((name) => /^NativeModule (http2|tls|crypto)$/.test(name))).toEqual([]);
+      expect(
+        builtins.filter((name) => /^NativeModule (http2|tls|crypto|internal\/deps\/undici\/undici)$/.test(name)),
+      ).toEqual([]);
     } finally {
       await sidecar.stop();
       upstream.close();
