@@ -83,7 +83,7 @@ ${anatomy(s, t)}
 During the long run: ${num(l.ok, 0)} answers, ${num(l.errors, 0)} errors, p50 ${num(l.latency.p50, 3)} ms, p99 ${num(l.latency.p99, 2)} ms,
 ${num(l.vcpu, 3)} vCPU.
 
-**Where tandem loses:** ${losses.length === 0 ? "it meets these targets, but a C proxy holds far less." : `${losses.join("; ")}.`}${peerRss(all)}
+**Where tandem loses:** ${losses.length === 0 ? "nowhere against these targets." : `${losses.join("; ")}.${peerRss(all)}`}
 `;
   const picks = [];
   const n = l.samples.length;

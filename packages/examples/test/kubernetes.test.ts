@@ -190,7 +190,6 @@ describe("examples/kubernetes manifests", () => {
       "--max-semi-space-size=4",
       "--single-threaded-gc",
       "--no-allocation-site-pretenuring",
-      "--memory-saver-mode",
       "--max-old-space-size=128",
       "/app/bin/tandem.js",
     ]);

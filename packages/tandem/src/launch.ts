@@ -20,20 +20,12 @@ const CLI = fileURLToPath(new URL("../bin/tandem.js", import.meta.url));
  * from then on, where they hold the young objects of the request they belong to through
  * young-generation collections. The forward proxy then promoted 170-230 KB per scavenge at
  * 1000 req/s in some runs and ~30 KB in others; without it, ~30 KB in every run, at no CPU cost
- * we could measure. V8's memory saver mode: V8's memory reducer, which gives back what the heap
- * grew to once the process goes quiet, never runs in a Node 24 process that allocates nothing on
- * V8's C++ heap (V8 13 counts a zero allocation rate there as a high one), and the sidecar is such
- * a process; in memory saver mode it runs ~8 s after the sidecar starts, once it is quiet, and
- * every full collection under load gives memory back too. Idle ~57 MB instead of ~62.5 MB, at 1000 req/s
- * ~80-87 MB instead of ~88-96 MB, for ~4 ms more GC per second at that rate (~0.4 % of a core)
- * in more, longer pauses (a full collection compacts: ~13-18 ms against ~4-6 ms). Node refuses
- * this flag in `NODE_OPTIONS` too.
+ * we could measure.
  */
 const SIDECAR_NODE_FLAGS: readonly string[] = [
   "--max-semi-space-size=4",
   "--single-threaded-gc",
   "--no-allocation-site-pretenuring",
-  "--memory-saver-mode",
 ];
 
 /**

@@ -88,8 +88,6 @@ describe("tandem sidecar process", () => {
       expect(args).toContain("--single-threaded-gc");
       // And no allocation-site pretenuring, which would put request objects in the old generation.
       expect(args).toContain("--no-allocation-site-pretenuring");
-      // And V8's memory saver mode, without which V8 never gives back what the heap grew to.
-      expect(args).toContain("--memory-saver-mode");
       // Two semi-spaces of at most 4 MB (V8's default lets them grow to 16 MB each), and pages a
       // collection in progress may hold for a moment on a busy machine.
       expect(await newSpaceBytes(small.admin)).toBeGreaterThan(0);
@@ -105,32 +103,6 @@ describe("tandem sidecar process", () => {
       await chosen.stop();
     }
   });
-
-  it("gives back the memory its start took once idle", async () => {
-    const majorCollections = async (admin: string) => {
-      const text = await (await fetch(`${admin}/metrics`)).text();
-      return Number(/^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)$/m.exec(text)?.[1] ?? 0);
-    };
-    const anonymousKiB = (pid: number) =>
-      Number(/^RssAnon:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
-    const sidecar = await startSidecar();
-    try {
-      const atReady = anonymousKiB(sidecar.pid);
-      expect(atReady).toBeGreaterThan(0);
-      // V8's memory reducer looks every 8 s for a quiet heap, then runs a full collection that
-      // gives back the young generation and the pages starting grew. Asked once a second, so
-      // that asking does not keep the heap busy.
-      let collections = 0;
-      for (let waited = 0; collections === 0 && waited < 25; waited++) {
-        await new Promise((r) => setTimeout(r, 1000));
-        collections = await majorCollections(sidecar.admin);
-      }
-      expect(collections).toBeGreaterThan(0);
-      expect(anonymousKiB(sidecar.pid)).toBeLessThan(atReady - 2048);
-    } finally {
-      await sidecar.stop();
-    }
-  }, 40_000);
 
   it("runs with one malloc arena and fixed trim and mmap thresholds, unless its environment says otherwise", async () => {
     const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
