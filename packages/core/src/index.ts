@@ -8,6 +8,7 @@ export type {
   ConcernContext,
   ConcernInstance,
   ProxyRequest,
+  ProxyTarget,
   RemoteConcernContext,
 } from "./contract/concern.js";
 export type { Config, ConfigChange, ConfigSnapshot, Secrets } from "./contract/config.js";

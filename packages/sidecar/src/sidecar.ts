@@ -32,6 +32,7 @@ import {
   sendProblem,
   validate,
 } from "./internal/io.js";
+import { parseProxyTarget } from "./internal/proxy-target.js";
 import { Router } from "./internal/router.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import { buildOpenApi, type OpenApiDocument } from "./openapi.js";
@@ -98,7 +99,8 @@ export class Sidecar implements SidecarControl {
   readonly #instances: { concern: Concern; instance: ConcernInstance<Partial<Facets>> }[] = [];
   readonly #servers: { listener: Listener; server: Server }[] = [];
   readonly #streams = new Set<ServerResponse>();
-  readonly #inflight = new Set<ServerResponse>();
+  /** Answers in progress, with the signal of a proxied one that fires when its client goes away. */
+  readonly #inflight = new Map<ServerResponse, CancelSignal | undefined>();
   #idle: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
   #resolveStopped!: () => void;
@@ -255,9 +257,11 @@ export class Sidecar implements SidecarControl {
   }
 
   #handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
-    this.#inflight.add(res);
+    this.#inflight.set(res, undefined);
     this.#metrics.setInflight(this.#inflight.size);
-    res.once("close", () => this.#settled(res));
+    // One listener per answer, not one per part that cares: `once` and a second listener each
+    // allocate, on every request.
+    res.on("close", () => this.#closed(res));
     if (this.#state === "draining") res.setHeader("connection", "close");
     this.#route(listener, req, res).catch((error: unknown) => {
       // Errors the sidecar decided on (an open breaker, a timeout, an upstream down) are answers,
@@ -273,6 +277,13 @@ export class Sidecar implements SidecarControl {
       if (!tooLarge && !req.complete) discardBody(req, this.#maxBody);
       sendProblem(res, error, pathOf(req.url), tooLarge ? { connection: "close" } : undefined);
     });
+  }
+
+  /** `res` closed: a proxied request whose client went away before the end is given up. */
+  #closed(res: ServerResponse): void {
+    const gone = this.#inflight.get(res);
+    if (gone !== undefined && !res.writableFinished) gone.abort(new TandemError("aborted", "the client went away"));
+    this.#settled(res);
   }
 
   /** Takes `res` out of the in-flight set: it finished, or it became a long-lived stream. */
@@ -372,13 +383,8 @@ export class Sidecar implements SidecarControl {
    * decides whether the target is one of its upstreams. Anything else is refused: the sidecar is never an open proxy.
    */
   async #proxy(listener: Listener, url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let target: URL | undefined;
-    try {
-      target = new URL(url);
-    } catch {
-      target = undefined;
-    }
-    if (listener !== "api" || target === undefined || target.protocol !== "http:") {
+    const target = listener === "api" ? parseProxyTarget(url) : undefined;
+    if (target === undefined) {
       throw refuseProxy(url, "only http:// targets on the API listener are proxied");
     }
     if (this.#token !== undefined) {
@@ -404,9 +410,7 @@ export class Sidecar implements SidecarControl {
     }
     if (proxy?.forwardProxy === undefined) throw refuseProxy(url, "it is not a configured upstream");
     const gone = new CancelSignal();
-    res.once("close", () => {
-      if (!res.writableFinished) gone.abort(new TandemError("aborted", "the client went away"));
-    });
+    if (this.#inflight.has(res)) this.#inflight.set(res, gone);
     await proxy.forwardProxy({ req, res, target, signal: gone.asAbortSignal(), maxBodyBytes: limit });
   }
 
@@ -437,7 +441,7 @@ export class Sidecar implements SidecarControl {
       this.lifecycle.publish("draining", { reason });
     }
     // Clients learn from the answers in progress that this connection will not be reused.
-    for (const res of this.#inflight) if (!res.headersSent) res.setHeader("connection", "close");
+    for (const res of this.#inflight.keys()) if (!res.headersSent) res.setHeader("connection", "close");
     this.lifecycle.close();
     for (const stream of this.#streams) stream.end();
     const api = this.#servers.filter((s) => s.listener === "api");

@@ -173,6 +173,7 @@ describe("the forward proxy", () => {
       "http://[::1]/",
       "http://payments:8080/",
       "http://user@payments/",
+      "http://:secret@payments/",
       "http://payments.evil.com/",
     ]) {
       const res = await proxied(target, auth());

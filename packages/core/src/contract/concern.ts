@@ -46,12 +46,26 @@ export interface ConcernInstance<F extends Partial<Facets>> {
   forwardProxy?(request: ProxyRequest): Promise<void>;
 }
 
+/** The `http:` target of an absolute-form request line, as the WHATWG URL parser reads it. */
+export interface ProxyTarget {
+  /** Host and port, as `URL.host`: `payments`, `payments:8080` (a default port is left out). */
+  readonly host: string;
+  /** The host alone, lower-case, as `URL.hostname`. */
+  readonly hostname: string;
+  /** The port, `""` for the default one, as `URL.port`. */
+  readonly port: string;
+  /** Whether the target carries a user name or password (`http://user@payments/`). */
+  readonly credentials: boolean;
+  /** Path and query, as `URL.pathname + URL.search`: `/orders?x=1`. */
+  readonly path: string;
+}
+
 /** A forward-proxy request as the sidecar hands it to a concern. */
 export interface ProxyRequest {
   req: IncomingMessage;
   res: ServerResponse;
   /** The absolute target of the request line. */
-  target: URL;
+  target: ProxyTarget;
   /** Fires when the client goes away or the sidecar stops waiting. */
   signal: AbortSignal;
   /** The body limit: a larger body (declared or streamed) is refused with 413. */

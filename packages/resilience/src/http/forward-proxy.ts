@@ -65,9 +65,8 @@ async function* limited(req: IncomingMessage, limit: number): AsyncIterable<Buff
  */
 export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promise<void> {
   return async ({ req, res, target, signal, maxBodyBytes }) => {
-    const name = target.hostname.toLowerCase();
-    const upstream = http.upstream(name);
-    if (upstream === undefined || (target.port !== "" && target.port !== "80") || target.username !== "") {
+    const upstream = http.upstream(target.hostname);
+    if (upstream === undefined || target.port !== "" || target.credentials) {
       throw new TandemError(
         "forbidden",
         `the forward proxy does not reach ${target.host}: it is not a configured upstream`,
@@ -76,9 +75,11 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
         },
       );
     }
-    // The Connection header's own list is split once per request, and only when there is one.
+    // The Connection header's own list is split once per request, and only when it names more
+    // than one hop-by-hop header (most say only `keep-alive`).
     const connection = req.headers.connection;
-    const named = connection === undefined ? undefined : connection.toLowerCase().split(/\s*,\s*/);
+    const named =
+      connection === undefined || HOP_BY_HOP.has(connection) ? undefined : connection.toLowerCase().split(/\s*,\s*/);
     const headers: Record<string, string> = {};
     const given = req.headers;
     for (const key in given) {
@@ -94,7 +95,7 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
         : propagation.extract(ROOT_CONTEXT, given);
     const request: UpstreamRequest = {
       method: req.method ?? "GET",
-      path: `${target.pathname}${target.search}`,
+      path: target.path,
       headers,
       signal,
     };

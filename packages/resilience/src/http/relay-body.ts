@@ -130,7 +130,8 @@ export class RelayBody {
         }
       };
       res.on("error", settle);
-      res.once("close", () => settle(res.writableFinished ? undefined : prematureClose("the client's connection")));
+      // `on`, not `once`: an answer closes once, and `once` allocates a wrapper per request.
+      res.on("close", () => settle(res.writableFinished ? undefined : prematureClose("the client's connection")));
       if (this.#error !== undefined) {
         settle(this.#error);
         return;

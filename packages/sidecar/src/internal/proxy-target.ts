@@ -1,0 +1,52 @@
+import type { ProxyTarget } from "@tandem/core";
+
+// A host of lower-case DNS labels, as a client writes an upstream's name, that the WHATWG URL
+// parser takes as it is: no punycode label (which it checks), and a last label that does not
+// start with a digit (which it may read as an IPv4 address in one of its spellings).
+const PLAIN_HOST = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*$/;
+const CHECKED_HOST = /(?:^|\.)xn--|(?:^|\.)\d[^.]*$/;
+// Path and query characters the URL parser keeps as they are in an http: URL, less the dot
+// segments it removes (also percent-encoded).
+const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
+const DOT_SEGMENT = /\/\.|%2e/i;
+
+/**
+ * The target of an absolute-form request line (`http://payments/charge?id=1`): an `http:` URL
+ * as the WHATWG URL parser reads it, or undefined when it is no such URL. The request line of
+ * almost every proxied request is plain (a lower-case name, no port or credentials, a path
+ * with nothing to normalize), and is taken apart by slicing it; anything else goes through
+ * `new URL`, whose object and strings cost ~1 KB per request.
+ */
+export function parseProxyTarget(url: string): ProxyTarget | undefined {
+  if (url.startsWith("http://")) {
+    let end = url.length;
+    for (let i = 7; i < url.length; i++) {
+      const c = url.charCodeAt(i);
+      if (c === 0x2f || c === 0x3f) {
+        end = i;
+        break;
+      }
+    }
+    const host = url.slice(7, end);
+    const rest = url.slice(end);
+    if (PLAIN_HOST.test(host) && !CHECKED_HOST.test(host) && PLAIN_PATH.test(rest) && !DOT_SEGMENT.test(rest)) {
+      return { host, hostname: host, port: "", credentials: false, path: plainPath(rest) };
+    }
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (parsed.protocol !== "http:") return undefined;
+  const { host, hostname, port, username, password, pathname, search } = parsed;
+  return { host, hostname, port, credentials: username !== "" || password !== "", path: `${pathname}${search}` };
+}
+
+/** `rest` as `pathname + search` would give it: `/` for no path, no `?` for an empty query. */
+function plainPath(rest: string): string {
+  const path = rest === "" || rest.charCodeAt(0) === 0x3f ? `/${rest}` : rest;
+  const query = path.indexOf("?");
+  return query === path.length - 1 ? path.slice(0, query) : path;
+}
