@@ -23,6 +23,7 @@ import {
 import { pino } from "pino";
 import { builtinRoutes, type SidecarControl } from "./builtin-routes.js";
 import { hostAllowed, TokenCheck } from "./internal/auth.js";
+import { type Inflight, InflightList } from "./internal/inflight.js";
 import {
   answerClientError,
   discardBody,
@@ -99,8 +100,7 @@ export class Sidecar implements SidecarControl {
   readonly #instances: { concern: Concern; instance: ConcernInstance<Partial<Facets>> }[] = [];
   readonly #servers: { listener: Listener; server: Server }[] = [];
   readonly #streams = new Set<ServerResponse>();
-  /** Answers in progress, with the signal of a proxied one that fires when its client goes away. */
-  readonly #inflight = new Map<ServerResponse, CancelSignal | undefined>();
+  readonly #inflight = new InflightList();
   #idle: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
   #resolveStopped!: () => void;
@@ -257,15 +257,15 @@ export class Sidecar implements SidecarControl {
   }
 
   #handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
-    this.#inflight.set(res, undefined);
+    const entry = this.#inflight.add(res);
     this.#metrics.setInflight(this.#inflight.size);
     // One listener per answer, not one per part that cares: `once` and a second listener each
     // allocate, on every request.
-    res.on("close", () => this.#closed(res));
+    res.on("close", () => this.#closed(entry));
     if (this.#state === "draining") res.setHeader("connection", "close");
     let done: Promise<void>;
     try {
-      done = this.#dispatch(listener, req, res);
+      done = this.#dispatch(listener, req, entry);
     } catch (error) {
       done = Promise.reject(error);
     }
@@ -286,16 +286,17 @@ export class Sidecar implements SidecarControl {
   }
 
   /** `res` closed: a proxied request whose client went away before the end is given up. */
-  #closed(res: ServerResponse): void {
-    const gone = this.#inflight.get(res);
-    if (gone !== undefined && !res.writableFinished) gone.abort(new TandemError("aborted", "the client went away"));
-    this.#settled(res);
+  #closed(entry: Inflight): void {
+    if (entry.gone !== undefined && !entry.res.writableFinished) {
+      entry.gone.abort(new TandemError("aborted", "the client went away"));
+    }
+    this.#settled(entry);
   }
 
-  /** Takes `res` out of the in-flight set: it finished, or it became a long-lived stream. */
-  #settled(res: ServerResponse): void {
-    this.#streams.delete(res);
-    if (!this.#inflight.delete(res)) return;
+  /** Takes an answer out of the in-flight list: it finished, or it became a long-lived stream. */
+  #settled(entry: Inflight): void {
+    if (this.#streams.size > 0) this.#streams.delete(entry.res);
+    if (!this.#inflight.remove(entry)) return;
     this.#metrics.setInflight(this.#inflight.size);
     if (this.#inflight.size === 0) this.#idle?.();
   }
@@ -305,7 +306,7 @@ export class Sidecar implements SidecarControl {
    * async, so that a proxied request goes through no async function of the sidecar's own: each
    * costs a promise, a suspended frame and the closures of its awaits, on every request.
    */
-  #dispatch(listener: Listener, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  #dispatch(listener: Listener, req: IncomingMessage, entry: Inflight): Promise<void> {
     const url = req.url ?? "/";
     // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; two could name two different hosts
     // to the checks below and to whatever reads the request after them.
@@ -319,11 +320,12 @@ export class Sidecar implements SidecarControl {
     if (req.headers.origin !== undefined || (fetchSite !== undefined && fetchSite !== "none")) {
       throw new TandemError("forbidden", "requests from web pages are refused (Origin or Sec-Fetch-Site present)");
     }
-    if (!url.startsWith("/")) return this.#proxy(listener, url, req, res);
-    return this.#route(listener, url, req, res);
+    if (!url.startsWith("/")) return this.#proxy(listener, url, req, entry);
+    return this.#route(listener, url, req, entry);
   }
 
-  async #route(listener: Listener, url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async #route(listener: Listener, url: string, req: IncomingMessage, entry: Inflight): Promise<void> {
+    const res = entry.res;
     // Beyond loopback a token is mandatory and is the guard; on loopback the Host check stops
     // DNS rebinding, where a web page reaches the sidecar through a name it controls.
     const tokenGuards = this.#options.allowNonLoopback === true && this.#token !== undefined;
@@ -381,7 +383,7 @@ export class Sidecar implements SidecarControl {
     if (result === undefined) {
       if (!res.writableEnded && String(res.getHeader("content-type") ?? "").startsWith("text/event-stream")) {
         // A long-lived stream is not in-flight work: draining ends it instead of waiting for it.
-        this.#settled(res);
+        this.#settled(entry);
         this.#streams.add(res);
       }
       return;
@@ -395,7 +397,8 @@ export class Sidecar implements SidecarControl {
    * decides whether the target is one of its upstreams. Anything else is refused (thrown): the
    * sidecar is never an open proxy.
    */
-  #proxy(listener: Listener, url: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  #proxy(listener: Listener, url: string, req: IncomingMessage, entry: Inflight): Promise<void> {
+    const res = entry.res;
     const target = listener === "api" ? parseProxyTarget(url) : undefined;
     if (target === undefined) {
       throw refuseProxy(url, "only http:// targets on the API listener are proxied");
@@ -423,7 +426,7 @@ export class Sidecar implements SidecarControl {
     }
     if (proxy?.forwardProxy === undefined) throw refuseProxy(url, "it is not a configured upstream");
     const gone = new CancelSignal();
-    if (this.#inflight.has(res)) this.#inflight.set(res, gone);
+    entry.gone = gone;
     return proxy.forwardProxy({ req, res, target, signal: gone.asAbortSignal(), maxBodyBytes: limit });
   }
 
@@ -454,7 +457,7 @@ export class Sidecar implements SidecarControl {
       this.lifecycle.publish("draining", { reason });
     }
     // Clients learn from the answers in progress that this connection will not be reused.
-    for (const res of this.#inflight.keys()) if (!res.headersSent) res.setHeader("connection", "close");
+    for (const { res } of this.#inflight) if (!res.headersSent) res.setHeader("connection", "close");
     this.lifecycle.close();
     for (const stream of this.#streams) stream.end();
     const api = this.#servers.filter((s) => s.listener === "api");
