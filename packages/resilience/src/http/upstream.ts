@@ -592,9 +592,11 @@ const UNDICI_COARSE_TIMER_MS = 1000;
 /**
  * undici's headers and body timeouts for an attempt of `timeoutMs`. The attempt's deadline is the
  * wheel's; undici's back it up and bound the pauses of a body. Headers and body get the same value,
- * so undici refreshes one timer per connection rather than making two new ones per request (on its
- * coarse timers, each lives on for up to a second). Above a second, undici's coarse timers may
- * fire up to half a second early: a second more keeps its headers timeout behind the deadline.
+ * so undici refreshes the timer it set for the headers rather than making another for the body (on
+ * its coarse timers, each lives on for up to a second). It still makes one per request on a
+ * connection that went idle before it, whose keep-alive timer is of another kind. Above a second,
+ * undici's coarse timers may fire up to half a second early: a second more keeps its headers
+ * timeout behind the deadline.
  */
 function undiciTimeoutMs(timeoutMs: number): number {
   const ms = Math.max(1, timeoutMs);
