@@ -1,23 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseProxyTarget } from "../src/internal/proxy-target.js";
-
-/** What `new URL` makes of `url`, in the shape the forward proxy reads. */
-function byUrl(url: string) {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return undefined;
-  }
-  if (parsed.protocol !== "http:") return undefined;
-  return {
-    host: parsed.host,
-    hostname: parsed.hostname,
-    port: parsed.port,
-    credentials: parsed.username !== "" || parsed.password !== "",
-    path: parsed.pathname + parsed.search,
-  };
-}
+import { parseProxyTarget, parseWithUrl } from "../src/internal/proxy-target.js";
 
 describe("parseProxyTarget", () => {
   it("reads a plain request line as the URL parser does", () => {
@@ -30,7 +12,22 @@ describe("parseProxyTarget", () => {
     });
   });
 
-  it("agrees with the URL parser on every target, plain or not", () => {
+  it("reads what the URL parser rewrites, or refuses, as it does", () => {
+    expect(parseProxyTarget("http://Payments:80/a/../b?")).toMatchObject({
+      hostname: "payments",
+      port: "",
+      path: "/b",
+    });
+    expect(parseProxyTarget("http://payments/a/%2e%2e/b")?.path).toBe("/b");
+    expect(parseProxyTarget("http://127.1/")?.hostname).toBe("127.0.0.1");
+    expect(parseProxyTarget("http://:secret@payments/")?.credentials).toBe(true);
+    expect(parseProxyTarget("http://payments:8080/")).toMatchObject({ host: "payments:8080", port: "8080" });
+    for (const refused of ["https://payments/", "http://", "payments/orders", "http://payments:99999/"]) {
+      expect(parseProxyTarget(refused), refused).toBeUndefined();
+    }
+  });
+
+  it("agrees with the URL parser on every target, plain or not, refusing what it refuses", () => {
     const targets = [
       "http://payments",
       "http://payments/",
@@ -87,7 +84,7 @@ describe("parseProxyTarget", () => {
       "",
     ];
     for (const target of targets) {
-      expect(parseProxyTarget(target), JSON.stringify(target)).toEqual(byUrl(target));
+      expect(parseProxyTarget(target), JSON.stringify(target)).toEqual(parseWithUrl(target));
     }
   });
 });
