@@ -3,6 +3,7 @@ import { formatListenAddress, Sidecar } from "@tandem/sidecar";
 import { type Logger, pino } from "pino";
 import { builtinConcerns } from "../concerns.js";
 import { SIDECAR_HELP } from "./help.js";
+import { keepMemoryReducerWorking } from "./memory-reducer.js";
 import { parse, SIDECAR_FLAGS, sidecarOptions } from "./options.js";
 import { exitCodeForSignal, type ReadyMessage } from "./protocol.js";
 
@@ -35,6 +36,7 @@ export async function sidecarCommand(argv: readonly string[], version: string): 
     return 1;
   }
   releaseStartupMemory(logger);
+  const reducer = keepMemoryReducerWorking();
   if (options.token === undefined) {
     logger.warn(
       { event: "no_token" },
@@ -70,6 +72,7 @@ export async function sidecarCommand(argv: readonly string[], version: string): 
     });
   }
   await sidecar.stopped;
+  clearInterval(reducer);
   return 0;
 }
 
