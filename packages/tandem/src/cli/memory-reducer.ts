@@ -4,8 +4,9 @@ import { Script } from "node:vm";
 const SCRIPT_INTERVAL_MS = 60_000;
 
 /**
- * Lets V8's memory reducer give back, once the sidecar is idle, what starting or a burst of load
- * grew: the young generation and V8's pool of free pages, ~5 MB (docs/operations.md#sizing). The
+ * Lets V8's memory reducer give back, once the sidecar is idle, what starting grew: the young
+ * generation and V8's pool of free pages, ~5 MB (docs/operations.md#sizing), and what load grew
+ * if V8 ran a full collection during it (which arms the reducer again). The
  * reducer starts a memory-reducing collection only when the allocation rates of the young
  * generation, the old generation and V8's C++ heap (cppgc) are all low, and V8 13 (Node 24) takes
  * a rate of exactly 0 as the highest there is. Node allocates on the C++ heap only for `node:vm`
