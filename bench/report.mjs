@@ -11,6 +11,12 @@ const SCENARIOS = [
   { n: 1, name: "policy-overhead", title: "Policy overhead, library mode", script: "policy-overhead.mjs" },
   { n: 2, name: "http-client", title: "HTTP client, library mode", script: "http-client.mjs" },
   { n: 3, name: "sidecar-hop", title: "The sidecar hop: tandem, nginx and HAProxy", script: "sidecar-hop.mjs" },
+  {
+    n: "3b",
+    name: "hop-instructions",
+    title: "The sidecar hop, counted: instructions per request",
+    script: "hop-instructions.mjs",
+  },
   { n: 4, name: "faults", title: "Under faults", script: "faults.mjs" },
   { n: 5, name: "footprint", title: "Sidecar footprint", script: "footprint.mjs" },
   { n: 6, name: "telemetry", title: "Telemetry and flags", script: "telemetry.mjs" },
@@ -81,8 +87,8 @@ Where a scenario has several entries per subject, the table gives the median rou
 slowest in brackets.${quick.length > 0 ? ` Scenario${quick.length > 1 ? "s" : ""} ${quick.join(", ")} come${quick.length > 1 ? "" : "s"} from a quick run (\`BENCH_QUICK=1\`): short rounds on a shared machine, indicative only.` : ""}
 
 **Reproduce:** \`pnpm bench\` builds the packages, runs every scenario and regenerates this page and its
-charts (about 25 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
-or scenario 3 records them as skipped). \`BENCH_QUICK=1 pnpm bench\` is a smoke run of a few minutes. One
+charts (about 30 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
+or scenario 3 records them as skipped; valgrind for scenario 3b). \`BENCH_QUICK=1 pnpm bench\` is a smoke run of a few minutes. One
 scenario: \`pnpm --filter @tandem/bench <name>\` (${SCENARIOS.map((s) => `\`${s.name}\``).join(", ")}), then
 \`pnpm --filter @tandem/bench report\`. Raw results, every round included, are in \`bench/results/\`. Run on a
 quiet machine: other work on it shows up in the tails.

@@ -3,21 +3,30 @@
 // The sidecar-hop scenario runs it next to the tandem sidecar to show what Node itself costs.
 //
 //   const proxy = await startNodeProxy("http://127.0.0.1:8080");  // { url, pids, stop() }
-import { fork } from "node:child_process";
+//   startNodeProxy(upstream, { wrap: ["valgrind", "--tool=callgrind"] })  // under another command
+import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import { Pool } from "undici";
 
 const SELF = fileURLToPath(import.meta.url);
 
-export async function startNodeProxy(upstream) {
+export async function startNodeProxy(upstream, options = {}) {
   if (typeof upstream !== "string" || !upstream.startsWith("http://"))
     throw new TypeError(`startNodeProxy: upstream must be an http:// origin, got ${JSON.stringify(upstream)}`);
-  const child = fork(SELF, ["--node-proxy-child", upstream], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  // As fork() would: this process's Node flags too.
+  const command = [...(options.wrap ?? []), process.execPath, ...process.execArgv];
+  const child = spawn(command[0], [...command.slice(1), SELF, "--node-proxy-child", upstream], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
   const killOnExit = () => child.kill("SIGKILL");
   process.once("exit", killOnExit);
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("the Node proxy did not listen within 10 s")), 10_000);
+    const limitS = options.wrap === undefined ? 10 : 120;
+    const timer = setTimeout(
+      () => reject(new Error(`the Node proxy did not listen within ${limitS} s`)),
+      limitS * 1000,
+    );
     child.once("message", (p) => {
       clearTimeout(timer);
       resolve(p);

@@ -43,7 +43,9 @@ export function freePort() {
  * to answer 200 with that body itself; `workers` (default 1); `keepalive` idle upstream
  * connections kept per worker (default 64). A string is taken as the body of the `server {}`
  * block, with `listen` added. `httpBlock` is added to the `http {}` block as it is (with
- * `serverBody`: an `upstream {}` block of several servers, say).
+ * `serverBody`: an `upstream {}` block of several servers, say). `wrap`: a command nginx runs
+ * under (e.g. valgrind and its flags); `masterProcess: false` serves from the process started,
+ * without a master and forked workers (valgrind's callgrind_control reaches no forked child).
  */
 export async function startNginx(options) {
   if (!existsSync(NGINX_BIN)) throw new ToolMissingError("nginx");
@@ -69,7 +71,7 @@ export async function startNginx(options) {
   const conf = `
 worker_processes ${o.workers ?? 1};
 daemon off;
-master_process on;
+master_process ${o.masterProcess === false ? "off" : "on"};
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/error.log warn;
 events { worker_connections 4096; }
@@ -91,7 +93,7 @@ http {
 `;
   writeFileSync(join(prefix, "nginx.conf"), conf);
   // A process group of its own, so that its workers can be killed with it (see `track`).
-  const child = spawn(NGINX_BIN, ["-p", prefix, "-c", join(prefix, "nginx.conf")], {
+  const child = spawnWrapped(o.wrap, NGINX_BIN, ["-p", prefix, "-c", join(prefix, "nginx.conf")], {
     stdio: ["ignore", "ignore", "pipe"],
     detached: true,
   });
@@ -102,7 +104,7 @@ http {
  * Starts HAProxy with one thread (`nbthread 1`). Options: `upstream` "host:port" to proxy to,
  * reusing idle server connections (`http-reuse always`); `fixedBody` to answer 200 itself; or
  * `backendBody`, the lines of the `backend` section as they are (servers, balance, retries,
- * checks, timeouts that override the defaults).
+ * checks, timeouts that override the defaults). `wrap`: a command HAProxy runs under.
  */
 export async function startHaproxy(options) {
   if (!existsSync(HAPROXY_BIN)) throw new ToolMissingError("haproxy");
@@ -139,11 +141,17 @@ frontend bench
   ${backend}
 `;
   writeFileSync(join(prefix, "haproxy.cfg"), conf);
-  const child = spawn(HAPROXY_BIN, ["-db", "-f", join(prefix, "haproxy.cfg")], {
+  const child = spawnWrapped(o.wrap, HAPROXY_BIN, ["-db", "-f", join(prefix, "haproxy.cfg")], {
     stdio: ["ignore", "ignore", "pipe"],
     detached: true,
   });
   return await started("haproxy", child, prefix, port);
+}
+
+/** Spawns `bin args`, or `wrap[0] ...wrap bin args` when a wrapper command is given. */
+function spawnWrapped(wrap, bin, args, options) {
+  if (wrap === undefined || wrap.length === 0) return spawn(bin, args, options);
+  return spawn(wrap[0], [...wrap.slice(1), bin, ...args], options);
 }
 
 // Whatever happens to the benchmark (a throw, Ctrl-C), the servers it started die with it: nginx

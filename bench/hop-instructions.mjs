@@ -1,0 +1,151 @@
+// Scenario 3b, the sidecar hop counted: instructions per proxied request of the tandem sidecar, the
+// bare Node proxy, nginx and HAProxy, each run under valgrind's callgrind, against the same upstream
+// and with the same configuration as scenario 3. An instruction count is the same on every run,
+// whatever else the machine does, where scenario 3's CPU seconds vary from round to round on a
+// shared machine; it does not see what instructions cost (cache misses, waiting for a core) nor
+// the kernel's share of the work (each proxy makes about the same system calls per request).
+// Writes bench/results/hop-instructions.json.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startSidecar } from "@tandem/testkit";
+import {
+  callgrindWrap,
+  commandOf,
+  countInstructions,
+  spawnWithReadyMessage,
+  valgrindVersion,
+} from "./lib/instructions.mjs";
+import { startNodeProxy } from "./lib/node-proxy.mjs";
+import { startHaproxy, startNginx, startUpstream, ToolMissingError } from "./lib/proxies.mjs";
+import { pick, QUICK, summarizeRounds, writeResult } from "./lib/stats.mjs";
+
+const ROUNDS = pick(2, 1);
+// V8 compiles the hot path of a Node proxy to its final form over the first ~20 000 requests.
+const WARMUP = pick(20_000, 3000);
+const REQUESTS = pick(2000, 300);
+const CONNECTIONS = 4;
+
+let version;
+try {
+  version = valgrindVersion();
+} catch (error) {
+  if (!(error instanceof ToolMissingError)) throw error;
+  console.log(`hop-instructions: skipped, ${error.message}`);
+  process.exit(0);
+}
+
+const upstream = await startUpstream();
+const hostPort = upstream.url.slice("http://".length);
+const dir = mkdtempSync(join(tmpdir(), "tandem-bench-instr-"));
+const skipped = {};
+const rounds = {};
+try {
+  const config = join(dir, "tandem.yaml");
+  writeFileSync(config, `upstreams:\n  upstream:\n    endpoints: [${upstream.url}]\n`);
+  // The sidecar runs exactly as `launchSidecar` starts it (its Node flags and environment): read
+  // from a sidecar started the usual way, then started again under callgrind.
+  const usual = await startSidecar({ config, env: { TANDEM_LOG_LEVEL: "warn" } });
+  const sidecarCommand = commandOf(usual.pid);
+  const token = usual.token;
+  await usual.stop();
+
+  const subjects = {
+    "tandem sidecar": async (wrap) => {
+      // The IPC channel stays open: a sidecar whose parent goes away stops.
+      const { child, message } = await spawnWithReadyMessage(wrap, sidecarCommand.argv, sidecarCommand.env);
+      return {
+        target: {
+          origin: message.api,
+          path: "http://upstream/",
+          headers: { "proxy-authorization": `Bearer ${token}` },
+        },
+        pids: [child.pid],
+        stop: () => stopChild(child),
+      };
+    },
+    "bare Node proxy": async (wrap) => {
+      const proxy = await startNodeProxy(upstream.url, { wrap });
+      return { target: { origin: proxy.url, path: "/", headers: {} }, pids: proxy.pids, stop: proxy.stop };
+    },
+    nginx: async (wrap) => {
+      // One process: the worker's code, without the master that would fork it.
+      const proxy = await startNginx({ upstream: hostPort, wrap, masterProcess: false });
+      return { target: { origin: proxy.url, path: "/", headers: {} }, pids: proxy.pids, stop: proxy.stop };
+    },
+    HAProxy: async (wrap) => {
+      const proxy = await startHaproxy({ upstream: hostPort, wrap });
+      return { target: { origin: proxy.url, path: "/", headers: {} }, pids: proxy.pids, stop: proxy.stop };
+    },
+  };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const [name, start] of Object.entries(subjects)) {
+      if (skipped[name] !== undefined) continue;
+      const outDir = mkdtempSync(join(dir, "cg-"));
+      let subject;
+      try {
+        subject = await start(callgrindWrap(outDir));
+      } catch (error) {
+        if (!(error instanceof ToolMissingError)) throw error;
+        skipped[name] = error.message;
+        console.log(`${name}: ${error.message}`);
+        continue;
+      }
+      try {
+        const counts = await countInstructions({
+          pids: subject.pids,
+          outDir,
+          target: subject.target,
+          warmup: WARMUP,
+          requests: REQUESTS,
+          connections: CONNECTIONS,
+        });
+        rounds[name] = [...(rounds[name] ?? []), counts];
+        console.log(
+          `round ${r + 1}/${ROUNDS} ${name}: ${Math.round(counts.perRequest)} instructions per request, main thread ${Math.round(counts.mainThreadPerRequest)}`,
+        );
+      } finally {
+        await subject.stop();
+      }
+    }
+  }
+  const summary = Object.fromEntries(
+    Object.entries(rounds).map(([name, rs]) => [
+      name,
+      summarizeRounds(rs.map((c) => ({ perRequest: c.perRequest, mainThreadPerRequest: c.mainThreadPerRequest }))),
+    ]),
+  );
+  const file = writeResult("hop-instructions", {
+    method: {
+      tool: `${version}, callgrind`,
+      upstream: upstream.kind,
+      rounds: ROUNDS,
+      warmupRequests: WARMUP,
+      requests: REQUESTS,
+      connections: CONNECTIONS,
+    },
+    baseline: "bare Node proxy",
+    skipped,
+    rounds,
+    summary,
+  });
+  console.table(
+    Object.fromEntries(
+      Object.entries(summary).map(([n, s]) => [
+        n,
+        { perRequest: s.perRequest.median, main: s.mainThreadPerRequest.median },
+      ]),
+    ),
+  );
+  console.log(`wrote ${file}${QUICK ? " (quick mode)" : ""}`);
+} finally {
+  await upstream.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await gone;
+}
