@@ -188,7 +188,7 @@ try {
     baseline: "direct",
     skipped,
     peers: { daprVcpuPer1000: 0.48, istioVcpuPer1000: 0.35 },
-    targets: { addedP99MsAt1000: 0.5, maxRatioToNginxAddedP99: 2 },
+    targets: { addedP99MsAt1000: 0.5, maxRatioToNginxAdded: 2 },
     rounds: { latency, added, throughput },
     summary,
   });
