@@ -5,6 +5,8 @@ import { getHeapSpaceStatistics } from "node:v8";
 const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const GC_BUCKETS = [0.001, 0.01, 0.1, 1, 2, 5];
+/** How long the event-loop delay is still sampled after the last request. */
+const SAMPLE_AFTER_REQUEST_MS = 2000;
 const GC_KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MAJOR]: "major",
   [constants.NODE_PERFORMANCE_GC_MINOR]: "minor",
@@ -23,6 +25,12 @@ interface Family {
   samples: readonly Sample[];
 }
 
+/** Options of `ProcessMetrics`. */
+export interface ProcessMetricsOptions {
+  /** How long the event-loop delay is still sampled after the last request. Default 2000 ms. */
+  sampleAfterRequestMs?: number;
+}
+
 interface GcSeries {
   buckets: number[];
   sum: number;
@@ -33,24 +41,32 @@ interface GcSeries {
  * The sidecar's own metrics: the process and Node.js runtime metrics Prometheus clients export
  * (the names, help and types of prom-client's defaults, without the `*_total` gauges promtool
  * flags), and its lifecycle state. Values are read at each scrape; one event-loop delay monitor
- * and one GC observer serve both formats.
+ * and one GC observer serve both formats. The event-loop delay is sampled (every 10 ms, as
+ * prom-client does) only while the sidecar serves requests and for `sampleAfterRequestMs` after
+ * the last one: an idle sidecar's loop has no delay to measure, and the sampling timer was all
+ * that woke it, 100 times a second.
  */
 export class ProcessMetrics {
   readonly #version: string;
   #ready = 0;
   #inflight = 0;
   #loopDelay: ReturnType<typeof monitorEventLoopDelay> | undefined;
+  #sampling = false;
+  /** A request came since the idle check last looked. */
+  #busy = false;
+  readonly #sampleAfterRequestMs: number;
+  #idleCheck: NodeJS.Timeout | undefined;
   readonly #gc = new Map<string, GcSeries>();
   #maxFds: number | undefined | null = null;
 
-  constructor(version: string) {
+  constructor(version: string, options: ProcessMetricsOptions = {}) {
     this.#version = version;
     try {
       this.#loopDelay = monitorEventLoopDelay({ resolution: 10 });
-      this.#loopDelay.enable();
     } catch {
       this.#loopDelay = undefined;
     }
+    this.#sampleAfterRequestMs = options.sampleAfterRequestMs ?? SAMPLE_AFTER_REQUEST_MS;
     new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) {
         // A GC entry's detail says which kind of collection it was.
@@ -65,8 +81,30 @@ export class ProcessMetrics {
     this.#ready = ready ? 1 : 0;
   }
 
+  /** The requests in progress; called as each one starts and ends. */
   setInflight(count: number): void {
     this.#inflight = count;
+    this.#busy = true;
+    if (!this.#sampling && this.#loopDelay !== undefined) {
+      this.#sampling = true;
+      this.#loopDelay.enable();
+      // One timer, re-armed with refresh() (which also revives it once it has fired); it holds
+      // no process open.
+      if (this.#idleCheck === undefined) {
+        this.#idleCheck = setTimeout(() => this.#checkIdle(), this.#sampleAfterRequestMs);
+        this.#idleCheck.unref();
+      } else this.#idleCheck.refresh();
+    }
+  }
+
+  #checkIdle(): void {
+    if (this.#busy || this.#inflight > 0) {
+      this.#busy = false;
+      this.#idleCheck?.refresh();
+      return;
+    }
+    this.#sampling = false;
+    this.#loopDelay?.disable();
   }
 
   /** The exposition for a scrape, OpenMetrics when the scraper asks for it. */
@@ -127,8 +165,11 @@ export class ProcessMetrics {
     families.push(gauge("nodejs_eventloop_lag_seconds", "Lag of event loop in seconds.", lag));
     const delay = this.#loopDelay;
     if (delay !== undefined) {
+      // No samples since the last scrape (an idle sidecar): no delay, rather than the empty
+      // histogram's placeholders (a min of 2^63 ns, a mean of NaN).
+      const sampled = delay.count > 0;
       const stat = (name: string, help: string, nanoseconds: number) =>
-        families.push(gauge(`nodejs_eventloop_lag_${name}_seconds`, help, nanoseconds / 1e9));
+        families.push(gauge(`nodejs_eventloop_lag_${name}_seconds`, help, sampled ? nanoseconds / 1e9 : 0));
       stat("min", "The minimum recorded event loop delay.", delay.min);
       stat("max", "The maximum recorded event loop delay.", delay.max);
       stat("mean", "The mean of the recorded event loop delays.", delay.mean);

@@ -53,6 +53,38 @@ describe("ProcessMetrics", () => {
     expect(s.get('nodejs_gc_duration_seconds_sum{kind="minor"}')).toBeGreaterThan(0);
   });
 
+  it("samples the event-loop delay while requests come and shortly after, and reports none when idle", async () => {
+    const metrics = new ProcessMetrics("1.2.3", { sampleAfterRequestMs: 100 });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const lag = async () => {
+      const s = samples((await metrics.expose(undefined)).body);
+      return { p50: s.get("nodejs_eventloop_lag_p50_seconds"), max: s.get("nodejs_eventloop_lag_max_seconds") };
+    };
+    // No request yet: nothing sampled, and no placeholder values of an empty histogram.
+    await sleep(60);
+    expect(await lag()).toEqual({ p50: 0, max: 0 });
+    // A request: sampled every 10 ms, each sample the time between two turns of the timer.
+    metrics.setInflight(1);
+    await sleep(60);
+    const busy = await lag();
+    expect(busy.p50).toBeGreaterThanOrEqual(0.009);
+    expect(busy.max).toBeGreaterThanOrEqual(busy.p50 as number);
+    // Still sampled while a request is in progress, however long it takes.
+    await sleep(250);
+    expect((await lag()).p50).toBeGreaterThan(0);
+    // Idle for longer than sampleAfterRequestMs: sampling stops.
+    metrics.setInflight(0);
+    await sleep(250);
+    await lag(); // the scrape resets the histogram
+    await sleep(60);
+    expect(await lag()).toEqual({ p50: 0, max: 0 });
+    // The next request starts it again.
+    metrics.setInflight(1);
+    await sleep(60);
+    expect((await lag()).p50).toBeGreaterThanOrEqual(0.009);
+    metrics.setInflight(0);
+  });
+
   it("serves the same families as OpenMetrics, counters named without _total, ending in # EOF", async () => {
     const metrics = new ProcessMetrics("1.2.3");
     const text = (await metrics.expose(undefined)).body;

@@ -201,6 +201,34 @@ describe("tandem sidecar process", () => {
     }
   }, 40_000);
 
+  it.skipIf(process.platform !== "linux")(
+    "sleeps when idle: its main thread wakes a few times a second at most",
+    async () => {
+      const sidecar = await startSidecar();
+      try {
+        // A request starts the event-loop delay sampling (every 10 ms); it stops 2-4 s after the last one.
+        expect((await fetch(`${sidecar.admin}/readyz`)).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 5000));
+        const switches = () => {
+          const status = readFileSync(`/proc/${sidecar.pid}/task/${sidecar.pid}/status`, "utf8");
+          return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1]);
+        };
+        const before = switches();
+        await new Promise((r) => setTimeout(r, 3000));
+        // Sampling the event-loop delay all the time woke it 100 times a second.
+        expect(switches() - before).toBeLessThan(30);
+        // And the next request is sampled again.
+        expect((await fetch(`${sidecar.admin}/readyz`)).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 100));
+        const metrics = await (await fetch(`${sidecar.admin}/metrics`)).text();
+        expect(Number(/^nodejs_eventloop_lag_p50_seconds (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+      } finally {
+        await sidecar.stop();
+      }
+    },
+    20_000,
+  );
+
   it("gives back the memory its start took when NODE_OPTIONS exposes gc, and serves as before", async () => {
     const sidecar = await startSidecar({ env: { NODE_OPTIONS: "--expose-gc" } });
     try {
