@@ -3,8 +3,9 @@
 // the process to its ready message. Each RSS is split into the process's own (anonymous) memory
 // and the pages of the node binary and libraries mapped from disk; next to each idle sidecar, a
 // bare Node process (a node:http server and nothing else) gives the floor any Node sidecar starts
-// from. Writes bench/results/footprint.json.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+// from. The last one is also watched idle: its CPU time and how often its main thread wakes up.
+// Writes bench/results/footprint.json.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSidecar } from "@tandem/testkit";
@@ -14,6 +15,7 @@ import { pick, QUICK, sleep, summarize, writeResult } from "./lib/stats.mjs";
 
 const STARTS = pick(5, 2);
 const IDLE_SETTLE_S = pick(10, 2);
+const IDLE_WATCH_S = pick(30, 3);
 const RATE = 1000;
 const WARMUP_S = pick(10, 2);
 const LONG_S = pick(300, 15);
@@ -21,6 +23,13 @@ const SAMPLE_EVERY_S = pick(5, 1);
 const UNDER_LOAD_AT_S = pick(30, 3);
 
 const MB = 2 ** 20;
+
+/** Times the main thread of `pid` went to sleep or was preempted (its context switches), from /proc. */
+function mainThreadSwitches(pid) {
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8");
+  const count = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)$`, "m").exec(status)?.[1]);
+  return count("voluntary_ctxt_switches") + count("nonvoluntary_ctxt_switches");
+}
 
 /** A process's resident memory in MB: in all, anonymous (its own), and mapped from files. */
 function memory(pid) {
@@ -70,6 +79,22 @@ try {
       sidecar = undefined;
     }
   }
+
+  // The last one, still idle: CPU time and main-thread wake-ups (each is a context switch).
+  const idleCpuBefore = processStats([sidecar.pid]).cpuSeconds;
+  const switchesBefore = mainThreadSwitches(sidecar.pid);
+  await sleep(IDLE_WATCH_S * 1000);
+  const idle = {
+    seconds: IDLE_WATCH_S,
+    cpuMsPerSecond: ((processStats([sidecar.pid]).cpuSeconds - idleCpuBefore) * 1000) / IDLE_WATCH_S,
+    wakeupsPerSecond: (mainThreadSwitches(sidecar.pid) - switchesBefore) / IDLE_WATCH_S,
+    // Read again at the end: V8's memory reducer may take a second round some seconds after the first.
+    afterS: IDLE_SETTLE_S + IDLE_WATCH_S,
+    ...memory(sidecar.pid),
+  };
+  console.log(
+    `idle for ${IDLE_WATCH_S} s: ${idle.cpuMsPerSecond.toFixed(2)} ms of CPU and ${idle.wakeupsPerSecond.toFixed(1)} main-thread wake-ups a second; RSS ${idle.rssMB.toFixed(1)} MB (${idle.anonMB.toFixed(1)} anonymous)`,
+  );
 
   // The last one serves 1000 req/s: a warm-up, then the long run with RSS sampled as it goes.
   const target = {
@@ -134,6 +159,10 @@ try {
     bareNodeRssMB: summarize(starts.map((s) => s.bareNodeRssMB)),
     bareNodeAnonMB: summarize(starts.map((s) => s.bareNodeAnonMB)),
     bareNodeFileMB: summarize(starts.map((s) => s.bareNodeFileMB)),
+    idleCpuMsPerSecond: idle.cpuMsPerSecond,
+    idleWakeupsPerSecond: idle.wakeupsPerSecond,
+    idleLaterRssMB: idle.rssMB,
+    idleLaterAnonMB: idle.anonMB,
     underLoadRssMB: load.underLoadRssMB,
     underLoadAnonMB: load.underLoadAnonMB,
     endRssMB: load.endRssMB,
@@ -146,6 +175,7 @@ try {
       upstream: upstream.kind,
       starts: STARTS,
       idleSettleSeconds: IDLE_SETTLE_S,
+      idleWatchSeconds: IDLE_WATCH_S,
       rate: RATE,
       warmupSeconds: WARMUP_S,
       longRunSeconds: LONG_S,
@@ -156,6 +186,7 @@ try {
     },
     targets: { idleRssMB: 60, underLoadRssMB: 100 },
     starts,
+    idle,
     load,
     summary,
   });

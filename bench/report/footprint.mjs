@@ -36,6 +36,22 @@ export default function render(result, all = {}) {
             "",
           ],
         ]),
+    ...(s.idleCpuMsPerSecond === undefined
+      ? []
+      : [
+          [
+            `CPU idle (over ${m.idleWatchSeconds} s, after the last start's idle reading)`,
+            `${num(s.idleCpuMsPerSecond, 2)} ms per second, main thread awake ${num(s.idleWakeupsPerSecond, 1)} times a second`,
+            "",
+            "",
+          ],
+          [
+            `RSS idle ${m.idleSettleSeconds + m.idleWatchSeconds} s after ready (the last start)`,
+            `${num(s.idleLaterRssMB, 1)} MB (${num(s.idleLaterAnonMB, 1)} anonymous)`,
+            "",
+            "",
+          ],
+        ]),
     [
       `RSS at ${m.rate} req/s (after ${num(l.underLoadAtS, 0)} s)`,
       `${num(s.underLoadRssMB, 1)} MB`,
@@ -70,9 +86,12 @@ export default function render(result, all = {}) {
   if (!growthMet) losses.push(`its memory kept growing during the long run (+${num(s.growthMB, 0)} MB)`);
   const markdown = `\`bench/footprint.mjs\`: the sidecar (${m.sidecar}) started ${m.starts} times, each time timed from spawning the
 process to its ready message, its resident memory (VmRSS from \`/proc\`) read at ready and ${m.idleSettleSeconds} s later; the last one then
-serves ${m.rate} req/s (open loop, ${m.warmupSeconds} s warm-up) for ${long}, its RSS read every ${m.sampleEverySeconds} s. Upstream: ${m.upstream}.${
-    m.bareNode === undefined ? "" : ` Next to each idle sidecar, ${m.bareNode}.`
-  }
+serves ${m.rate} req/s (open loop, ${m.warmupSeconds} s warm-up) for ${long}, its RSS read every ${m.sampleEverySeconds} s${
+    m.idleWatchSeconds === undefined
+      ? ""
+      : `; before that, it is watched idle for ${m.idleWatchSeconds} s: its CPU time (\`/proc\`) and how often its main
+thread wakes up (its context switches)`
+  }. Upstream: ${m.upstream}.${m.bareNode === undefined ? "" : ` Next to each idle sidecar, ${m.bareNode}.`}
 
 ${runLine(result, "footprint.json")}
 
