@@ -9,6 +9,10 @@ export default function render(result, all) {
   const s = result.summary;
   const m = result.method;
   const names = Object.keys(s);
+  if (names.length === 0)
+    return {
+      markdown: `Not measured (${Object.values(result.skipped ?? {}).join("; ") || "no proxy was counted"}): \`bench/hop-instructions.mjs\` runs each proxy under valgrind's callgrind.`,
+    };
   const k = (v) => (v === undefined ? undefined : v / 1000);
   const median = (n, key = "perRequest") => s[n]?.[key]?.median;
   const kmmm = (x) => (x === undefined ? "n/a" : mmm({ median: k(x.median), min: k(x.min), max: k(x.max) }, 1));
