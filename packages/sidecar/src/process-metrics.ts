@@ -1,10 +1,12 @@
 import { readdirSync, readFileSync } from "node:fs";
-import { constants, monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks";
+import { constants, createHistogram, PerformanceObserver } from "node:perf_hooks";
 import { getHeapSpaceStatistics } from "node:v8";
 
 const TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const GC_BUCKETS = [0.001, 0.01, 0.1, 1, 2, 5];
+/** How often the event-loop delay is sampled (prom-client's `monitorEventLoopDelay` resolution). */
+const SAMPLE_EVERY_MS = 10;
 /** How long the event-loop delay is still sampled after the last request. */
 const SAMPLE_AFTER_REQUEST_MS = 2000;
 const GC_KINDS: Record<number, string> = {
@@ -26,7 +28,7 @@ interface Family {
 }
 
 /** Options of `ProcessMetrics`. */
-export interface ProcessMetricsOptions {
+interface ProcessMetricsOptions {
   /** How long the event-loop delay is still sampled after the last request. Default 2000 ms. */
   sampleAfterRequestMs?: number;
 }
@@ -41,31 +43,31 @@ interface GcSeries {
  * The sidecar's own metrics: the process and Node.js runtime metrics Prometheus clients export
  * (the names, help and types of prom-client's defaults, without the `*_total` gauges promtool
  * flags), and its lifecycle state. Values are read at each scrape; one event-loop delay monitor
- * and one GC observer serve both formats. The event-loop delay is sampled (every 10 ms, as
- * prom-client does) only while the sidecar serves requests and for `sampleAfterRequestMs` after
- * the last one: an idle sidecar's loop has no delay to measure, and the sampling timer was all
- * that woke it, 100 times a second.
+ * and one GC observer serve both formats. The event-loop delay is sampled as prom-client's
+ * `monitorEventLoopDelay` does (the time between turns of a 10 ms timer, in a histogram reset at
+ * each scrape), but only while the API listener serves requests and for `sampleAfterRequestMs`
+ * after the last one: an idle sidecar's loop has no delay to measure, and that timer was all that
+ * woke it, 100 times a second. Probes and scrapes on the admin listener do not start it. Node's
+ * monitor cannot be paused: enabled again, its first sample would be the whole idle gap.
  */
 export class ProcessMetrics {
   readonly #version: string;
   #ready = 0;
   #inflight = 0;
-  #loopDelay: ReturnType<typeof monitorEventLoopDelay> | undefined;
-  #sampling = false;
-  /** A request came since the idle check last looked. */
-  #busy = false;
+  readonly #loopDelay = createHistogram();
   readonly #sampleAfterRequestMs: number;
-  #idleCheck: NodeJS.Timeout | undefined;
+  #sampler: NodeJS.Timeout | undefined;
+  /** `performance.now()` at the sampler's last turn; 0 while it is stopped. */
+  #lastTurn = 0;
+  /** API requests seen, and as many as the sampler had seen at its last turn. */
+  #requests = 0;
+  #requestsSeen = 0;
+  #quietMs = 0;
   readonly #gc = new Map<string, GcSeries>();
   #maxFds: number | undefined | null = null;
 
   constructor(version: string, options: ProcessMetricsOptions = {}) {
     this.#version = version;
-    try {
-      this.#loopDelay = monitorEventLoopDelay({ resolution: 10 });
-    } catch {
-      this.#loopDelay = undefined;
-    }
     this.#sampleAfterRequestMs = options.sampleAfterRequestMs ?? SAMPLE_AFTER_REQUEST_MS;
     new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) {
@@ -84,27 +86,38 @@ export class ProcessMetrics {
   /** The requests in progress; called as each one starts and ends. */
   setInflight(count: number): void {
     this.#inflight = count;
-    this.#busy = true;
-    if (!this.#sampling && this.#loopDelay !== undefined) {
-      this.#sampling = true;
-      this.#loopDelay.enable();
-      // One timer, re-armed with refresh() (which also revives it once it has fired); it holds
-      // no process open.
-      if (this.#idleCheck === undefined) {
-        this.#idleCheck = setTimeout(() => this.#checkIdle(), this.#sampleAfterRequestMs);
-        this.#idleCheck.unref();
-      } else this.#idleCheck.refresh();
-    }
   }
 
-  #checkIdle(): void {
-    if (this.#busy || this.#inflight > 0) {
-      this.#busy = false;
-      this.#idleCheck?.refresh();
-      return;
+  /** A request on the API listener: the event-loop delay is sampled until a while after the last one. */
+  noteRequest(): void {
+    this.#requests++;
+    if (this.#lastTurn !== 0) return;
+    this.#lastTurn = performance.now();
+    this.#quietMs = 0;
+    this.#requestsSeen = this.#requests;
+    // One timer, re-armed with refresh() at each turn (which also revives it once it has fired);
+    // it holds no process open.
+    if (this.#sampler === undefined) {
+      this.#sampler = setTimeout(() => this.#turn(), SAMPLE_EVERY_MS);
+      this.#sampler.unref();
+    } else this.#sampler.refresh();
+  }
+
+  #turn(): void {
+    const now = performance.now();
+    this.#loopDelay.record(Math.max(1, Math.round((now - this.#lastTurn) * 1e6)));
+    this.#lastTurn = now;
+    if (this.#requests !== this.#requestsSeen || this.#inflight > 0) {
+      this.#requestsSeen = this.#requests;
+      this.#quietMs = 0;
+    } else {
+      this.#quietMs += SAMPLE_EVERY_MS;
+      if (this.#quietMs >= this.#sampleAfterRequestMs) {
+        this.#lastTurn = 0;
+        return;
+      }
     }
-    this.#sampling = false;
-    this.#loopDelay?.disable();
+    this.#sampler?.refresh();
   }
 
   /** The exposition for a scrape, OpenMetrics when the scraper asks for it. */
@@ -164,21 +177,19 @@ export class ProcessMetrics {
     }
     families.push(gauge("nodejs_eventloop_lag_seconds", "Lag of event loop in seconds.", lag));
     const delay = this.#loopDelay;
-    if (delay !== undefined) {
-      // No samples since the last scrape (an idle sidecar): no delay, rather than the empty
-      // histogram's placeholders (a min of 2^63 ns, a mean of NaN).
-      const sampled = delay.count > 0;
-      const stat = (name: string, help: string, nanoseconds: number) =>
-        families.push(gauge(`nodejs_eventloop_lag_${name}_seconds`, help, sampled ? nanoseconds / 1e9 : 0));
-      stat("min", "The minimum recorded event loop delay.", delay.min);
-      stat("max", "The maximum recorded event loop delay.", delay.max);
-      stat("mean", "The mean of the recorded event loop delays.", delay.mean);
-      stat("stddev", "The standard deviation of the recorded event loop delays.", delay.stddev);
-      stat("p50", "The 50th percentile of the recorded event loop delays.", delay.percentile(50));
-      stat("p90", "The 90th percentile of the recorded event loop delays.", delay.percentile(90));
-      stat("p99", "The 99th percentile of the recorded event loop delays.", delay.percentile(99));
-      delay.reset();
-    }
+    // No samples since the last scrape (an idle sidecar): no delay, rather than the empty
+    // histogram's placeholders (a min of 2^63 ns, a mean of NaN).
+    const sampled = delay.count > 0;
+    const stat = (name: string, help: string, nanoseconds: number) =>
+      families.push(gauge(`nodejs_eventloop_lag_${name}_seconds`, help, sampled ? nanoseconds / 1e9 : 0));
+    stat("min", "The minimum recorded event loop delay.", delay.min);
+    stat("max", "The maximum recorded event loop delay.", delay.max);
+    stat("mean", "The mean of the recorded event loop delays.", delay.mean);
+    stat("stddev", "The standard deviation of the recorded event loop delays.", delay.stddev);
+    stat("p50", "The 50th percentile of the recorded event loop delays.", delay.percentile(50));
+    stat("p90", "The 90th percentile of the recorded event loop delays.", delay.percentile(90));
+    stat("p99", "The 99th percentile of the recorded event loop delays.", delay.percentile(99));
+    delay.reset();
     families.push(
       byType(
         "nodejs_active_resources",

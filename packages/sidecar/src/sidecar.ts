@@ -259,6 +259,7 @@ export class Sidecar implements SidecarControl {
   #handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
     const entry = this.#inflight.add(res);
     this.#metrics.setInflight(this.#inflight.size);
+    if (listener === "api") this.#metrics.noteRequest();
     // One listener per answer, not one per part that cares: `once` and a second listener each
     // allocate, on every request.
     res.on("close", () => this.#closed(entry));
