@@ -5,7 +5,7 @@
 // bare Node process (a node:http server and nothing else) gives the floor any Node sidecar starts
 // from. The last one is also watched idle: its CPU time and how often its main thread wakes up.
 // Writes bench/results/footprint.json.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSidecar } from "@tandem/testkit";
@@ -24,11 +24,23 @@ const UNDER_LOAD_AT_S = pick(30, 3);
 
 const MB = 2 ** 20;
 
-/** Times the main thread of `pid` went to sleep or was preempted (its context switches), from /proc. */
-function mainThreadSwitches(pid) {
+/** Times the main thread of `pid` went to sleep (its voluntary context switches), from /proc. */
+function mainThreadSleeps(pid) {
   const status = readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8");
-  const count = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)$`, "m").exec(status)?.[1]);
-  return count("voluntary_ctxt_switches") + count("nonvoluntary_ctxt_switches");
+  return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1]);
+}
+
+/** CPU time of all threads of `pid` in ms, from /proc/<pid>/task/<tid>/schedstat (nanoseconds, not 10 ms ticks). */
+function cpuMs(pid) {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // A thread that ended meanwhile.
+    }
+  }
+  return ns / 1e6;
 }
 
 /** A process's resident memory in MB: in all, anonymous (its own), and mapped from files. */
@@ -80,14 +92,14 @@ try {
     }
   }
 
-  // The last one, still idle: CPU time and main-thread wake-ups (each is a context switch).
-  const idleCpuBefore = processStats([sidecar.pid]).cpuSeconds;
-  const switchesBefore = mainThreadSwitches(sidecar.pid);
+  // The last one, still idle: CPU time and main-thread wake-ups (each sleep ends in one).
+  const idleCpuBefore = cpuMs(sidecar.pid);
+  const sleepsBefore = mainThreadSleeps(sidecar.pid);
   await sleep(IDLE_WATCH_S * 1000);
   const idle = {
     seconds: IDLE_WATCH_S,
-    cpuMsPerSecond: ((processStats([sidecar.pid]).cpuSeconds - idleCpuBefore) * 1000) / IDLE_WATCH_S,
-    wakeupsPerSecond: (mainThreadSwitches(sidecar.pid) - switchesBefore) / IDLE_WATCH_S,
+    cpuMsPerSecond: (cpuMs(sidecar.pid) - idleCpuBefore) / IDLE_WATCH_S,
+    wakeupsPerSecond: (mainThreadSleeps(sidecar.pid) - sleepsBefore) / IDLE_WATCH_S,
     // Read again at the end: V8's memory reducer may take a second round some seconds after the first.
     afterS: IDLE_SETTLE_S + IDLE_WATCH_S,
     ...memory(sidecar.pid),

@@ -53,9 +53,13 @@ try {
   // The sidecar runs exactly as `launchSidecar` starts it (its Node flags and environment): read
   // from a sidecar started the usual way, then started again under callgrind.
   const usual = await startSidecar({ config, env: { TANDEM_LOG_LEVEL: "warn" } });
-  const sidecarCommand = commandOf(usual.pid);
+  let sidecarCommand;
+  try {
+    sidecarCommand = commandOf(usual.pid);
+  } finally {
+    await usual.stop();
+  }
   const token = usual.token;
-  await usual.stop();
 
   const subjects = {
     "tandem sidecar": async (wrap) => {

@@ -60,6 +60,10 @@ export function spawnWithReadyMessage(wrap, argv, env, limitMs = 180_000) {
       clearTimeout(timer);
       reject(new Error(`${argv.join(" ")} exited (${code ?? signal}) before it was ready`));
     });
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(new Error(`${wrap[0]} could not be started: ${error.message}`));
+    });
   });
 }
 

@@ -23,10 +23,10 @@ export async function startNodeProxy(upstream, options = {}) {
   process.once("exit", killOnExit);
   const port = await new Promise((resolve, reject) => {
     const limitS = options.wrap === undefined ? 10 : 120;
-    const timer = setTimeout(
-      () => reject(new Error(`the Node proxy did not listen within ${limitS} s`)),
-      limitS * 1000,
-    );
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the Node proxy did not listen within ${limitS} s`));
+    }, limitS * 1000);
     child.once("message", (p) => {
       clearTimeout(timer);
       resolve(p);

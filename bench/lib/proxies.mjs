@@ -97,7 +97,7 @@ http {
     stdio: ["ignore", "ignore", "pipe"],
     detached: true,
   });
-  return await started("nginx", child, prefix, port, () => readFileSync(join(prefix, "error.log"), "utf8"));
+  return await started("nginx", child, prefix, port, () => readFileSync(join(prefix, "error.log"), "utf8"), o.wrap);
 }
 
 /**
@@ -145,7 +145,7 @@ frontend bench
     stdio: ["ignore", "ignore", "pipe"],
     detached: true,
   });
-  return await started("haproxy", child, prefix, port);
+  return await started("haproxy", child, prefix, port, undefined, o.wrap);
 }
 
 /** Spawns `bin args`, or `wrap[0] ...wrap bin args` when a wrapper command is given. */
@@ -182,7 +182,7 @@ function track(child) {
   }
 }
 
-async function started(tool, child, prefix, port, readLog) {
+async function started(tool, child, prefix, port, readLog, wrap) {
   track(child);
   let stderr = "";
   child.stderr.on("data", (d) => {
@@ -205,7 +205,9 @@ async function started(tool, child, prefix, port, readLog) {
     }
     rmSync(prefix, { recursive: true, force: true });
   };
-  const deadline = Date.now() + 10_000;
+  // Under a wrapper (valgrind) a server starts many times slower.
+  const limitS = wrap === undefined ? 10 : 120;
+  const deadline = Date.now() + limitS * 1000;
   while (Date.now() < deadline) {
     if (exited !== null) {
       const log = readLog ? safe(readLog) : "";
@@ -222,7 +224,7 @@ async function started(tool, child, prefix, port, readLog) {
     }
   }
   await stop();
-  throw new Error(`${tool} was not ready on ${url} within 10 s: ${stderr}`);
+  throw new Error(`${tool} was not ready on ${url} within ${limitS} s: ${stderr}`);
 }
 
 function safe(fn) {

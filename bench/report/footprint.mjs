@@ -89,8 +89,8 @@ process to its ready message, its resident memory (VmRSS from \`/proc\`) read at
 serves ${m.rate} req/s (open loop, ${m.warmupSeconds} s warm-up) for ${long}, its RSS read every ${m.sampleEverySeconds} s${
     m.idleWatchSeconds === undefined
       ? ""
-      : `; before that, it is watched idle for ${m.idleWatchSeconds} s: its CPU time (\`/proc\`) and how often its main
-thread wakes up (its context switches)`
+      : `; before that, it is watched idle for ${m.idleWatchSeconds} s: its CPU time and how often its main
+thread wakes up (its voluntary context switches, from \`/proc\`; CPU time from \`schedstat\`, in nanoseconds)`
   }. Upstream: ${m.upstream}.${m.bareNode === undefined ? "" : ` Next to each idle sidecar, ${m.bareNode}.`}
 
 ${runLine(result, "footprint.json")}

@@ -30,7 +30,7 @@ export default function render(result, all) {
   const bare = median(NODE_PROXY);
   const tandemMain = median(TANDEM, "mainThreadPerRequest");
   const bareMain = median(NODE_PROXY, "mainThreadPerRequest");
-  if (tandem !== undefined && bare !== undefined) {
+  if (tandem !== undefined && bare !== undefined && tandemMain > 0 && bareMain > 0) {
     findings += `The sidecar runs ${num(k(tandem), 0)} k instructions per request, ${times(tandem / bare)} the bare Node
 proxy's ${num(k(bare), 0)} k; on the main thread, where the request is handled (and the sidecar's garbage collection runs:
 it starts with \`--single-threaded-gc\`), ${num(k(tandemMain), 0)} k against ${num(k(bareMain), 0)} k, ${times(tandemMain / bareMain)}. The
@@ -58,7 +58,11 @@ each idle gap, the wait for a core).`
   if (tandem !== undefined && median(NGINX) !== undefined)
     findings += `${findings === "" ? "" : "\n\n"}**Where tandem loses:** nginx forwards a request in ${num(k(median(NGINX)), 1)} k instructions${
       s.HAProxy ? ` and HAProxy in ${num(k(median("HAProxy")), 1)} k` : ""
-    }; the sidecar needs ${times(tandem / median(NGINX), 1)} nginx's, and so does any proxy on Node's HTTP stack (the bare Node proxy: ${times(bare / median(NGINX), 1)}).`;
+    }; the sidecar needs ${times(tandem / median(NGINX), 1)} nginx's${
+      bare === undefined
+        ? ""
+        : `, and so does any proxy on Node's HTTP stack (the bare Node proxy: ${times(bare / median(NGINX), 1)})`
+    }.`;
 
   const markdown = `\`bench/hop-instructions.mjs\`: the proxies of scenario 3, with the same configuration and the same upstream
 (${m.upstream}), each run under valgrind's callgrind (${m.tool}): ${num(m.warmupRequests, 0)} requests to warm up, then the
