@@ -59,9 +59,7 @@ export class ProcessMetrics {
   #sampler: NodeJS.Timeout | undefined;
   /** `performance.now()` at the sampler's last turn; 0 while it is stopped. */
   #lastTurn = 0;
-  /** API requests seen, and as many as the sampler had seen at its last turn. */
-  #requests = 0;
-  #requestsSeen = 0;
+  /** How long the sampler has turned since the last API request, with none in progress. */
   #quietMs = 0;
   readonly #gc = new Map<string, GcSeries>();
   #maxFds: number | undefined | null = null;
@@ -90,11 +88,9 @@ export class ProcessMetrics {
 
   /** A request on the API listener: the event-loop delay is sampled until a while after the last one. */
   noteRequest(): void {
-    this.#requests++;
+    this.#quietMs = 0;
     if (this.#lastTurn !== 0) return;
     this.#lastTurn = performance.now();
-    this.#quietMs = 0;
-    this.#requestsSeen = this.#requests;
     // One timer, re-armed with refresh() at each turn (which also revives it once it has fired);
     // it holds no process open.
     if (this.#sampler === undefined) {
@@ -107,10 +103,8 @@ export class ProcessMetrics {
     const now = performance.now();
     this.#loopDelay.record(Math.max(1, Math.round((now - this.#lastTurn) * 1e6)));
     this.#lastTurn = now;
-    if (this.#requests !== this.#requestsSeen || this.#inflight > 0) {
-      this.#requestsSeen = this.#requests;
-      this.#quietMs = 0;
-    } else {
+    if (this.#inflight > 0) this.#quietMs = 0;
+    else {
       this.#quietMs += SAMPLE_EVERY_MS;
       if (this.#quietMs >= this.#sampleAfterRequestMs) {
         this.#lastTurn = 0;
