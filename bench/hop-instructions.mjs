@@ -75,19 +75,10 @@ try {
         stop: () => stopChild(child),
       };
     },
-    "bare Node proxy": async (wrap) => {
-      const proxy = await startNodeProxy(upstream.url, { wrap });
-      return { target: { origin: proxy.url, path: "/", headers: {} }, pids: proxy.pids, stop: proxy.stop };
-    },
-    nginx: async (wrap) => {
-      // One process: the worker's code, without the master that would fork it.
-      const proxy = await startNginx({ upstream: hostPort, wrap, masterProcess: false });
-      return { target: { origin: proxy.url, path: "/", headers: {} }, pids: proxy.pids, stop: proxy.stop };
-    },
-    HAProxy: async (wrap) => {
-      const proxy = await startHaproxy({ upstream: hostPort, wrap });
-      return { target: { origin: proxy.url, path: "/", headers: {} }, pids: proxy.pids, stop: proxy.stop };
-    },
+    "bare Node proxy": async (wrap) => reverseProxy(await startNodeProxy(upstream.url, { wrap })),
+    // One process: the worker's code, without the master that would fork it.
+    nginx: async (wrap) => reverseProxy(await startNginx({ upstream: hostPort, wrap, masterProcess: false })),
+    HAProxy: async (wrap) => reverseProxy(await startHaproxy({ upstream: hostPort, wrap })),
   };
   for (let r = 0; r < ROUNDS; r++) {
     for (const [name, start] of Object.entries(subjects)) {
@@ -152,6 +143,11 @@ try {
 } finally {
   await upstream.stop();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** A reverse proxy in front of the upstream as a subject: requests to its root. */
+function reverseProxy(proxy) {
+  return { target: { origin: proxy.url, path: "/", headers: {} }, pids: proxy.pids, stop: proxy.stop };
 }
 
 async function stopChild(child) {
