@@ -5,7 +5,7 @@
 // bare Node process (a node:http server and nothing else) gives the floor any Node sidecar starts
 // from. The last one is also watched idle: its CPU time and how often its main thread wakes up.
 // Writes bench/results/footprint.json.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSidecar } from "@tandem/testkit";
@@ -30,17 +30,9 @@ function mainThreadSleeps(pid) {
   return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1]);
 }
 
-/** CPU time of all threads of `pid` in ms, from /proc/<pid>/task/<tid>/schedstat (nanoseconds, not 10 ms ticks). */
+/** CPU time of all threads of `pid` in ms (the scheduler's nanoseconds, not 10 ms ticks). */
 function cpuMs(pid) {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // A thread that ended meanwhile.
-    }
-  }
-  return ns / 1e6;
+  return processStats([pid]).cpuSeconds * 1000;
 }
 
 /** A process's resident memory in MB: in all, anonymous (its own), and mapped from files. */

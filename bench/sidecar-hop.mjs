@@ -15,7 +15,7 @@ import { startSidecar } from "@tandem/testkit";
 import autocannon from "autocannon";
 import { startNodeProxy } from "./lib/node-proxy.mjs";
 import { runOpenLoop } from "./lib/open-loop.mjs";
-import { processStats, startHaproxy, startNginx, startUpstream, ToolMissingError } from "./lib/proxies.mjs";
+import { CPU_CLOCK, processStats, startHaproxy, startNginx, startUpstream, ToolMissingError } from "./lib/proxies.mjs";
 import { pick, QUICK, sleep, summarizeRounds, writeResult } from "./lib/stats.mjs";
 
 const RATES = [500, 1000, 2000];
@@ -184,6 +184,7 @@ try {
       nodeProxy:
         "node:http server and one undici Pool (keep-alive), answer streamed back, nothing else: the floor of a hop in Node",
       generator: "open loop in a child process, 32 keep-alive connections, latency from the scheduled send time",
+      cpu: CPU_CLOCK,
     },
     baseline: "direct",
     skipped,

@@ -17,10 +17,14 @@ import { ToolMissingError } from "./proxies.mjs";
 export const VALGRIND_BIN = process.env.BENCH_VALGRIND ?? "/usr/bin/valgrind";
 const CALLGRIND_CONTROL_BIN = join(VALGRIND_BIN, "..", "callgrind_control");
 
-/** valgrind's version line, e.g. "valgrind-3.19.0"; throws ToolMissingError when it is not installed. */
+let version;
+
+/** valgrind's version line, e.g. "valgrind-3.19.0" (asked once); throws ToolMissingError when it is not installed. */
 export function valgrindVersion() {
+  if (version !== undefined) return version;
   if (!existsSync(VALGRIND_BIN) || !existsSync(CALLGRIND_CONTROL_BIN)) throw new ToolMissingError("valgrind");
-  return execFileSync(VALGRIND_BIN, ["--version"], { encoding: "utf8" }).trim();
+  version = execFileSync(VALGRIND_BIN, ["--version"], { encoding: "utf8" }).trim();
+  return version;
 }
 
 /**

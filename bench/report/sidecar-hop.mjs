@@ -126,8 +126,11 @@ each send time, ~6 % of a core) measured a worse direct call on this machine (on
 against 2.6 ms. This machine is a small virtual machine that wakes an idle virtual CPU slowly, and every process
 on the path that sleeps between requests pays that wake-up: the direct call's own p99, many times its p50, is this
 machine's, and so is much of every subject's. Maximum throughput:
-autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: user + system seconds of the proxy's processes
-(nginx's master and worker) from \`/proc\` during the 1000 req/s runs, as a share of one core scaled to 1000 req/s
+autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: ${
+    m.cpu === "schedstat"
+      ? "the CPU time of every thread of the proxy's processes (nginx's master and worker), in the scheduler's nanoseconds (`/proc/<pid>/task/<tid>/schedstat`),"
+      : "user + system seconds of the proxy's processes (nginx's master and worker) from `/proc`, in clock ticks,"
+  } during the 1000 req/s runs, as a share of one core scaled to 1000 req/s
 (vCPU per 1000 req/s); RSS at the end of those runs${
     anon
       ? `, and the anonymous part of it (the process's own memory, without the
