@@ -20,7 +20,7 @@ const SIDECAR_TARGET = 1.5;
 function flagLine(flag, r) {
   const costs = `${value(r["flag evaluation, tandem (OpenFeature client)"])[0]} against ${value(r["flag evaluation, flagd-core alone"])[0]}`;
   const why =
-    "the evaluation itself is flagd-core's; around it `rt.flags` merges the contexts, builds the same evaluation details the OpenFeature SDK would, and returns a promise";
+    "the evaluation itself is flagd-core's; around it `rt.flags` checks that no hook and no other provider is in the way, merges the global, transaction and client contexts into the call's when any is set, and returns a promise, as the OpenFeature API does (flagd's evaluator is called without `await` here)";
   if (flag <= 1.5)
     return `- A flag evaluation through \`rt.flags\` costs ${times(flag, 1)} what flagd's evaluator alone costs (${costs}): ${why}.`;
   return `- **Where tandem loses:** a flag evaluation through \`rt.flags\` costs ${times(flag, 1)} what flagd's evaluator alone costs (${costs}): ${why}.`;

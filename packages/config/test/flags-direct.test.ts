@@ -104,10 +104,8 @@ describe("rt.flags evaluating without the SDK's hook machinery", () => {
     sdk.clearHooks().setContext({});
   });
 
-  it("answers every value and every details object exactly as the SDK does, with global and client context merged", async () => {
-    OpenFeature.setContext({ region: "eu" });
-    direct.setContext({ tier: "gold" });
-    sdk.setContext({ tier: "gold" });
+  /** Every call, by value and by details, on both clients: the direct answers must be the SDK's. */
+  async function compareAll(): Promise<number> {
     evaluations = 0;
     let compared = 0;
     for (const [type, key, fallback] of calls) {
@@ -115,20 +113,40 @@ describe("rt.flags evaluating without the SDK's hook machinery", () => {
         for (const method of [`get${type}Value`, `get${type}Details`]) {
           const expected = await call(sdk, method)(key, fallback, context);
           const before = evaluations;
-          const got = await call(direct, method)(key, fallback, context);
+          const given = structuredClone(context);
+          const got = await call(direct, method)(key, fallback, given);
           expect(evaluations, `${method}(${key}) went through the SDK`).toBe(before);
           expect(got, `${method}(${key}, ${JSON.stringify(context)})`).toEqual(expected);
           if (method.endsWith("Details"))
             expect(Object.isFrozen((got as { flagMetadata: object }).flagMetadata)).toBe(true);
+          // The caller's context is read, never changed or frozen.
+          expect(given).toEqual(context);
+          expect(Object.isFrozen(given)).toBe(false);
           compared++;
         }
       }
     }
-    expect(compared).toBe(calls.length * contexts.length * 2);
+    return compared;
+  }
+
+  it("answers every value and every details object exactly as the SDK does, with only the call's context", async () => {
+    expect(await compareAll()).toBe(calls.length * contexts.length * 2);
+  });
+
+  it("answers every value and every details object exactly as the SDK does, with global and client context merged", async () => {
+    OpenFeature.setContext({ region: "eu" });
+    direct.setContext({ tier: "gold" });
+    sdk.setContext({ tier: "gold" });
+    expect(await compareAll()).toBe(calls.length * contexts.length * 2);
     // The merged contexts decided: the global region and the client's tier reached the rules.
     expect(await direct.getStringValue("regional", "none")).toBe("eu-west");
     expect(await direct.getNumberValue("tiered", 0)).toBe(100);
     expect((await direct.getBooleanDetails("static", false)).flagMetadata).toEqual({ team: "x" });
+    // The call's context wins over the client's and the global one, as in the SDK.
+    expect(await direct.getNumberValue("tiered", 0, { tier: "basic" })).toBe(10);
+    OpenFeature.setContext({});
+    expect(await direct.getStringValue("regional", "none")).toBe("us-east");
+    expect(await direct.getNumberValue("tiered", 0)).toBe(100);
   });
 
   it("hands the evaluation back to the SDK while any hook is registered, and takes it again once none is", async () => {

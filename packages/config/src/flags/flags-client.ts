@@ -10,6 +10,7 @@ import {
   type Logger,
   OpenFeature,
   ProviderStatus,
+  type ResolutionDetails,
   StandardResolutionReasons,
 } from "@openfeature/server-sdk";
 import type { TandemFlagProvider } from "./provider.js";
@@ -39,18 +40,21 @@ interface ClientInternals {
 }
 
 type Details = EvaluationDetails<FlagValue>;
+type Resolution = ResolutionDetails<FlagValue>;
 type Evaluate = (key: string, value: FlagValue, context?: EvaluationContext, options?: object) => Promise<unknown>;
 
 const NO_METADATA = Object.freeze({});
+const EMPTY_CONTEXT: EvaluationContext = Object.freeze({});
+const NOT_DIRECT = Symbol("not direct");
 
 /**
  * Makes `client`'s eight evaluation methods answer straight from `provider` while nothing would
  * run around the evaluation: no hook (global, on the client or given with the call; tandem's
  * provider has none), the domain still bound to `provider`, and a provider that is neither
  * starting nor failed. Then the answer is what the SDK's
- * `evaluate` would return, built the same way (the merged context, frozen; the same details
- * and error codes), without the hook contexts, generators and copies that cost it ~10 µs per
- * evaluation where flagd's evaluator takes well under one. Otherwise, and whenever the SDK's
+ * `evaluate` would return, built the same way (the same merged context, details and error codes),
+ * without the hook contexts, generators and copies that cost it ~10 µs per evaluation where
+ * flagd's evaluator takes well under one; a `get*Value` call builds no details at all. Otherwise, and whenever the SDK's
  * client has not the fields read here, the SDK evaluates as usual. The client object stays the
  * SDK's own: hooks, handlers, context and logger are set on it as on any client.
  */
@@ -66,44 +70,26 @@ function evaluateDirectly(client: Client, provider: TandemFlagProvider): void {
   ) {
     return;
   }
-  const direct = (
+  // What the SDK's `evaluate` would hand the provider, or NOT_DIRECT when the SDK must evaluate.
+  const resolve = (
     type: FlagValueType,
     key: string,
     value: FlagValue,
     invocation: EvaluationContext | undefined,
     options: object | undefined,
-  ): Details | undefined => {
+  ): Resolution | typeof NOT_DIRECT => {
     if (
       options !== undefined ||
       apiHooksAccessor().length > 0 ||
       client.getHooks().length > 0 ||
       providerAccessor() !== provider
     ) {
-      return undefined;
+      return NOT_DIRECT;
     }
     const status = client.providerStatus;
-    if (status === ProviderStatus.NOT_READY || status === ProviderStatus.FATAL) return undefined;
-    const context = Object.freeze({
-      ...apiContextAccessor(),
-      ...transactionContextAccessor(),
-      ...client.getContext(),
-      ...invocation,
-    });
-    try {
-      const resolution = provider.resolve(type, key, value, context, internals._logger as Logger);
-      const flagMetadata = Object.freeze(resolution.flagMetadata ?? {});
-      if (resolution.errorCode) {
-        return failed(
-          key,
-          value,
-          instantiateErrorByErrorCode(resolution.errorCode, resolution.errorMessage),
-          flagMetadata,
-        );
-      }
-      return { ...resolution, flagMetadata, flagKey: key };
-    } catch (error) {
-      return failed(key, value, error, NO_METADATA);
-    }
+    if (status === ProviderStatus.NOT_READY || status === ProviderStatus.FATAL) return NOT_DIRECT;
+    const context = merged(apiContextAccessor(), transactionContextAccessor(), client.getContext(), invocation);
+    return provider.resolve(type, key, value, context, internals._logger as Logger);
   };
   const sdk = Object.getPrototypeOf(client) as Record<string, Evaluate>;
   const methods = client as unknown as Record<string, Evaluate>;
@@ -117,17 +103,59 @@ function evaluateDirectly(client: Client, provider: TandemFlagProvider): void {
     const detailsMethod = `get${name}Details`;
     const sdkValue = sdk[valueMethod] as Evaluate;
     const sdkDetails = sdk[detailsMethod] as Evaluate;
+    // The value alone: no details object is built for it (the SDK builds one and reads `.value`).
     methods[valueMethod] = (key, value, context, options) => {
-      const details = direct(type, key, value, context, options);
-      return details === undefined
-        ? sdkValue.call(client, key, value, context, options)
-        : Promise.resolve(details.value);
+      let resolution: Resolution | typeof NOT_DIRECT;
+      try {
+        resolution = resolve(type, key, value, context, options);
+      } catch {
+        return Promise.resolve(value);
+      }
+      if (resolution === NOT_DIRECT) return sdkValue.call(client, key, value, context, options);
+      return Promise.resolve(resolution.errorCode ? value : resolution.value);
     };
     methods[detailsMethod] = (key, value, context, options) => {
-      const details = direct(type, key, value, context, options);
-      return details === undefined ? sdkDetails.call(client, key, value, context, options) : Promise.resolve(details);
+      let resolution: Resolution | typeof NOT_DIRECT;
+      try {
+        resolution = resolve(type, key, value, context, options);
+      } catch (error) {
+        return Promise.resolve(failed(key, value, error, NO_METADATA));
+      }
+      if (resolution === NOT_DIRECT) return sdkDetails.call(client, key, value, context, options);
+      return Promise.resolve(details(key, value, resolution));
     };
   }
+}
+
+/**
+ * The context the provider evaluates with: the global, transaction, client and invocation contexts
+ * merged and frozen, as the SDK does. When the first three are empty (an application that passes
+ * its context with each call) the invocation's own object, not a frozen copy: without hooks only
+ * the provider sees it, and flagd's evaluator copies it before it adds its own properties.
+ */
+function merged(
+  api: EvaluationContext,
+  transaction: EvaluationContext,
+  own: EvaluationContext,
+  invocation: EvaluationContext | undefined,
+): EvaluationContext {
+  if (isEmpty(api) && isEmpty(transaction) && isEmpty(own)) return invocation ?? EMPTY_CONTEXT;
+  return Object.freeze({ ...api, ...transaction, ...own, ...invocation });
+}
+
+/** No enumerable key: a spread of it would copy nothing. */
+function isEmpty(context: EvaluationContext): boolean {
+  for (const _ in context) return false;
+  return true;
+}
+
+/** The SDK's details for an answer of the provider: its error as the SDK reports it, or the answer with its metadata frozen. */
+function details(key: string, value: FlagValue, resolution: Resolution): Details {
+  const flagMetadata = Object.freeze(resolution.flagMetadata ?? {});
+  if (resolution.errorCode) {
+    return failed(key, value, instantiateErrorByErrorCode(resolution.errorCode, resolution.errorMessage), flagMetadata);
+  }
+  return { ...resolution, flagMetadata, flagKey: key };
 }
 
 /** The SDK's details for a failed evaluation: the caller's default, `ERROR`, the error's code. */
