@@ -15,7 +15,7 @@ import { startSidecar } from "@tandem/testkit";
 import { pino } from "pino";
 import { Counter, Histogram, Registry } from "prom-client";
 import { createRuntime } from "tandem";
-import { QUICK, writeResult } from "./lib/stats.mjs";
+import { QUICK, summarize, writeResult } from "./lib/stats.mjs";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 7));
 const CALLS = Number(process.env.BENCH_CALLS ?? (QUICK ? 1_000_000 / 10 : 1_000_000));
@@ -103,20 +103,26 @@ const definitions = JSON.stringify({
 const core = new FlagdCore();
 core.setConfigurations(definitions);
 const FLAG_CALLS = 100_000;
-const flagRounds = async (fn) => {
-  await fn();
-  const samples = [];
+/**
+ * Each subject warmed up, then ROUNDS rounds in which every subject runs once, in turn: both see
+ * the same moments of a shared machine, and their ratio is taken round by round.
+ */
+const flagRounds = async (subjects) => {
+  for (const fn of Object.values(subjects)) await fn();
+  const samples = Object.fromEntries(Object.keys(subjects).map((name) => [name, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    const start = process.hrtime.bigint();
-    await fn();
-    samples.push(Number(process.hrtime.bigint() - start) / FLAG_CALLS);
+    for (const [name, fn] of Object.entries(subjects)) {
+      const start = process.hrtime.bigint();
+      await fn();
+      samples[name].push(Number(process.hrtime.bigint() - start) / FLAG_CALLS);
+    }
   }
-  samples.sort((a, b) => a - b);
-  return { medianNs: samples[Math.floor(samples.length / 2)], minNs: samples[0], maxNs: samples.at(-1) };
+  return samples;
 };
-results["flag evaluation, flagd-core alone"] = await flagRounds(async () => {
-  for (let i = 0; i < FLAG_CALLS; i++) core.resolveBooleanEvaluation("checkout", false, { userId: `u${i % 1000}` });
-});
+const nsSummary = (xs) => {
+  const { median, min, max } = summarize(xs);
+  return { medianNs: median, minNs: min, maxNs: max };
+};
 // rt.flags itself, from a runtime reading the same definitions from its flags file.
 const flagDir = mkdtempSync(join(tmpdir(), "tandem-bench-flags-"));
 writeFileSync(join(flagDir, "flags.json"), definitions);
@@ -127,16 +133,25 @@ const flagRuntime = await createRuntime({
   logger: pino({ level: "silent" }),
   env: {},
 });
-results["flag evaluation, tandem (OpenFeature client)"] = await flagRounds(async () => {
+const evaluateThroughTandem = async () => {
   for (let i = 0; i < FLAG_CALLS; i++)
     await flagRuntime.flags.getBooleanValue("checkout", false, { userId: `u${i % 1000}` });
+};
+const flagSamples = await flagRounds({
+  core: async () => {
+    for (let i = 0; i < FLAG_CALLS; i++) core.resolveBooleanEvaluation("checkout", false, { userId: `u${i % 1000}` });
+  },
+  tandem: evaluateThroughTandem,
 });
+results["flag evaluation, flagd-core alone"] = nsSummary(flagSamples.core);
+results["flag evaluation, tandem (OpenFeature client)"] = nsSummary(flagSamples.tandem);
+// The same rounds' ratios, so that a round the machine slowed counts for both subjects alike.
+const flagRoundRatios = flagSamples.tandem.map((ns, i) => ns / flagSamples.core[i]);
 // With a hook registered the OpenFeature SDK's own evaluation runs, hooks and all.
 OpenFeature.addHooks({ after: () => {} });
-results["flag evaluation, tandem with an OpenFeature hook"] = await flagRounds(async () => {
-  for (let i = 0; i < FLAG_CALLS; i++)
-    await flagRuntime.flags.getBooleanValue("checkout", false, { userId: `u${i % 1000}` });
-});
+results["flag evaluation, tandem with an OpenFeature hook"] = nsSummary(
+  (await flagRounds({ hooked: evaluateThroughTandem })).hooked,
+);
 OpenFeature.clearHooks();
 await flagRuntime.close();
 rmSync(flagDir, { recursive: true, force: true });
@@ -156,11 +171,11 @@ const ratios = {
   "histogram sidecar/library": ratio("histogram.observe, sidecar mode", "histogram.observe, library"),
   "counter tandem/prom-client": ratio("counter.inc, library", "counter.inc, prom-client"),
   "histogram tandem/prom-client": ratio("histogram.observe, library", "histogram.observe, prom-client"),
-  "flag tandem/flagd-core": ratio("flag evaluation, tandem (OpenFeature client)", "flag evaluation, flagd-core alone"),
+  "flag tandem/flagd-core": summarize(flagRoundRatios).median,
   "flag tandem with a hook/flagd-core": ratio(
     "flag evaluation, tandem with an OpenFeature hook",
     "flag evaluation, flagd-core alone",
   ),
 };
 console.table(Object.entries(ratios).map(([k, v]) => ({ ratio: k, value: v.toFixed(2) })));
-writeResult("telemetry", { calls: CALLS, rounds: ROUNDS, results, ratios });
+writeResult("telemetry", { calls: CALLS, rounds: ROUNDS, results, ratios, flagRoundRatios });

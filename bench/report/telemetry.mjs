@@ -44,7 +44,11 @@ export default function render(result) {
   const histSidecar = ratio("histogram.observe, sidecar mode", "histogram.observe, library");
   const counterPeer = ratio("counter.inc, prom-client", "counter.inc, library");
   const histPeer = ratio("histogram.observe, prom-client", "histogram.observe, library");
-  const flag = ratio("flag evaluation, tandem (OpenFeature client)", "flag evaluation, flagd-core alone");
+  // Runs that time the two in turn, round by round, give the median of their rounds' ratios.
+  const flag =
+    result.ratios?.["flag tandem/flagd-core"] !== undefined && result.flagRoundRatios !== undefined
+      ? result.ratios["flag tandem/flagd-core"]
+      : ratio("flag evaluation, tandem (OpenFeature client)", "flag evaluation, flagd-core alone");
   const hooked =
     r["flag evaluation, tandem with an OpenFeature hook"] === undefined
       ? undefined
@@ -56,7 +60,11 @@ export default function render(result) {
   const markdown = `\`bench/telemetry.mjs\`: ${num(result.calls, 0)} calls per round, ${result.rounds} rounds after a warm-up, median with the
 fastest and slowest round. Sidecar mode records the same way as library mode and flushes to a
 real sidecar every second (started by the script); prom-client's instruments are the peer; flag
-evaluations are 100 000 per round over 1 000 users of a 10 % fractional rollout.
+evaluations are 100 000 per round over 1 000 users of a 10 % fractional rollout${
+    result.flagRoundRatios === undefined
+      ? ""
+      : `, flagd-core alone and \`rt.flags\` timed in turn in each round, their ratio the median of the rounds' ratios (${num(Math.min(...result.flagRoundRatios), 2)}..${num(Math.max(...result.flagRoundRatios), 2)})`
+  }.
 
 ${runLine(result, "telemetry.json")}
 
