@@ -1,4 +1,4 @@
-import { type Client, type Hook, OpenFeature } from "@openfeature/server-sdk";
+import { type Client, type EvaluationContext, type Hook, type HookContext, OpenFeature } from "@openfeature/server-sdk";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseFlagDefinitions } from "../src/flags/flag-definitions.js";
 import { bindClient } from "../src/flags/flags-client.js";
@@ -48,6 +48,11 @@ const definitions = JSON.stringify({
   },
 });
 
+// Another provider's definitions: `static` is off there.
+const other = JSON.stringify({
+  flags: { static: { state: "ENABLED", variants: { on: true, off: false }, defaultVariant: "off" } },
+});
+
 const contexts = [
   {},
   { userId: "7" },
@@ -71,12 +76,16 @@ const calls: [string, string, unknown][] = [
   ["Object", "static", { fallback: true }],
 ];
 
+const firstLine = (x: unknown) => (typeof x === "string" ? x.split("\n")[0] : x);
+
 type Evaluate = (key: string, value: unknown, context?: object, options?: object) => Promise<unknown>;
 const call = (client: Client, method: string) =>
   (client as unknown as Record<string, Evaluate>)[method]?.bind(client) as Evaluate;
 
 describe("rt.flags evaluating without the SDK's hook machinery", () => {
   let direct: Client;
+  let domain: string;
+  let provider: TandemFlagProvider;
   let sdk: Client;
   let evaluations = 0;
   const proto = Object.getPrototypeOf(OpenFeature.getClient("probe")) as { evaluate: (...a: unknown[]) => unknown };
@@ -84,7 +93,8 @@ describe("rt.flags evaluating without the SDK's hook machinery", () => {
 
   beforeAll(async () => {
     const flags = await parseFlagDefinitions(definitions, "flags.json");
-    direct = (await bindClient(new TandemFlagProvider(flags))).client;
+    provider = new TandemFlagProvider(flags);
+    ({ client: direct, domain } = await bindClient(provider));
     // The reference: the same definitions behind a client the SDK evaluates as it always does.
     await OpenFeature.setProviderAndWait("reference", new TandemFlagProvider(flags));
     sdk = OpenFeature.getClient("reference");
@@ -149,33 +159,130 @@ describe("rt.flags evaluating without the SDK's hook machinery", () => {
     expect(await direct.getNumberValue("tiered", 0)).toBe(100);
   });
 
-  it("hands the evaluation back to the SDK while any hook is registered, and takes it again once none is", async () => {
-    const seen: string[] = [];
-    const hook: Hook = {
-      before: (context) => {
-        seen.push(`before ${context.flagKey}`);
-      },
-      after: (_context, details) => {
-        seen.push(`after ${String(details.value)}`);
-      },
+  /**
+   * Hooks that write down every call they get (stage, hook context, details or error, hints,
+   * hook data) and may add context, wait, or throw, as `behaviour` says for each stage.
+   */
+  function recordingHooks(log: unknown[], behaviour: Record<string, "add" | "wait" | "throw" | "add-later">) {
+    const make = (name: string): Hook => {
+      const note = (stage: string, context: HookContext, extra: Record<string, unknown>) => {
+        log.push({
+          hook: name,
+          stage,
+          flagKey: context.flagKey,
+          defaultValue: context.defaultValue,
+          flagValueType: context.flagValueType,
+          context: { ...context.context },
+          frozen: [Object.isFrozen(context), Object.isFrozen(context.context)],
+          provider: context.providerMetadata.name,
+          seen: context.hookData.get("seen") ?? null,
+          ...extra,
+        });
+        context.hookData.set("seen", `${name}:${stage}`);
+      };
+      const act = (stage: string): unknown => {
+        const what = behaviour[`${name}.${stage}`];
+        if (what === "throw") throw new Error(`${name} ${stage} failed`);
+        if (what === "add") return { region: "eu", [`${name}Saw`]: stage };
+        if (what === "add-later") return Promise.resolve({ tier: "gold" });
+        if (what === "wait") return new Promise((resolve) => setTimeout(resolve, 1));
+        return undefined;
+      };
+      return {
+        before: (context, hints) => {
+          note("before", context, { hints: hints ?? null });
+          return act("before") as EvaluationContext | undefined;
+        },
+        after: (context, details, hints) => {
+          note("after", context, { details: { ...details }, hints: hints ?? null });
+          return act("after") as undefined;
+        },
+        error: (context, error, hints) => {
+          const e = error as { name?: string; code?: string; message?: string };
+          note("error", context, { error: [e.name, e.code, e.message], hints: hints ?? null });
+          return act("error") as undefined;
+        },
+        finally: (context, details, hints) => {
+          note("finally", context, { details: { ...details }, hints: hints ?? null });
+          return act("finally") as undefined;
+        },
+      };
     };
-    direct.addHooks(hook);
-    await direct.getBooleanValue("beta", false, { userId: "7" });
-    expect(seen).toEqual(["before beta", "after true"]);
-    direct.clearHooks();
+    return { global: make("global"), client: make("client"), call: make("call") };
+  }
 
-    OpenFeature.addHooks(hook);
-    await direct.getStringDetails("regional", "none", { region: "eu" });
-    expect(seen.slice(2)).toEqual(["before regional", "after eu-west"]);
-    OpenFeature.clearHooks();
+  const hookCases: [string, Record<string, "add" | "wait" | "throw" | "add-later">, string, string, unknown][] = [
+    ["plain", {}, "Boolean", "beta", false],
+    ["before hooks add context", { "global.before": "add", "call.before": "add-later" }, "Number", "tiered", 0],
+    [
+      "hooks that wait",
+      { "client.before": "wait", "call.after": "wait", "global.finally": "wait" },
+      "String",
+      "regional",
+      "none",
+    ],
+    ["a before hook throws", { "client.before": "throw" }, "Boolean", "beta", true],
+    ["an after hook throws", { "call.after": "throw" }, "String", "regional", "none"],
+    [
+      "error and finally hooks throw",
+      { "global.before": "throw", "client.error": "throw", "call.finally": "throw" },
+      "Boolean",
+      "beta",
+      false,
+    ],
+    ["the flag is missing", {}, "Boolean", "missing", true],
+    ["the variant is missing", { "call.error": "wait" }, "Boolean", "broken", true],
+    ["the flag is disabled", {}, "Boolean", "off", false],
+  ];
 
-    await direct.getNumberValue("tiered", 0, {}, { hooks: [hook] });
-    expect(seen.slice(4)).toEqual(["before tiered", "after 10"]);
+  it("runs global, client and call hooks exactly as the SDK does: the same calls, contexts, details, errors and logs", async () => {
+    for (const [name, behaviour, type, key, fallback] of hookCases) {
+      for (const method of [`get${type}Value`, `get${type}Details`]) {
+        const run = async (client: Client) => {
+          const log: unknown[] = [];
+          const logged: unknown[] = [];
+          const hooks = recordingHooks(log, behaviour);
+          OpenFeature.clearHooks();
+          OpenFeature.addHooks(hooks.global);
+          client.clearHooks().addHooks(hooks.client);
+          client.setLogger({
+            // Stacks differ by where they were thrown through: their first line is compared.
+            error: (...args: unknown[]) => logged.push(["error", ...args.map(firstLine)]),
+            warn: (...args: unknown[]) => logged.push(["warn", ...args.map(firstLine)]),
+            info: () => {},
+            debug: () => {},
+          });
+          const got = await call(client, method)(
+            key,
+            fallback,
+            { userId: "7" },
+            {
+              hooks: [hooks.call],
+              hookHints: { case: name },
+            },
+          );
+          return { got, log, logged };
+        };
+        const expected = await run(sdk);
+        evaluations = 0;
+        const got = await run(direct);
+        expect(evaluations, `${name}: ${method} went through the SDK`).toBe(0);
+        expect(got, `${name}: ${method}(${key})`).toEqual(expected);
+      }
+    }
+  });
 
+  it("hands the evaluation to the SDK when another provider is bound to its domain", async () => {
+    await OpenFeature.setProviderAndWait(
+      domain,
+      new TandemFlagProvider(await parseFlagDefinitions(other, "other.json")),
+    );
     evaluations = 0;
-    seen.length = 0;
-    await direct.getBooleanValue("beta", false, { userId: "7" });
-    expect(seen).toEqual([]);
+    expect(await direct.getBooleanValue("static", true)).toBe(false);
+    expect(evaluations).toBe(1);
+    await OpenFeature.setProviderAndWait(domain, provider);
+    evaluations = 0;
+    expect(await direct.getBooleanValue("static", false)).toBe(true);
     expect(evaluations).toBe(0);
   });
 });

@@ -1,6 +1,5 @@
 import {
   type Client,
-  ErrorCode,
   type EvaluationContext,
   type EvaluationDetails,
   type FlagValue,
@@ -11,8 +10,8 @@ import {
   OpenFeature,
   ProviderStatus,
   type ResolutionDetails,
-  StandardResolutionReasons,
 } from "@openfeature/server-sdk";
+import { errorDetails, evaluateWithHooks, type HookedClient } from "./hooked-evaluation.js";
 import type { TandemFlagProvider } from "./provider.js";
 
 let domains = 0;
@@ -20,7 +19,7 @@ let domains = 0;
 /**
  * Registers `provider` under a domain of its own and returns the OpenFeature client bound to
  * it, so tandem never replaces a provider the application set as its default. The client
- * evaluates without the SDK's hook machinery while no hook is registered (see `evaluateDirectly`).
+ * evaluates without the SDK's evaluation machinery (see `evaluateDirectly`).
  */
 export async function bindClient(provider: TandemFlagProvider): Promise<{ client: Client; domain: string }> {
   const domain = `tandem-${++domains}`;
@@ -45,18 +44,21 @@ type Evaluate = (key: string, value: FlagValue, context?: EvaluationContext, opt
 
 const NO_METADATA = Object.freeze({});
 const EMPTY_CONTEXT: EvaluationContext = Object.freeze({});
-const NOT_DIRECT = Symbol("not direct");
+const SDK = 0;
+const HOOKED = 1;
+const DIRECT = 2;
+type Route = typeof SDK | typeof HOOKED | typeof DIRECT;
 
 /**
- * Makes `client`'s eight evaluation methods answer straight from `provider` while nothing would
- * run around the evaluation: no hook (global, on the client or given with the call; tandem's
- * provider has none), the domain still bound to `provider`, and a provider that is neither
- * starting nor failed. Then the answer is what the SDK's
- * `evaluate` would return, built the same way (the same merged context, details and error codes),
- * without the hook contexts, generators and copies that cost it ~10 µs per evaluation where
- * flagd's evaluator takes well under one; a `get*Value` call builds no details at all. Otherwise, and whenever the SDK's
- * client has not the fields read here, the SDK evaluates as usual. The client object stays the
- * SDK's own: hooks, handlers, context and logger are set on it as on any client.
+ * Makes `client`'s eight evaluation methods answer from `provider` themselves while the domain is
+ * still bound to `provider` and the provider is neither starting nor failed. With no hook
+ * (global, on the client or given with the call; tandem's provider has none) and no options the
+ * answer is what the SDK's `evaluate` would return, built the same way (the same merged context,
+ * details and error codes), without the hook contexts, generators and copies that cost it ~10 µs
+ * per evaluation where flagd's evaluator takes well under one; a `get*Value` call builds no
+ * details at all. With hooks, `evaluateWithHooks` runs them as the SDK does. Otherwise, and
+ * whenever the SDK's client has not the fields read here, the SDK evaluates as usual. The client
+ * object stays the SDK's own: hooks, handlers, context and logger are set on it as on any client.
  */
 function evaluateDirectly(client: Client, provider: TandemFlagProvider): void {
   const internals = client as unknown as ClientInternals;
@@ -70,27 +72,32 @@ function evaluateDirectly(client: Client, provider: TandemFlagProvider): void {
   ) {
     return;
   }
-  // What the SDK's `evaluate` would hand the provider, or NOT_DIRECT when the SDK must evaluate.
-  const resolve = (
-    type: FlagValueType,
-    key: string,
-    value: FlagValue,
-    invocation: EvaluationContext | undefined,
-    options: object | undefined,
-  ): Resolution | typeof NOT_DIRECT => {
-    if (
-      options !== undefined ||
-      apiHooksAccessor().length > 0 ||
-      client.getHooks().length > 0 ||
-      providerAccessor() !== provider
-    ) {
-      return NOT_DIRECT;
-    }
-    const status = client.providerStatus;
-    if (status === ProviderStatus.NOT_READY || status === ProviderStatus.FATAL) return NOT_DIRECT;
-    const context = merged(apiContextAccessor(), transactionContextAccessor(), client.getContext(), invocation);
-    return provider.resolve(type, key, value, context, internals._logger as Logger);
+  const hooked: HookedClient = {
+    client,
+    provider,
+    apiContext: apiContextAccessor,
+    apiHooks: apiHooksAccessor,
+    transactionContext: transactionContextAccessor,
+    logger: () => internals._logger as Logger,
   };
+  // Who evaluates: the SDK (another provider bound, or one not ready), tandem with the hooks
+  // (a hook registered anywhere, or options given with the call), or tandem straight through.
+  const route = (options: object | undefined): Route => {
+    if (providerAccessor() !== provider) return SDK;
+    const status = client.providerStatus;
+    if (status === ProviderStatus.NOT_READY || status === ProviderStatus.FATAL) return SDK;
+    if (options !== undefined || apiHooksAccessor().length > 0 || client.getHooks().length > 0) return HOOKED;
+    return DIRECT;
+  };
+  // The provider's answer with the contexts merged, as the SDK would hand it over.
+  const resolve = (type: FlagValueType, key: string, value: FlagValue, invocation: EvaluationContext | undefined) =>
+    provider.resolve(
+      type,
+      key,
+      value,
+      merged(apiContextAccessor(), transactionContextAccessor(), client.getContext(), invocation),
+      internals._logger as Logger,
+    );
   const sdk = Object.getPrototypeOf(client) as Record<string, Evaluate>;
   const methods = client as unknown as Record<string, Evaluate>;
   for (const [type, name] of [
@@ -105,27 +112,33 @@ function evaluateDirectly(client: Client, provider: TandemFlagProvider): void {
     const sdkDetails = sdk[detailsMethod] as Evaluate;
     // The value alone: no details object is built for it (the SDK builds one and reads `.value`).
     methods[valueMethod] = (key, value, context, options) => {
-      let resolution: Resolution | typeof NOT_DIRECT;
+      const way = route(options);
+      if (way === SDK) return sdkValue.call(client, key, value, context, options);
+      if (way === HOOKED) return evaluateWithHooks(hooked, type, key, value, context, options).then(answerValue);
+      let resolution: Resolution;
       try {
-        resolution = resolve(type, key, value, context, options);
+        resolution = resolve(type, key, value, context);
       } catch {
         return Promise.resolve(value);
       }
-      if (resolution === NOT_DIRECT) return sdkValue.call(client, key, value, context, options);
       return Promise.resolve(resolution.errorCode ? value : resolution.value);
     };
     methods[detailsMethod] = (key, value, context, options) => {
-      let resolution: Resolution | typeof NOT_DIRECT;
+      const way = route(options);
+      if (way === SDK) return sdkDetails.call(client, key, value, context, options);
+      if (way === HOOKED) return evaluateWithHooks(hooked, type, key, value, context, options);
+      let resolution: Resolution;
       try {
-        resolution = resolve(type, key, value, context, options);
+        resolution = resolve(type, key, value, context);
       } catch (error) {
-        return Promise.resolve(failed(key, value, error, NO_METADATA));
+        return Promise.resolve(errorDetails(key, value, error, NO_METADATA));
       }
-      if (resolution === NOT_DIRECT) return sdkDetails.call(client, key, value, context, options);
       return Promise.resolve(details(key, value, resolution));
     };
   }
 }
+
+const answerValue = (details: Details): FlagValue => details.value;
 
 /**
  * The context the provider evaluates with: the global, transaction, client and invocation contexts
@@ -153,20 +166,12 @@ function isEmpty(context: EvaluationContext): boolean {
 function details(key: string, value: FlagValue, resolution: Resolution): Details {
   const flagMetadata = Object.freeze(resolution.flagMetadata ?? {});
   if (resolution.errorCode) {
-    return failed(key, value, instantiateErrorByErrorCode(resolution.errorCode, resolution.errorMessage), flagMetadata);
+    return errorDetails(
+      key,
+      value,
+      instantiateErrorByErrorCode(resolution.errorCode, resolution.errorMessage),
+      flagMetadata,
+    );
   }
   return { ...resolution, flagMetadata, flagKey: key };
-}
-
-/** The SDK's details for a failed evaluation: the caller's default, `ERROR`, the error's code. */
-function failed(key: string, value: FlagValue, error: unknown, flagMetadata: Readonly<object>): Details {
-  const e = error as { code?: string; message?: string } | undefined;
-  return {
-    errorCode: (e?.code || ErrorCode.GENERAL) as ErrorCode,
-    errorMessage: e?.message,
-    value,
-    reason: StandardResolutionReasons.ERROR,
-    flagMetadata: flagMetadata as Details["flagMetadata"],
-    flagKey: key,
-  };
 }
