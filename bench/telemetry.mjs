@@ -147,11 +147,19 @@ results["flag evaluation, flagd-core alone"] = nsSummary(flagSamples.core);
 results["flag evaluation, tandem (OpenFeature client)"] = nsSummary(flagSamples.tandem);
 // The same rounds' ratios, so that a round the machine slowed counts for both subjects alike.
 const flagRoundRatios = flagSamples.tandem.map((ns, i) => ns / flagSamples.core[i]);
-// With a hook registered the OpenFeature SDK's own evaluation runs, hooks and all.
+// With a hook registered: rt.flags runs the hooks itself; the peer is the OpenFeature SDK's own
+// evaluation, through a plain SDK client bound to the same provider, with the same hook.
 OpenFeature.addHooks({ after: () => {} });
-results["flag evaluation, tandem with an OpenFeature hook"] = nsSummary(
-  (await flagRounds({ hooked: evaluateThroughTandem })).hooked,
-);
+await OpenFeature.setProviderAndWait("bench-sdk", OpenFeature.getProvider(flagRuntime.flags.metadata.domain));
+const sdkClient = OpenFeature.getClient("bench-sdk");
+const hookedSamples = await flagRounds({
+  tandem: evaluateThroughTandem,
+  sdk: async () => {
+    for (let i = 0; i < FLAG_CALLS; i++) await sdkClient.getBooleanValue("checkout", false, { userId: `u${i % 1000}` });
+  },
+});
+results["flag evaluation, tandem with an OpenFeature hook"] = nsSummary(hookedSamples.tandem);
+results["flag evaluation, OpenFeature SDK with an OpenFeature hook"] = nsSummary(hookedSamples.sdk);
 OpenFeature.clearHooks();
 await flagRuntime.close();
 rmSync(flagDir, { recursive: true, force: true });
@@ -176,6 +184,8 @@ const ratios = {
     "flag evaluation, tandem with an OpenFeature hook",
     "flag evaluation, flagd-core alone",
   ),
+  "flag SDK with a hook/tandem with a hook": summarize(hookedSamples.sdk.map((ns, i) => ns / hookedSamples.tandem[i]))
+    .median,
 };
 console.table(Object.entries(ratios).map(([k, v]) => ({ ratio: k, value: v.toFixed(2) })));
 writeResult("telemetry", { calls: CALLS, rounds: ROUNDS, results, ratios, flagRoundRatios });
