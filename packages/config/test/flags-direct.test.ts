@@ -1,5 +1,13 @@
-import { type Client, type EvaluationContext, type Hook, type HookContext, OpenFeature } from "@openfeature/server-sdk";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  type Client,
+  ErrorCode,
+  type EvaluationContext,
+  type Hook,
+  type HookContext,
+  OpenFeature,
+  ProviderEvents,
+} from "@openfeature/server-sdk";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseFlagDefinitions } from "../src/flags/flag-definitions.js";
 import { bindClient } from "../src/flags/flags-client.js";
 import { TandemFlagProvider } from "../src/flags/provider.js";
@@ -86,6 +94,7 @@ describe("rt.flags evaluating without the SDK's hook machinery", () => {
   let direct: Client;
   let domain: string;
   let provider: TandemFlagProvider;
+  let reference: TandemFlagProvider;
   let sdk: Client;
   let evaluations = 0;
   const proto = Object.getPrototypeOf(OpenFeature.getClient("probe")) as { evaluate: (...a: unknown[]) => unknown };
@@ -96,7 +105,8 @@ describe("rt.flags evaluating without the SDK's hook machinery", () => {
     provider = new TandemFlagProvider(flags);
     ({ client: direct, domain } = await bindClient(provider));
     // The reference: the same definitions behind a client the SDK evaluates as it always does.
-    await OpenFeature.setProviderAndWait("reference", new TandemFlagProvider(flags));
+    reference = new TandemFlagProvider(flags);
+    await OpenFeature.setProviderAndWait("reference", reference);
     sdk = OpenFeature.getClient("reference");
     proto.evaluate = function (this: unknown, ...args: unknown[]) {
       evaluations++;
@@ -159,16 +169,19 @@ describe("rt.flags evaluating without the SDK's hook machinery", () => {
     expect(await direct.getNumberValue("tiered", 0)).toBe(100);
   });
 
+  type Behaviour = "add" | "wait" | "throw" | "reject" | "add-later";
+
   /**
-   * Hooks that write down every call they get (stage, hook context, details or error, hints,
-   * hook data) and may add context, wait, or throw, as `behaviour` says for each stage.
+   * Hooks that write down every call they get (stage, `this`, hook context, details or error,
+   * hints, hook data) and may add context, wait, throw or reject, as `behaviour` says for each.
    */
-  function recordingHooks(log: unknown[], behaviour: Record<string, "add" | "wait" | "throw" | "add-later">) {
+  function recordingHooks(log: unknown[], behaviour: Record<string, Behaviour>) {
     const make = (name: string): Hook => {
-      const note = (stage: string, context: HookContext, extra: Record<string, unknown>) => {
+      const note = (hook: unknown, stage: string, context: HookContext, extra: Record<string, unknown>) => {
         log.push({
           hook: name,
           stage,
+          bound: hook === hooks[name as keyof typeof hooks],
           flagKey: context.flagKey,
           defaultValue: context.defaultValue,
           flagValueType: context.flagValueType,
@@ -183,60 +196,76 @@ describe("rt.flags evaluating without the SDK's hook machinery", () => {
       const act = (stage: string): unknown => {
         const what = behaviour[`${name}.${stage}`];
         if (what === "throw") throw new Error(`${name} ${stage} failed`);
+        if (what === "reject") return Promise.reject(new Error(`${name} ${stage} rejected`));
         if (what === "add") return { region: "eu", [`${name}Saw`]: stage };
         if (what === "add-later") return Promise.resolve({ tier: "gold" });
         if (what === "wait") return new Promise((resolve) => setTimeout(resolve, 1));
         return undefined;
       };
       return {
-        before: (context, hints) => {
-          note("before", context, { hints: hints ?? null });
+        before(context, hints) {
+          note(this, "before", context, { hints: hints ?? null });
           return act("before") as EvaluationContext | undefined;
         },
-        after: (context, details, hints) => {
-          note("after", context, { details: { ...details }, hints: hints ?? null });
+        after(context, details, hints) {
+          note(this, "after", context, { details: { ...details }, hints: hints ?? null });
           return act("after") as undefined;
         },
-        error: (context, error, hints) => {
+        error(context, error, hints) {
           const e = error as { name?: string; code?: string; message?: string };
-          note("error", context, { error: [e.name, e.code, e.message], hints: hints ?? null });
+          note(this, "error", context, { error: [e.name, e.code, e.message], hints: hints ?? null });
           return act("error") as undefined;
         },
-        finally: (context, details, hints) => {
-          note("finally", context, { details: { ...details }, hints: hints ?? null });
+        finally(context, details, hints) {
+          note(this, "finally", context, { details: { ...details }, hints: hints ?? null });
           return act("finally") as undefined;
         },
       };
     };
-    return { global: make("global"), client: make("client"), call: make("call") };
+    const hooks = { global: make("global"), client: make("client"), call: make("call") };
+    return hooks;
   }
 
-  const hookCases: [string, Record<string, "add" | "wait" | "throw" | "add-later">, string, string, unknown][] = [
-    ["plain", {}, "Boolean", "beta", false],
-    ["before hooks add context", { "global.before": "add", "call.before": "add-later" }, "Number", "tiered", 0],
+  // name, hook behaviours, what the call passes as options, type, flag, default.
+  const hookCases: [
+    string,
+    Record<string, Behaviour>,
+    "call" | "hints" | "no hooks" | "none",
+    string,
+    string,
+    unknown,
+  ][] = [
+    ["plain", {}, "call", "Boolean", "beta", false],
+    ["before hooks add context", { "global.before": "add", "call.before": "add-later" }, "call", "Number", "tiered", 0],
     [
       "hooks that wait",
       { "client.before": "wait", "call.after": "wait", "global.finally": "wait" },
+      "call",
       "String",
       "regional",
       "none",
     ],
-    ["a before hook throws", { "client.before": "throw" }, "Boolean", "beta", true],
-    ["an after hook throws", { "call.after": "throw" }, "String", "regional", "none"],
+    ["a before hook throws", { "client.before": "throw" }, "call", "Boolean", "beta", true],
+    ["a before hook rejects", { "call.before": "reject" }, "call", "Boolean", "beta", true],
+    ["an after hook throws", { "call.after": "throw" }, "call", "String", "regional", "none"],
+    ["an after hook rejects", { "global.after": "reject" }, "hints", "String", "regional", "none"],
     [
       "error and finally hooks throw",
-      { "global.before": "throw", "client.error": "throw", "call.finally": "throw" },
+      { "global.before": "throw", "client.error": "throw", "call.finally": "reject" },
+      "call",
       "Boolean",
       "beta",
       false,
     ],
-    ["the flag is missing", {}, "Boolean", "missing", true],
-    ["the variant is missing", { "call.error": "wait" }, "Boolean", "broken", true],
-    ["the flag is disabled", {}, "Boolean", "off", false],
+    ["the flag is missing", {}, "call", "Boolean", "missing", true],
+    ["the variant is missing", { "call.error": "wait" }, "no hooks", "Boolean", "broken", true],
+    ["the flag is disabled", {}, "none", "Boolean", "off", false],
+    ["a split", { "client.before": "add" }, "hints", "Boolean", "split", false],
+    ["an object", {}, "no hooks", "Object", "layout", {}],
   ];
 
   it("runs global, client and call hooks exactly as the SDK does: the same calls, contexts, details, errors and logs", async () => {
-    for (const [name, behaviour, type, key, fallback] of hookCases) {
+    for (const [name, behaviour, passed, type, key, fallback] of hookCases) {
       for (const method of [`get${type}Value`, `get${type}Details`]) {
         const run = async (client: Client) => {
           const log: unknown[] = [];
@@ -252,24 +281,99 @@ describe("rt.flags evaluating without the SDK's hook machinery", () => {
             info: () => {},
             debug: () => {},
           });
-          const got = await call(client, method)(
-            key,
-            fallback,
-            { userId: "7" },
-            {
-              hooks: [hooks.call],
-              hookHints: { case: name },
-            },
-          );
-          return { got, log, logged };
+          const context = { userId: "7" };
+          const hookHints = { case: name };
+          const options =
+            passed === "call"
+              ? { hooks: [hooks.call], hookHints }
+              : passed === "hints"
+                ? { hookHints }
+                : passed === "no hooks"
+                  ? { hooks: [] }
+                  : undefined;
+          const got = await call(client, method)(key, fallback, context, options);
+          // What the call handed over after it: the SDK leaves the context as it was and freezes the hints.
+          const after = {
+            context: { ...context },
+            contextFrozen: Object.isFrozen(context),
+            hintsFrozen: Object.isFrozen(hookHints),
+          };
+          return { got, log, logged, after };
         };
         const expected = await run(sdk);
         evaluations = 0;
         const got = await run(direct);
         expect(evaluations, `${name}: ${method} went through the SDK`).toBe(0);
-        expect(got, `${name}: ${method}(${key})`).toEqual(expected);
+        expect(got, `${name}: ${method}(${key})`).toStrictEqual(expected);
       }
     }
+  });
+
+  it("answers as the SDK does when the provider throws, with hooks and without", async () => {
+    const log: unknown[] = [];
+    for (const [client, which] of [
+      [sdk, reference],
+      [direct, provider],
+    ] as const) {
+      const spy = vi.spyOn(which, "resolve").mockImplementation(() => {
+        throw Object.assign(new Error("evaluator broke"), { code: "PARSE_ERROR" });
+      });
+      try {
+        log.push(await client.getBooleanDetails("beta", true, { userId: "7" }));
+        log.push(await client.getStringValue("regional", "none"));
+        client.addHooks({ after: () => {} });
+        log.push(await client.getBooleanDetails("beta", true, { userId: "7" }));
+        log.push(await client.getStringValue("regional", "none"));
+        client.clearHooks();
+      } finally {
+        spy.mockRestore();
+      }
+    }
+    expect(log.slice(4)).toStrictEqual(log.slice(0, 4));
+    expect(log[0]).toMatchObject({
+      value: true,
+      reason: "ERROR",
+      errorCode: "PARSE_ERROR",
+      errorMessage: "evaluator broke",
+    });
+  });
+
+  it("evaluates while the provider is stale and hands a failed provider to the SDK", async () => {
+    provider.markStale("the sidecar is away");
+    reference.markStale("the sidecar is away");
+    evaluations = 0;
+    expect(await direct.getBooleanDetails("beta", false, { userId: "7" })).toStrictEqual(
+      await sdk.getBooleanDetails("beta", false, { userId: "7" }),
+    );
+    expect(evaluations).toBe(1);
+    for (const p of [provider, reference]) p.events.emit(ProviderEvents.Error, { errorCode: ErrorCode.PROVIDER_FATAL });
+    evaluations = 0;
+    const fatal = await direct.getBooleanDetails("beta", false, { userId: "7" });
+    expect(evaluations).toBe(1);
+    expect(fatal).toStrictEqual(await sdk.getBooleanDetails("beta", false, { userId: "7" }));
+    expect(fatal.errorCode).toBe(ErrorCode.PROVIDER_FATAL);
+    for (const p of [provider, reference]) p.markReady();
+  });
+
+  it("answers from the provider bound after a before hook waited, as the SDK does", async () => {
+    const replacement = () => parseFlagDefinitions(other, "other.json").then((f) => new TandemFlagProvider(f));
+    const answers = [];
+    for (const [client, domainOf, original] of [
+      [sdk, "reference", reference],
+      [direct, domain, provider],
+    ] as const) {
+      const swapped = await replacement();
+      client.addHooks({
+        before: async () => {
+          await OpenFeature.setProviderAndWait(domainOf, swapped);
+        },
+      });
+      answers.push(await client.getBooleanDetails("static", true));
+      client.clearHooks();
+      await OpenFeature.setProviderAndWait(domainOf, original);
+    }
+    expect(answers[1]).toStrictEqual(answers[0]);
+    expect(answers[0]).toMatchObject({ value: false, variant: "off" });
   });
 
   it("hands the evaluation to the SDK when another provider is bound to its domain", async () => {

@@ -8,6 +8,7 @@ import {
   instantiateErrorByErrorCode,
   type Logger,
   OpenFeature,
+  OpenFeatureAPI,
   ProviderStatus,
   type ResolutionDetails,
 } from "@openfeature/server-sdk";
@@ -42,7 +43,6 @@ type Details = EvaluationDetails<FlagValue>;
 type Resolution = ResolutionDetails<FlagValue>;
 type Evaluate = (key: string, value: FlagValue, context?: EvaluationContext, options?: object) => Promise<unknown>;
 
-const NO_METADATA = Object.freeze({});
 const EMPTY_CONTEXT: EvaluationContext = Object.freeze({});
 const SDK = 0;
 const HOOKED = 1;
@@ -72,9 +72,14 @@ function evaluateDirectly(client: Client, provider: TandemFlagProvider): void {
   ) {
     return;
   }
+  // Hooks are handed the SDK's own objects (errors, hook data): only when the global API is the
+  // copy of the SDK tandem imports (an application that loaded another copy first, its CommonJS
+  // build or another version, owns the global one) does tandem run them; else the SDK does.
+  const hooksHere = OpenFeature instanceof OpenFeatureAPI;
   const hooked: HookedClient = {
     client,
     provider,
+    currentProvider: providerAccessor,
     apiContext: apiContextAccessor,
     apiHooks: apiHooksAccessor,
     transactionContext: transactionContextAccessor,
@@ -86,8 +91,15 @@ function evaluateDirectly(client: Client, provider: TandemFlagProvider): void {
     if (providerAccessor() !== provider) return SDK;
     const status = client.providerStatus;
     if (status === ProviderStatus.NOT_READY || status === ProviderStatus.FATAL) return SDK;
-    if (options !== undefined || apiHooksAccessor().length > 0 || client.getHooks().length > 0) return HOOKED;
-    return DIRECT;
+    if (
+      options === undefined &&
+      apiHooksAccessor().length === 0 &&
+      client.getHooks().length === 0 &&
+      !((provider as { hooks?: unknown[] }).hooks?.length ?? 0)
+    ) {
+      return DIRECT;
+    }
+    return hooksHere ? HOOKED : SDK;
   };
   // The provider's answer with the contexts merged, as the SDK would hand it over.
   const resolve = (type: FlagValueType, key: string, value: FlagValue, invocation: EvaluationContext | undefined) =>
@@ -131,7 +143,7 @@ function evaluateDirectly(client: Client, provider: TandemFlagProvider): void {
       try {
         resolution = resolve(type, key, value, context);
       } catch (error) {
-        return Promise.resolve(errorDetails(key, value, error, NO_METADATA));
+        return Promise.resolve(errorDetails(key, value, error, {}));
       }
       return Promise.resolve(details(key, value, resolution));
     };

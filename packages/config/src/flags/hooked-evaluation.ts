@@ -13,21 +13,37 @@ import {
   ProviderFatalError,
   ProviderNotReadyError,
   ProviderStatus,
+  type ResolutionDetails,
   StandardResolutionReasons,
 } from "@openfeature/server-sdk";
-import type { TandemFlagProvider } from "./provider.js";
+import { TandemFlagProvider } from "./provider.js";
 
 type Details = EvaluationDetails<FlagValue>;
+type Resolution = ResolutionDetails<FlagValue>;
 
 /** What an evaluation with hooks reads of the SDK's client besides its public methods. */
 export interface HookedClient {
   client: Client;
+  /** tandem's provider: the one bound when the evaluation started. */
   provider: TandemFlagProvider;
+  /** The provider bound now (the SDK's `_provider`), read again after the `before` hooks. */
+  currentProvider: () => unknown;
   apiContext: () => EvaluationContext;
   apiHooks: () => Hook[];
   transactionContext: () => EvaluationContext;
+  /** The client's logger (the SDK's `_logger`), read at each use as the SDK reads it. */
   logger: () => Logger;
 }
+
+type Resolver = (key: string, value: FlagValue, context: EvaluationContext, logger: Logger) => Promise<Resolution>;
+
+/** tandem's provider's method the SDK would have picked for the type when the call began. */
+const RESOLVERS: Record<FlagValueType, Resolver> = {
+  boolean: TandemFlagProvider.prototype.resolveBooleanEvaluation as Resolver,
+  string: TandemFlagProvider.prototype.resolveStringEvaluation as Resolver,
+  number: TandemFlagProvider.prototype.resolveNumberEvaluation as Resolver,
+  object: TandemFlagProvider.prototype.resolveObjectEvaluation as unknown as Resolver,
+};
 
 /** Evaluation options as the SDK reads them: hooks for this call and hints for them. */
 interface Options {
@@ -41,9 +57,11 @@ interface Options {
  * context; the provider; then `after` (or `error`) and `finally` hooks in reverse order, each with
  * its own hook context and hook data; a throwing `after` hook turns the answer into the default
  * with its error; a throwing `error` or `finally` hook is logged and changes nothing. The same
- * hook contexts, details and error codes as the SDK's. What differs is only when it waits: a hook
- * that returns a promise is awaited, a hook that returns a value is not, where the SDK awaits every
- * step (a generator per stage, a promise per hook), which costs it ~10 µs per evaluation.
+ * hook contexts, details, error codes and log lines as the SDK's. What differs is only when it
+ * waits: a hook that returns a promise is awaited, a hook that returns a value is not, where the
+ * SDK awaits every step (a generator per stage, a promise per hook), which costs it ~10 µs per
+ * evaluation. So hooks that return values all run before the call returns its promise, and two
+ * evaluations started together run their hooks one after the other, not interleaved.
  */
 export async function evaluateWithHooks(
   on: HookedClient,
@@ -54,9 +72,12 @@ export async function evaluateWithHooks(
   options: Options = {},
 ): Promise<Details> {
   const { client, provider } = on;
-  const logger = on.logger();
-  // Global, client and invocation hooks (tandem's provider brings none of its own).
-  const hooks: Hook[] = [...on.apiHooks(), ...(client.getHooks() as Hook[]), ...(options.hooks ?? [])];
+  const hooks: Hook[] = [
+    ...on.apiHooks(),
+    ...(client.getHooks() as Hook[]),
+    ...(options.hooks || []),
+    ...((provider as { hooks?: Hook[] }).hooks || []),
+  ];
   const reversed = [...hooks].reverse();
   // Not frozen yet: `before` hooks add to it, then it is frozen for the provider and later hooks.
   const context: EvaluationContext = {
@@ -74,7 +95,7 @@ export async function evaluateWithHooks(
       clientMetadata: client.metadata,
       providerMetadata: provider.metadata,
       context,
-      logger,
+      logger: on.logger(),
       hookData: new MapHookData(),
     }),
   );
@@ -91,7 +112,12 @@ export async function evaluateWithHooks(
     const status = client.providerStatus;
     if (status === ProviderStatus.NOT_READY) throw new ProviderNotReadyError("provider has not yet initialized");
     if (status === ProviderStatus.FATAL) throw new ProviderFatalError("provider is in an irrecoverable error state");
-    const resolution = provider.resolve(type, key, defaultValue, context, logger);
+    // Rebound while a hook waited: the SDK calls the resolver it picked with the provider bound now.
+    const current = on.currentProvider();
+    const resolution =
+      current === provider
+        ? provider.resolve(type, key, defaultValue, context, on.logger())
+        : await RESOLVERS[type].call(current as TandemFlagProvider, key, defaultValue, context, on.logger());
     const answered: Details = {
       ...resolution,
       flagMetadata: Object.freeze(resolution.flagMetadata ?? {}),
@@ -99,7 +125,7 @@ export async function evaluateWithHooks(
     };
     if (answered.errorCode) {
       const error = instantiateErrorByErrorCode(answered.errorCode, answered.errorMessage);
-      await runLogged(reversed, "error", hookContexts, error, options.hookHints, logger);
+      await runLogged(reversed, "error", hookContexts, error, options.hookHints, on.logger);
       details = errorDetails(key, defaultValue, error, answered.flagMetadata);
     } else {
       for (let i = 0; i < reversed.length; i++) {
@@ -109,10 +135,10 @@ export async function evaluateWithHooks(
       details = answered;
     }
   } catch (error) {
-    await runLogged(reversed, "error", hookContexts, error, options.hookHints, logger);
+    await runLogged(reversed, "error", hookContexts, error, options.hookHints, on.logger);
     details = errorDetails(key, defaultValue, error, {});
   }
-  await runLogged(reversed, "finally", hookContexts, details, options.hookHints, logger);
+  await runLogged(reversed, "finally", hookContexts, details, options.hookHints, on.logger);
   return details;
 }
 
@@ -126,7 +152,7 @@ async function runLogged(
   hookContexts: HookContext[],
   argument: unknown,
   hints: HookHints | undefined,
-  logger: Logger,
+  logger: () => Logger,
 ): Promise<void> {
   for (let i = 0; i < hooks.length; i++) {
     try {
@@ -138,9 +164,9 @@ async function runLogged(
           : hook?.finally?.(context, argument as Details, hints);
       if (isThenable(done)) await done;
     } catch (error) {
-      logger.error(`Unhandled error during '${stage}' hook: ${error}`);
-      if (error instanceof Error) logger.error(error.stack);
-      logger.error((error as { stack?: unknown } | undefined)?.stack);
+      logger().error(`Unhandled error during '${stage}' hook: ${error}`);
+      if (error instanceof Error) logger().error(error.stack);
+      logger().error((error as { stack?: unknown } | undefined)?.stack);
     }
   }
 }
