@@ -11,6 +11,7 @@ const LABELS = {
   "histogram.observe, prom-client": "`histogram.observe`, prom-client",
   "render 10 000 series (ms)": "render 10 000 series (Prometheus text)",
   "flag evaluation, flagd-core alone": "flag evaluation, `@openfeature/flagd-core` alone",
+  "flag evaluation, flagd-core alone, awaited": "flag evaluation, `@openfeature/flagd-core` alone, awaited",
   "flag evaluation, tandem (OpenFeature client)": "flag evaluation, `rt.flags` (no hook registered)",
   "flag evaluation, tandem with an OpenFeature hook": "flag evaluation, `rt.flags` with an OpenFeature hook",
   "flag evaluation, OpenFeature SDK with an OpenFeature hook":
@@ -33,8 +34,13 @@ function hookLine(result, hooked) {
 /** The flag line: a loss stated as one when `rt.flags` costs clearly more than flagd's evaluator. */
 function flagLine(flag, r) {
   const costs = `${value(r["flag evaluation, tandem (OpenFeature client)"])[0]} against ${value(r["flag evaluation, flagd-core alone"])[0]}`;
-  const why =
+  let why =
     "the evaluation itself is flagd-core's; around it `rt.flags` checks that no hook and no other provider is in the way, merges the global, transaction and client contexts into the call's when any is set, and returns a promise, as the OpenFeature API does (flagd's evaluator is called without `await` here)";
+  const awaited = r["flag evaluation, flagd-core alone, awaited"];
+  if (awaited !== undefined) {
+    const share = awaited.medianNs / r["flag evaluation, flagd-core alone"].medianNs;
+    why += `; awaiting flagd's evaluator alone already costs ${times(share, 2)} calling it (${value(awaited)[0]})`;
+  }
   if (flag <= 1.5)
     return `- A flag evaluation through \`rt.flags\` costs ${times(flag, 1)} what flagd's evaluator alone costs (${costs}): ${why}.`;
   return `- **Where tandem loses:** a flag evaluation through \`rt.flags\` costs ${times(flag, 1)} what flagd's evaluator alone costs (${costs}): ${why}.`;
