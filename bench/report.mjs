@@ -83,8 +83,10 @@ a direct call); absolute numbers depend on the machine. No number here gates CI.
 
 ${machineText}
 
-Where a scenario has several entries per subject, the table gives the median round with the fastest and
-slowest in brackets.${quick.length > 0 ? ` Scenario${quick.length > 1 ? "s" : ""} ${quick.join(", ")} come${quick.length > 1 ? "" : "s"} from a quick run (\`BENCH_QUICK=1\`): short rounds on a shared machine, indicative only.` : ""}
+Each scenario says when it ran and, since runs record it, which revision of tandem it measured
+(\`+changes\`: with changes to the packages not yet committed); scenarios run at different times
+measure the code of their time. Where a scenario has several entries per subject, the table gives the
+median round with the fastest and slowest in brackets.${quick.length > 0 ? ` Scenario${quick.length > 1 ? "s" : ""} ${quick.join(", ")} come${quick.length > 1 ? "" : "s"} from a quick run (\`BENCH_QUICK=1\`): short rounds on a shared machine, indicative only.` : ""}
 
 **Reproduce:** \`pnpm bench\` builds the packages, runs every scenario and regenerates this page and its
 charts (about 30 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,

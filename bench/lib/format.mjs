@@ -44,5 +44,6 @@ export function runLine(result, file) {
   const quick = result.quick
     ? " **Quick run** (`BENCH_QUICK=1`: short rounds, fewer of them): indicative only, noisy."
     : "";
-  return `Run of ${when}, Node ${m.node ?? "?"}, ${m.cpu ?? "unknown CPU"}, ${m.cores ?? "?"} cores (\`bench/results/${file}\`).${quick}`;
+  const of = result.revision ? ` of tandem ${result.revision}` : "";
+  return `Run of ${when}${of}, Node ${m.node ?? "?"}, ${m.cpu ?? "unknown CPU"}, ${m.cores ?? "?"} cores (\`bench/results/${file}\`).${quick}`;
 }

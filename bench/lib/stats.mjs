@@ -1,7 +1,9 @@
 // Shared statistics for the benchmarks: a rounds runner (warm-up, then N rounds, reported as the
 // median with the fastest and slowest round), HdrHistogram helpers, the quick mode switch and
 // the writer of bench/results/<name>.json.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import * as hdr from "hdr-histogram-js";
 import { describeMachine } from "./machine.mjs";
 
@@ -91,13 +93,36 @@ export function decodeHistogram(base64) {
   return hdr.decodeFromCompressedBase64(base64);
 }
 
-/** Writes `bench/results/<name>.json` with the date and the machine, and returns the path. */
+/**
+ * The revision of tandem a run measured: the commit checked out, with "+changes" when the packages
+ * differ from it (a change not committed yet); null outside a git work tree.
+ */
+function measuredRevision() {
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  try {
+    const git = (...args) =>
+      execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    const commit = git("rev-parse", "--short=12", "HEAD").trim();
+    return git("status", "--porcelain", "--", "packages").trim() === "" ? commit : `${commit}+changes`;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes `bench/results/<name>.json` with the date, the revision and the machine, and returns the path. */
 export function writeResult(name, data) {
   if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`writeResult: bad result name ${JSON.stringify(name)}`);
   const dir = new URL("../results/", import.meta.url);
   mkdirSync(dir, { recursive: true });
   const file = new URL(`${name}.json`, dir);
-  const body = { scenario: name, date: new Date().toISOString(), quick: QUICK, machine: describeMachine(), ...data };
+  const body = {
+    scenario: name,
+    date: new Date().toISOString(),
+    quick: QUICK,
+    revision: measuredRevision(),
+    machine: describeMachine(),
+    ...data,
+  };
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
   return file.pathname;
 }

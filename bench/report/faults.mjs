@@ -80,7 +80,7 @@ export default function render(result) {
   // The run itself keeps about one of the two cores busy: more than that is other work on the machine.
   const busy = typeof load === "number" && load > 1.5;
   lines.push(
-    `Run of ${result.date.slice(0, 10)} on ${machineLine(result.machine)}; load average ${load ?? "n/a"} at the end${busy ? ": other work shared the machine, so latencies are noisy" : ""}`,
+    `Run of ${result.date.slice(0, 10)}${result.revision ? ` of tandem ${result.revision}` : ""} on ${machineLine(result.machine)}; load average ${load ?? "n/a"} at the end${busy ? ": other work shared the machine, so latencies are noisy" : ""}`,
     `(\`bench/results/faults.json\`${result.quick ? ", **quick mode**: short phases, one round" : ""}):`,
     "",
   );
