@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["packages/*/test/**/*.test.ts"],
+    include: ["packages/*/test/**/*.test.ts", "bench/test/**/*.test.mjs"],
     // Sidecar processes run the CLI bundle: it is rebuilt from the dist under test first.
     globalSetup: ["./scripts/bundle-cli.mjs"],
     testTimeout: 20_000,

@@ -1,0 +1,87 @@
+// The benchmark page against the results it is made from: the committed page is what the committed
+// results render to, and a report's verdicts follow the numbers (a target met when the run meets
+// it, a loss stated as one when tandem loses).
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { describe, expect, it } from "vitest";
+import { buildReport } from "../lib/report-page.mjs";
+import renderHop from "../report/sidecar-hop.mjs";
+import renderTelemetry from "../report/telemetry.mjs";
+
+const results = new URL("../results/", import.meta.url);
+const docs = new URL("../../docs/", import.meta.url);
+// biome's own launcher, run by this Node: the report script formats the page with it.
+const biome = createRequire(import.meta.url).resolve("@biomejs/biome/bin/biome");
+const committed = (name) => JSON.parse(readFileSync(new URL(`${name}.json`, results), "utf8"));
+
+describe("docs/benchmarks.md", () => {
+  it("is what the committed results render to, charts included (run `pnpm --filter @tandem/bench report`)", async () => {
+    const { page, charts, rendered } = await buildReport(results);
+    expect(rendered).toBe(7);
+    // The report script formats the page with biome after writing it.
+    const formatted = execFileSync(process.execPath, [biome, "format", "--stdin-file-path=docs/benchmarks.md"], {
+      input: page,
+      encoding: "utf8",
+    });
+    expect(formatted).toBe(readFileSync(new URL("benchmarks.md", docs), "utf8"));
+    const svgs = readdirSync(new URL("benchmarks/", docs)).filter((f) => f.endsWith(".svg"));
+    expect(svgs.sort()).toEqual(Object.keys(charts).sort());
+    for (const file of svgs) {
+      expect(charts[file], file).toBe(readFileSync(new URL(`benchmarks/${file}`, docs), "utf8"));
+    }
+  });
+});
+
+describe("the sidecar hop's verdicts", () => {
+  const TANDEM = "tandem sidecar";
+  const p99Line = (md) => md.split("\n").find((l) => l.includes("added p99 at most 0.5 ms at 1000 req/s"));
+
+  it("meets the p99 target only when tandem's added p99 at 1000 req/s is at most 0.5 ms", () => {
+    const result = committed("sidecar-hop");
+    result.summary.added["1000"][TANDEM].p99.median = 0.62;
+    expect(p99Line(renderHop(result).markdown)).toContain("**missed** (0.62 ms)");
+    result.summary.added["1000"][TANDEM].p99.median = 0.41;
+    expect(p99Line(renderHop(result).markdown)).toContain("**met** (0.41 ms)");
+  });
+
+  it("judges the ratio to nginx only where nginx's added latency is above the direct call's spread", () => {
+    const result = committed("sidecar-hop");
+    const s = result.summary;
+    for (const rate of ["500", "1000", "2000"]) {
+      for (const q of ["p50", "p99"]) {
+        const direct = s.latency[rate].direct[q];
+        // nginx well above the noise, tandem at 1.9x or 2.1x its added latency.
+        const spread = direct.max - direct.min;
+        s.added[rate].nginx[q].median = spread * 2 + 0.01;
+        s.added[rate][TANDEM][q].median = s.added[rate].nginx[q].median * 1.9;
+      }
+    }
+    const ratioLine = (md) => md.split("\n- within 2× nginx")[1]?.split("\n- CPU")[0] ?? "";
+    expect(ratioLine(renderHop(result).markdown)).toContain("**met**");
+    s.added["2000"][TANDEM].p99.median = s.added["2000"].nginx.p99.median * 2.1;
+    expect(ratioLine(renderHop(result).markdown)).toContain("**missed**");
+    // nginx within the noise everywhere: nothing to judge.
+    for (const rate of ["500", "1000", "2000"]) for (const q of ["p50", "p99"]) s.added[rate].nginx[q].median = 0;
+    const none = ratioLine(renderHop(result).markdown);
+    expect(none).toContain("**not judged**");
+    expect(none).toContain("within the noise, not judged");
+  });
+});
+
+describe("the flag evaluation line", () => {
+  it("states a loss when rt.flags costs more than 1.5x flagd's evaluator alone, and not otherwise", () => {
+    const result = committed("telemetry");
+    const flagLine = (md) =>
+      md
+        .split("\n")
+        .find(
+          (l) =>
+            l.includes("a flag evaluation through `rt.flags`") || l.includes("A flag evaluation through `rt.flags`"),
+        );
+    result.ratios["flag tandem/flagd-core"] = 1.7;
+    expect(flagLine(renderTelemetry(result).markdown)).toMatch(/^- \*\*Where tandem loses:\*\* .* costs 1\.7×/);
+    result.ratios["flag tandem/flagd-core"] = 1.2;
+    expect(flagLine(renderTelemetry(result).markdown)).toMatch(/^- A flag evaluation through `rt\.flags` costs 1\.2×/);
+  });
+});
