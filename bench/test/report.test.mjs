@@ -66,6 +66,16 @@ describe("the sidecar hop's verdicts", () => {
     const none = ratioLine(renderHop(result).markdown);
     expect(none).toContain("**not judged**");
     expect(none).toContain("within the noise, not judged");
+    // One cell of six above the noise, within the limit: too little to call the target met...
+    const spread = s.latency["500"].direct.p50.max - s.latency["500"].direct.p50.min;
+    s.added["500"].nginx.p50.median = spread * 2 + 0.01;
+    s.added["500"][TANDEM].p50.median = s.added["500"].nginx.p50.median * 1.5;
+    const few = ratioLine(renderHop(result).markdown);
+    expect(few).toContain("**not judged**");
+    expect(few).toContain("only 1 of 6 above the noise");
+    // ...but enough to call it missed.
+    s.added["500"][TANDEM].p50.median = s.added["500"].nginx.p50.median * 2.5;
+    expect(ratioLine(renderHop(result).markdown)).toContain("**missed**");
   });
 });
 
