@@ -5,14 +5,13 @@ import {
   type FlagValue,
   type FlagValueType,
   type Hook,
-  instantiateErrorByErrorCode,
   type Logger,
   OpenFeature,
   OpenFeatureAPI,
   ProviderStatus,
   type ResolutionDetails,
 } from "@openfeature/server-sdk";
-import { errorDetails, evaluateWithHooks, type HookedClient } from "./hooked-evaluation.js";
+import { answerDetails, answerError, errorDetails, evaluateWithHooks, type HookedClient } from "./hooked-evaluation.js";
 import type { TandemFlagProvider } from "./provider.js";
 
 let domains = 0;
@@ -176,14 +175,6 @@ function isEmpty(context: EvaluationContext): boolean {
 
 /** The SDK's details for an answer of the provider: its error as the SDK reports it, or the answer with its metadata frozen. */
 function details(key: string, value: FlagValue, resolution: Resolution): Details {
-  const flagMetadata = Object.freeze(resolution.flagMetadata ?? {});
-  if (resolution.errorCode) {
-    return errorDetails(
-      key,
-      value,
-      instantiateErrorByErrorCode(resolution.errorCode, resolution.errorMessage),
-      flagMetadata,
-    );
-  }
-  return { ...resolution, flagMetadata, flagKey: key };
+  const answered = answerDetails(key, resolution);
+  return answered.errorCode ? errorDetails(key, value, answerError(answered), answered.flagMetadata) : answered;
 }

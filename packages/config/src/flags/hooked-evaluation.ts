@@ -118,13 +118,9 @@ export async function evaluateWithHooks(
       current === provider
         ? provider.resolve(type, key, defaultValue, context, on.logger())
         : await RESOLVERS[type].call(current as TandemFlagProvider, key, defaultValue, context, on.logger());
-    const answered: Details = {
-      ...resolution,
-      flagMetadata: Object.freeze(resolution.flagMetadata ?? {}),
-      flagKey: key,
-    };
+    const answered = answerDetails(key, resolution);
     if (answered.errorCode) {
-      const error = instantiateErrorByErrorCode(answered.errorCode, answered.errorMessage);
+      const error = answerError(answered);
       await runLogged(reversed, "error", hookContexts, error, options.hookHints, on.logger);
       details = errorDetails(key, defaultValue, error, answered.flagMetadata);
     } else {
@@ -169,6 +165,16 @@ async function runLogged(
       logger().error((error as { stack?: unknown } | undefined)?.stack);
     }
   }
+}
+
+/** The provider's answer as the SDK's details: its flag metadata frozen, the flag's key added. */
+export function answerDetails(key: string, resolution: Resolution): Details {
+  return { ...resolution, flagMetadata: Object.freeze(resolution.flagMetadata ?? {}), flagKey: key };
+}
+
+/** The error an answer with an error code stands for, as the SDK makes it. */
+export function answerError(answered: Details): Error {
+  return instantiateErrorByErrorCode(answered.errorCode as NonNullable<Details["errorCode"]>, answered.errorMessage);
 }
 
 /** The SDK's details of a failed evaluation: the caller's default, `ERROR`, the error's code. */
