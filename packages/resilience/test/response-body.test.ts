@@ -6,7 +6,8 @@ let mode: "trickle" | "reset" | "whole" = "trickle";
 const http = await rawUpstream("slow", { attempt: 200, total: 400 }, (socket) => {
   socket.once("data", () => {
     if (mode === "whole") {
-      socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+      // This server answers one request per connection, and says so.
+      socket.end("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
       return;
     }
     socket.write("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");

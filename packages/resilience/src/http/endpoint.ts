@@ -1,5 +1,5 @@
 import { ConfigError } from "@tandem/core";
-import { Pool } from "@tandem/core/undici";
+import { Http1Pool } from "./h1/http1-pool.js";
 
 const DECAY_MS = 10_000;
 
@@ -12,7 +12,7 @@ export class Endpoint {
   readonly origin: string;
   /** `host:port`, the `server_address` of the metrics. */
   readonly address: string;
-  readonly pool: Pool;
+  readonly pool: Http1Pool;
   /** Requests in flight. */
   active = 0;
   /** Peak-EWMA of the response time, in ms (Linkerd's model). */
@@ -38,7 +38,7 @@ export class Endpoint {
     this.url = url;
     this.origin = parsed.origin;
     this.address = parsed.host;
-    this.pool = new Pool(parsed.origin, { connections: 128, keepAliveTimeout: 30_000, pipelining: 1 });
+    this.pool = new Http1Pool(parsed.origin, { connections: 128, keepAliveTimeout: 30_000 });
   }
 
   /**

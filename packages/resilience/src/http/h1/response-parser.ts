@@ -1,0 +1,331 @@
+import type { IncomingHttpHeaders } from "node:http";
+import { Http1Error } from "./http1-error.js";
+
+/** What a parser hands on as it reads one answer. */
+export interface ResponseSink {
+  /** The answer's status and headers (informational 1xx answers are skipped). */
+  head(statusCode: number, headers: IncomingHttpHeaders, statusText: string): void;
+  /** A piece of the body, framing removed (chunk sizes, trailers). */
+  data(chunk: Buffer): void;
+  /** The answer ended; `trailers` of a chunked body, if any. */
+  end(trailers: Record<string, string | string[]>): void;
+}
+
+/** The largest status line and headers taken (undici's default is 16 KiB). */
+const MAX_HEAD_BYTES = 64 * 1024;
+/** The largest chunk-size line (with its extensions) or trailer section taken. */
+const MAX_LINE_BYTES = 16 * 1024;
+
+const HEAD_END = Buffer.from("\r\n\r\n");
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Field values: visible ASCII, obs-text, spaces and tabs; never CR, LF or NUL.
+const BAD_VALUE = /[\0\r\n]/;
+const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
+const DIGITS = /^\d{1,15}$/;
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})[ \t]*(?:;.*)?$/;
+const NO_TRAILERS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
+
+enum State {
+  Head,
+  Length,
+  ChunkSize,
+  ChunkData,
+  ChunkEnd,
+  Trailers,
+  UntilClose,
+  Done,
+}
+
+/**
+ * Reads the answers of an HTTP/1.1 connection as its bytes arrive (RFC 9112): the status line
+ * and headers, then the body framed by `Transfer-Encoding: chunked`, `Content-Length` or the
+ * end of the connection, with what RFC 9112 §6.3 says of answers to HEAD and of 1xx, 204 and
+ * 304 answers. Strict where leniency lets two readers see different messages: a header folded
+ * over lines, a bare CR or LF, a malformed or conflicting `Content-Length` fail with a
+ * protocol error instead of being guessed at.
+ *
+ * The sink must not ready the parser for another answer from inside its callbacks.
+ *
+ *   const parser = new ResponseParser();
+ *   parser.expect(sink, method === "HEAD");
+ *   socket.on("data", (bytes) => parser.feed(bytes));
+ */
+export class ResponseParser {
+  #sink: ResponseSink | undefined;
+  #state = State.Done;
+  #noBody = false;
+  #head: Buffer | undefined;
+  #line = "";
+  #remaining = 0;
+  #trailers: Record<string, string | string[]> | undefined;
+  /** Whether the connection may carry another request once this answer ends. */
+  keepAlive = true;
+  /** Whether any byte of the current answer arrived. */
+  started = false;
+  /** The answer's `Keep-Alive` header: how long the upstream keeps the connection. */
+  keepAliveHint: string | undefined;
+
+  /** Readies the parser for the answer to the request just sent. */
+  expect(sink: ResponseSink, head: boolean): void {
+    this.#sink = sink;
+    this.#noBody = head;
+    this.#state = State.Head;
+    this.#head = undefined;
+    this.#line = "";
+    this.#trailers = undefined;
+    this.keepAlive = true;
+    this.started = false;
+    this.keepAliveHint = undefined;
+  }
+
+  /** Whether the current answer ended (or none is expected). */
+  get done(): boolean {
+    return this.#state === State.Done;
+  }
+
+  /** Whether the answer's head is in and its body is still arriving. */
+  get inBody(): boolean {
+    return this.#state !== State.Head && this.#state !== State.Done;
+  }
+
+  /**
+   * Reads `bytes`. Returns how many bytes were left over after the answer ended (0 while it
+   * goes on); throws an `Http1Error` when they are not a valid answer.
+   */
+  feed(bytes: Buffer): number {
+    if (this.#state === State.Done) return bytes.length;
+    this.started = true;
+    let at = 0;
+    while (at < bytes.length) {
+      if (this.#state === State.Done) return bytes.length - at;
+      switch (this.#state) {
+        case State.Head:
+          at = this.#readHead(bytes, at);
+          break;
+        case State.Length: {
+          const take = Math.min(this.#remaining, bytes.length - at);
+          this.#remaining -= take;
+          const piece = at === 0 && take === bytes.length ? bytes : bytes.subarray(at, at + take);
+          at += take;
+          if (this.#remaining === 0) this.#state = State.Done;
+          this.#sink?.data(piece);
+          if (this.#state === State.Done) this.#finish(NO_TRAILERS);
+          break;
+        }
+        case State.ChunkSize:
+        case State.Trailers:
+        case State.ChunkEnd:
+          at = this.#readLine(bytes, at);
+          break;
+        case State.ChunkData: {
+          const take = Math.min(this.#remaining, bytes.length - at);
+          this.#remaining -= take;
+          const piece = bytes.subarray(at, at + take);
+          at += take;
+          if (this.#remaining === 0) this.#state = State.ChunkEnd;
+          this.#sink?.data(piece);
+          break;
+        }
+        case State.UntilClose:
+          this.#sink?.data(at === 0 ? bytes : bytes.subarray(at));
+          return 0;
+      }
+    }
+    return 0;
+  }
+
+  /**
+   * The connection ended: an answer framed by the end of the connection ends with it; any other
+   * answer under way was cut short (throws).
+   */
+  close(): void {
+    if (this.#state === State.UntilClose) {
+      this.#state = State.Done;
+      this.#finish(NO_TRAILERS);
+      return;
+    }
+    if (this.#state !== State.Done) {
+      throw new Http1Error(
+        "UND_ERR_SOCKET",
+        this.#state === State.Head
+          ? "the upstream closed the connection before it answered"
+          : "the upstream closed the connection before the answer's body ended",
+      );
+    }
+  }
+
+  #finish(trailers: Record<string, string | string[]>): void {
+    const sink = this.#sink;
+    this.#sink = undefined;
+    sink?.end(trailers);
+  }
+
+  /** Gathers the head up to its empty line, then parses it; returns where the body starts. */
+  #readHead(bytes: Buffer, at: number): number {
+    let head: Buffer;
+    let from: number;
+    if (this.#head === undefined) {
+      head = at === 0 ? bytes : bytes.subarray(at);
+      from = 0;
+    } else {
+      from = Math.max(0, this.#head.length - 3);
+      head = Buffer.concat([this.#head, at === 0 ? bytes : bytes.subarray(at)]);
+    }
+    const end = head.indexOf(HEAD_END, from);
+    if (end < 0) {
+      if (head.length > MAX_HEAD_BYTES) throw headError(`the answer's head is larger than ${MAX_HEAD_BYTES} bytes`);
+      // A copy: `bytes` may be a slice of a buffer the socket reuses.
+      this.#head = this.#head === undefined ? Buffer.from(head) : head;
+      return bytes.length;
+    }
+    if (end > MAX_HEAD_BYTES) throw headError(`the answer's head is larger than ${MAX_HEAD_BYTES} bytes`);
+    const consumedBefore = this.#head === undefined ? 0 : this.#head.length;
+    this.#head = undefined;
+    this.#parseHead(head.toString("latin1", 0, end));
+    return at + (end + 4 - consumedBefore);
+  }
+
+  #parseHead(text: string): void {
+    const lineEnd = text.indexOf("\r\n");
+    const statusLine = lineEnd < 0 ? text : text.slice(0, lineEnd);
+    const status = STATUS_LINE.exec(statusLine);
+    if (status === null) throw headError(`the status line ${quote(statusLine)} is not HTTP/1.0 or HTTP/1.1`);
+    const statusCode = Number(status[2]);
+    const http10 = status[1] === "0";
+    const headers: IncomingHttpHeaders = {};
+    if (lineEnd >= 0) parseFields(text, lineEnd + 2, headers, "header");
+    if (statusCode < 200) {
+      if (statusCode === 101) throw headError("the upstream switched protocols (101) without being asked to");
+      // 100 Continue, 103 Early Hints: the answer is still to come.
+      return;
+    }
+    this.keepAlive = keepsAlive(headers.connection, http10);
+    const hint = headers["keep-alive"];
+    this.keepAliveHint = hint === undefined ? undefined : String(hint);
+    const transferEncoding = headers["transfer-encoding"];
+    const contentLength = headers["content-length"];
+    if (this.#noBody || statusCode === 204 || statusCode === 304) {
+      this.#state = State.Done;
+    } else if (transferEncoding !== undefined) {
+      // A body framed by Transfer-Encoding is read by it, whatever Content-Length says; the
+      // connection is not used again after an answer that sent both (RFC 9112 §6.3).
+      if (contentLength !== undefined) this.keepAlive = false;
+      const codings = String(transferEncoding).toLowerCase();
+      if (/(?:^|,)\s*chunked\s*$/.test(codings)) {
+        this.#state = State.ChunkSize;
+      } else {
+        this.#state = State.UntilClose;
+        this.keepAlive = false;
+      }
+    } else if (contentLength !== undefined) {
+      this.#remaining = parseContentLength(contentLength);
+      this.#state = this.#remaining === 0 ? State.Done : State.Length;
+    } else {
+      this.#state = State.UntilClose;
+      this.keepAlive = false;
+    }
+    this.#sink?.head(statusCode, headers, status[3] ?? "");
+    if (this.#state === State.Done) this.#finish(NO_TRAILERS);
+  }
+
+  /** A chunk-size line, the CRLF after a chunk's data, or a line of the trailer section. */
+  #readLine(bytes: Buffer, at: number): number {
+    const lf = bytes.indexOf(0x0a, at);
+    if (lf < 0) {
+      this.#line += bytes.toString("latin1", at);
+      if (this.#line.length > MAX_LINE_BYTES) throw headError("a chunk-size line or the trailers are too long");
+      return bytes.length;
+    }
+    const line = this.#line + bytes.toString("latin1", at, lf);
+    this.#line = "";
+    if (!line.endsWith("\r") || line.indexOf("\r") !== line.length - 1) {
+      throw headError("a line of the chunked body does not end with CRLF");
+    }
+    const content = line.slice(0, -1);
+    const next = lf + 1;
+    if (this.#state === State.ChunkEnd) {
+      if (content !== "") throw headError("a chunk's data is longer than its size");
+      this.#state = State.ChunkSize;
+    } else if (this.#state === State.ChunkSize) {
+      const size = CHUNK_SIZE.exec(content);
+      if (size === null) throw headError(`the chunk size ${quote(content)} is not hexadecimal`);
+      this.#remaining = Number.parseInt(size[1] as string, 16);
+      this.#state = this.#remaining === 0 ? State.Trailers : State.ChunkData;
+    } else if (content === "") {
+      this.#state = State.Done;
+      this.#finish(this.#trailers ?? NO_TRAILERS);
+    } else {
+      this.#trailers ??= {};
+      parseFields(`\r\n${content}`, 2, this.#trailers as IncomingHttpHeaders, "trailer");
+    }
+    return next;
+  }
+}
+
+/**
+ * Adds the `name: value` lines of `text` from `from` to `into`, names lower-cased; a name given
+ * twice gets an array of its values, as undici gives them.
+ */
+function parseFields(text: string, from: number, into: IncomingHttpHeaders, what: string): void {
+  const fields = into as Record<string, string | string[]>;
+  let at = from;
+  while (at < text.length) {
+    let end = text.indexOf("\r\n", at);
+    if (end < 0) end = text.length;
+    const first = text.charCodeAt(at);
+    if (first === 0x20 || first === 0x09) throw headError(`a ${what} is folded over two lines (obsolete line folding)`);
+    const colon = text.indexOf(":", at);
+    const name = colon < 0 || colon > end ? "" : text.slice(at, colon);
+    if (name === "" || !TOKEN.test(name))
+      throw headError(`the ${what} line ${quote(text.slice(at, end))} has no valid name`);
+    // The value without the spaces and tabs around it.
+    let start = colon + 1;
+    let stop = end;
+    while (start < stop && isBlank(text.charCodeAt(start))) start++;
+    while (stop > start && isBlank(text.charCodeAt(stop - 1))) stop--;
+    const value = text.slice(start, stop);
+    if (BAD_VALUE.test(value)) throw headError(`the ${what} ${name} has a CR, LF or NUL in its value`);
+    at = end + 2;
+    const key = name.toLowerCase();
+    const seen = fields[key];
+    if (seen === undefined) fields[key] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else fields[key] = [seen, value];
+  }
+}
+
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+function keepsAlive(connection: string | string[] | undefined, http10: boolean): boolean {
+  if (connection === undefined) return !http10;
+  const tokens = String(connection).toLowerCase();
+  if (tokens === "keep-alive") return true;
+  if (/(?:^|,)\s*close\s*(?:,|$)/.test(tokens)) return false;
+  return !http10 || /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(tokens);
+}
+
+/** A Content-Length: digits, the same number however many times it is given (RFC 9110 §8.6). */
+function parseContentLength(value: string | string[]): number {
+  if (typeof value === "string" && DIGITS.test(value)) return Number(value);
+  const values = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(","));
+  let length: number | undefined;
+  for (const v of values) {
+    const text = v.trim();
+    if (!DIGITS.test(text)) throw headError(`the Content-Length ${quote(String(value))} is not a number of bytes`);
+    const n = Number(text);
+    if (length !== undefined && n !== length)
+      throw headError(`the answer gives two Content-Lengths (${quote(String(value))})`);
+    length = n;
+  }
+  return length ?? 0;
+}
+
+function headError(message: string): Http1Error {
+  return new Http1Error("HPE_INVALID_RESPONSE", `the upstream's answer is not valid HTTP/1.1: ${message}`);
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
+}
