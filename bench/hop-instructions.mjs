@@ -76,6 +76,9 @@ try {
       };
     },
     "bare Node proxy": async (wrap) => reverseProxy(await startNodeProxy(upstream.url, { wrap })),
+    "node:http, socket out": async (wrap) =>
+      reverseProxy(await startNodeProxy(upstream.url, { wrap, kind: "http-socket" })),
+    "sockets both ways": async (wrap) => reverseProxy(await startNodeProxy(upstream.url, { wrap, kind: "socket" })),
     // One process: the worker's code, without the master that would fork it.
     nginx: async (wrap) => reverseProxy(await startNginx({ upstream: hostPort, wrap, masterProcess: false })),
     HAProxy: async (wrap) => reverseProxy(await startHaproxy({ upstream: hostPort, wrap })),

@@ -93,20 +93,21 @@ request's controller, and with a signal its \`close\` listener holds the handler
 in its \`_events\`: with undici alone every request is promoted with its body, and the client spent
 ${num(gc(defaults, result.baseline), 1)} % of its time in GC pauses with Node's defaults against ${num(gc(tuned, result.baseline), 1)} % without pretenuring.
 \`rt.http\` makes the same body (undici's class, with \`text()\`, \`json()\`, ...) through a request handler of its
-own, whose body lets go of the request once it has arrived whole and which follows the attempt's signal without a
+own, fed by tandem's own HTTP/1.1 client (docs/architecture.md, "The upstream client"), whose body lets go of the request once it has arrived whole and which follows the attempt's signal without a
 listener on the body: its requests die young either way (GC ${num(gc(defaults, tandem), 1)} % with Node's defaults,
 ${num(gc(tuned, tandem), 1)} % without pretenuring; p99 ${num(defaults.summary[tandem].p99.median, 2)} and ${num(tuned.summary[tandem].p99.median, 2)} ms).
 Node refuses the flag in \`NODE_OPTIONS\`; it goes on the \`node\` command line (the sidecar starts with it).
 
 The client is one Node thread kept busy, so a request costs it 1/throughput of a second: tandem's pipeline
-${added(defaults)} with Node's defaults, and ${added(tuned)} without pretenuring. What it does per request on top of undici: takes a
+${added(defaults)} with Node's defaults, and ${added(tuned)} without pretenuring. It sends with a client that does less per
+request than undici's \`Pool\` (a JavaScript parser read straight into the handler, one timeout sweep per pool rather
+than timers per request), and on top of sending it takes a
 rate-limit token and a bulkhead slot, picks an endpoint (least-request), arms the attempt's timeout and the body's
 total timeout on a shared deadline wheel, starts and ends a CLIENT span (with no exporter configured it records
 nothing, but still makes its ids and a context, and writes \`traceparent\` into a copy of the headers: about
 0.9 µs), observes a duration histogram, feeds the breaker, the outlier detector and the latency window, and guards
-the response body. The policies alone cost well under a microsecond (scenario 1). The rest is allocation: a request
-through the pipeline allocates about a third more than undici alone (13.5 against 10.2 KB in a heap sampling
-profile), and the same thread that sends the requests collects it.${
+the response body. The policies alone cost well under a microsecond (scenario 1); the rest is the objects a
+request through the pipeline allocates, which the same thread that sends the requests collects.${
     hedgedName
       ? `\n\nWith hedging at p99, the pipeline runs at ${settings.map((s) => `${times(s.summary[hedgedName].rps.median / s.summary[tandem].rps.median)} of its throughput without hedging with ${label(s)}`).join(" and ")}. With the single endpoint of this setup no hedge is ever sent (a hedge goes to another endpoint), so
 this is the price of being ready to hedge: a cancel signal per request (a plain object, not an \`AbortController\`,
