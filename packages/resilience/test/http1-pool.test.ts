@@ -196,6 +196,48 @@ describe("Http1Pool", () => {
     expect((await send(p, {})).body).toBe("ok");
   });
 
+  it("reads HEAD, 204, chunked and close-delimited answers, and reuses only the connections that allow it", async () => {
+    const { origin, sockets } = await rawServer((socket, request) => {
+      if (request.startsWith("HEAD")) socket.write("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n");
+      else if (request.includes("/empty")) socket.write("HTTP/1.1 204 No Content\r\n\r\n");
+      else if (request.includes("/chunked"))
+        socket.write(
+          "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nx-sum: 5\r\n\r\n",
+        );
+      else socket.end("HTTP/1.0 200 OK\r\n\r\nuntil the end");
+    });
+    const p = pool(origin);
+    expect(await send(p, { method: "HEAD" })).toMatchObject({ statusCode: 200, body: "" });
+    expect(await send(p, { path: "/empty" })).toMatchObject({ statusCode: 204, body: "" });
+    expect(await send(p, { path: "/chunked" })).toMatchObject({ body: "abcde", trailers: { "x-sum": "5" } });
+    expect(sockets).toHaveLength(1);
+    expect((await send(p, { path: "/old" })).body).toBe("until the end");
+    expect((await send(p, { path: "/chunked" })).body).toBe("abcde");
+    expect(sockets).toHaveLength(2);
+  });
+
+  it("takes an answer that comes before the request body is sent, stops sending, and drops the connection", async () => {
+    const { origin, sockets } = await rawServer((socket, request) => {
+      if (request.includes("/upload")) socket.write("HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\n\r\n");
+      else socket.write(OK);
+    });
+    const p = pool(origin);
+    let pulled = 0;
+    async function* endless() {
+      for (;;) {
+        pulled++;
+        yield Buffer.alloc(16 * 1024, 1);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    expect((await send(p, { method: "POST", path: "/upload", body: endless() })).statusCode).toBe(413);
+    const pulledThen = pulled;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(pulled - pulledThen).toBeLessThanOrEqual(1);
+    expect((await send(p, {})).body).toBe("ok");
+    expect(sockets).toHaveLength(2);
+  });
+
   it("refuses a request that would smuggle another one, before writing a byte", async () => {
     const { origin, sockets } = await rawServer((socket) => socket.write(OK));
     const p = pool(origin);
