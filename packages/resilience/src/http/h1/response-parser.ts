@@ -97,35 +97,24 @@ export class ResponseParser {
     this.started = true;
     let at = 0;
     while (at < bytes.length) {
-      if (this.#state === State.Done) return bytes.length - at;
-      switch (this.#state) {
+      // Read afresh each turn: the state moves on inside the methods called below.
+      const state = this.#state as State;
+      if (state === State.Done) return bytes.length - at;
+      switch (state) {
         case State.Head:
           at = this.#readHead(bytes, at);
           break;
-        case State.Length: {
-          const take = Math.min(this.#remaining, bytes.length - at);
-          this.#remaining -= take;
-          const piece = at === 0 && take === bytes.length ? bytes : bytes.subarray(at, at + take);
-          at += take;
-          if (this.#remaining === 0) this.#state = State.Done;
-          this.#sink?.data(piece);
-          if (this.#state === State.Done) this.#finish(NO_TRAILERS);
+        case State.Length:
+          at = this.#counted(bytes, at, State.Done);
           break;
-        }
         case State.ChunkSize:
         case State.Trailers:
         case State.ChunkEnd:
           at = this.#readLine(bytes, at);
           break;
-        case State.ChunkData: {
-          const take = Math.min(this.#remaining, bytes.length - at);
-          this.#remaining -= take;
-          const piece = bytes.subarray(at, at + take);
-          at += take;
-          if (this.#remaining === 0) this.#state = State.ChunkEnd;
-          this.#sink?.data(piece);
+        case State.ChunkData:
+          at = this.#counted(bytes, at, State.ChunkEnd);
           break;
-        }
         case State.UntilClose:
           this.#sink?.data(at === 0 ? bytes : bytes.subarray(at));
           return 0;
@@ -152,6 +141,17 @@ export class ResponseParser {
           : "the upstream closed the connection before the answer's body ended",
       );
     }
+  }
+
+  /** Hands on the body's next bytes up to the count still due; `then` is the state once all are in. */
+  #counted(bytes: Buffer, at: number, then: State): number {
+    const take = Math.min(this.#remaining, bytes.length - at);
+    this.#remaining -= take;
+    const piece = at === 0 && take === bytes.length ? bytes : bytes.subarray(at, at + take);
+    if (this.#remaining === 0) this.#state = then;
+    this.#sink?.data(piece);
+    if (this.#state === State.Done) this.#finish(NO_TRAILERS);
+    return at + take;
   }
 
   #finish(trailers: Record<string, string | string[]>): void {
