@@ -59,7 +59,7 @@ export class Connection {
     socket.on("data", (bytes: Buffer) => this.#data(bytes));
     socket.on("end", () => this.#ended());
     socket.on("error", (error: Error) => this.#die(error, true));
-    socket.on("close", () => this.#die(closed(), true));
+    socket.on("close", () => this.#die(undefined, true));
   }
 
   /** Sends `exchange` on this (idle, connected) connection. */
@@ -82,8 +82,11 @@ export class Connection {
     this.socket.resume();
   }
 
-  /** Closes the connection; an exchange on it that has not settled fails with `error`. */
-  destroy(error: Error = closed()): void {
+  /**
+   * Closes the connection; an exchange on it that has not settled fails with `error` (by default,
+   * that the upstream closed the connection).
+   */
+  destroy(error?: Error): void {
     this.#die(error, false);
   }
 
@@ -234,7 +237,7 @@ export class Connection {
         return;
       }
     }
-    this.#die(closed(), true);
+    this.#die(undefined, true);
   }
 
   /**
@@ -242,7 +245,7 @@ export class Connection {
    * kept-alive connection the upstream had already let go, with no byte of an answer back, is
    * handed back to be sent again (once) when that cannot repeat an effect (RFC 9110 §9.2.2).
    */
-  #die(error: Error, transport: boolean): void {
+  #die(error: Error | undefined, transport: boolean): void {
     if (this.#dead) return;
     this.#dead = true;
     const exchange = this.exchange;
@@ -259,7 +262,8 @@ export class Connection {
       return;
     }
     this.#owner.gone(this, undefined);
-    exchange.fail(error);
+    // Made only when an exchange hears of it: an Error captures a stack trace.
+    exchange.fail(error ?? closed());
   }
 }
 
