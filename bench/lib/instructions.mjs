@@ -15,7 +15,7 @@ import { Pool } from "undici";
 import { ToolMissingError } from "./proxies.mjs";
 
 export const VALGRIND_BIN = process.env.BENCH_VALGRIND ?? "/usr/bin/valgrind";
-const CALLGRIND_CONTROL_BIN = join(VALGRIND_BIN, "..", "callgrind_control");
+export const CALLGRIND_CONTROL_BIN = join(VALGRIND_BIN, "..", "callgrind_control");
 
 let version;
 

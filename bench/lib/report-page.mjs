@@ -9,6 +9,12 @@ import { machineLine } from "./machine.mjs";
 export const SCENARIOS = [
   { n: 1, name: "policy-overhead", title: "Policy overhead, library mode", script: "policy-overhead.mjs" },
   { n: 2, name: "http-client", title: "HTTP client, library mode", script: "http-client.mjs" },
+  {
+    n: "2b",
+    name: "http-client-instructions",
+    title: "HTTP client, counted: instructions per request",
+    script: "http-client-instructions.mjs",
+  },
   { n: 3, name: "sidecar-hop", title: "The sidecar hop: tandem, nginx and HAProxy", script: "sidecar-hop.mjs" },
   {
     n: "3b",
@@ -91,8 +97,8 @@ measure the code of their time. Where a scenario has several entries per subject
 median round with the fastest and slowest in brackets.${quick.length > 0 ? ` Scenario${quick.length > 1 ? "s" : ""} ${quick.join(", ")} come${quick.length > 1 ? "" : "s"} from a quick run (\`BENCH_QUICK=1\`): short rounds on a shared machine, indicative only.` : ""}
 
 **Reproduce:** \`pnpm bench\` builds the packages, runs every scenario and regenerates this page and its
-charts (about 30 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
-or scenario 3 records them as skipped; valgrind for scenario 3b). \`BENCH_QUICK=1 pnpm bench\` is a smoke run of a few minutes. One
+charts (about 35 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
+or scenario 3 records them as skipped; valgrind for scenarios 2b and 3b). \`BENCH_QUICK=1 pnpm bench\` is a smoke run of a few minutes. One
 scenario: \`pnpm --filter @tandem/bench <name>\` (${SCENARIOS.map((s) => `\`${s.name}\``).join(", ")}), then
 \`pnpm --filter @tandem/bench report\`. Raw results, every round included, are in \`bench/results/\`. Run on a
 quiet machine: other work on it shows up in the tails.

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import { buildReport } from "../lib/report-page.mjs";
+import { buildReport, SCENARIOS } from "../lib/report-page.mjs";
 import renderHop from "../report/sidecar-hop.mjs";
 import renderTelemetry from "../report/telemetry.mjs";
 
@@ -18,7 +18,7 @@ const committed = (name) => JSON.parse(readFileSync(new URL(`${name}.json`, resu
 describe("docs/benchmarks.md", () => {
   it("is what the committed results render to, charts included (run `pnpm --filter @tandem/bench report`)", async () => {
     const { page, charts, rendered } = await buildReport(results);
-    expect(rendered).toBe(7);
+    expect(rendered).toBe(SCENARIOS.length);
     // The report script formats the page with biome after writing it.
     const formatted = execFileSync(process.execPath, [biome, "format", "--stdin-file-path=docs/benchmarks.md"], {
       input: page,
