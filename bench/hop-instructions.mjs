@@ -14,11 +14,12 @@ import {
   commandOf,
   countInstructions,
   spawnWithReadyMessage,
-  valgrindVersion,
+  summarizeCounts,
+  valgrindOrSkip,
 } from "./lib/instructions.mjs";
 import { startNodeProxy } from "./lib/node-proxy.mjs";
 import { startHaproxy, startNginx, startUpstream, ToolMissingError } from "./lib/proxies.mjs";
-import { pick, QUICK, summarizeRounds, writeResult } from "./lib/stats.mjs";
+import { pick, QUICK, writeResult } from "./lib/stats.mjs";
 
 const ROUNDS = pick(2, 1);
 // V8 compiles the hot path of a Node proxy to its final form over the first ~20 000 requests.
@@ -26,21 +27,8 @@ const WARMUP = pick(20_000, 3000);
 const REQUESTS = pick(2000, 300);
 const CONNECTIONS = 4;
 
-let version;
-try {
-  version = valgrindVersion();
-} catch (error) {
-  if (!(error instanceof ToolMissingError)) throw error;
-  // Recorded, so that the page says why, rather than keeping an older run's numbers.
-  const file = writeResult("hop-instructions", {
-    method: {},
-    skipped: { valgrind: error.message },
-    rounds: {},
-    summary: {},
-  });
-  console.log(`hop-instructions: skipped, ${error.message}; wrote ${file}`);
-  process.exit(0);
-}
+const version = valgrindOrSkip("hop-instructions");
+if (version === undefined) process.exit(0);
 
 const upstream = await startUpstream();
 const hostPort = upstream.url.slice("http://".length);
@@ -114,12 +102,7 @@ try {
       }
     }
   }
-  const summary = Object.fromEntries(
-    Object.entries(rounds).map(([name, rs]) => [
-      name,
-      summarizeRounds(rs.map((c) => ({ perRequest: c.perRequest, mainThreadPerRequest: c.mainThreadPerRequest }))),
-    ]),
-  );
+  const summary = summarizeCounts(rounds);
   const file = writeResult("hop-instructions", {
     method: {
       tool: `${version}, callgrind`,

@@ -3,16 +3,24 @@
 // against the same upstream as scenario 2. A count is the same on every run, where scenario 2's
 // throughput moves with whatever else the machine does. Writes bench/results/http-client-instructions.json.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { createRuntime } from "tandem";
 import { Agent, request } from "undici";
-import { CALLGRIND_CONTROL_BIN, callgrindWrap, spawnWithReadyMessage, valgrindVersion } from "./lib/instructions.mjs";
-import { startUpstream, ToolMissingError } from "./lib/proxies.mjs";
-import { pick, QUICK, summarizeRounds, writeResult } from "./lib/stats.mjs";
+import { allPoliciesConfig } from "./lib/client-config.mjs";
+import {
+  CALLGRIND_CONTROL_BIN,
+  callgrindWrap,
+  countedSince,
+  spawnWithReadyMessage,
+  summarizeCounts,
+  valgrindOrSkip,
+} from "./lib/instructions.mjs";
+import { startUpstream } from "./lib/proxies.mjs";
+import { pick, QUICK, writeResult } from "./lib/stats.mjs";
 
 const SELF = fileURLToPath(import.meta.url);
 const ROUNDS = pick(2, 1);
@@ -24,18 +32,7 @@ const BASELINE = "undici.request";
 const TANDEM = "tandem rt.http (all policies)";
 // Scenario 2's upstream settings, with timeouts a process running ~50 times slower under callgrind
 // does not reach: they never fire in either, so the work counted is the same.
-const CONFIG = (url) => `
-upstreams:
-  bench:
-    endpoints: [${url}]
-    loadBalancer: least-request
-    timeout: { attempt: 60s, total: 120s }
-    retry: { attempts: 3, backoff: { base: 25ms, max: 1s }, budget: { ratio: 0.2, minPerSecond: 10 } }
-    circuitBreaker: { failureRatio: 0.5, minThroughput: 20, window: 10s, breakFor: 5s }
-    outlierDetection: { consecutive5xx: 5, baseEjection: 30s }
-    bulkhead: { maxConcurrent: ${LANES * 4}, maxQueued: 0 }
-    rateLimit: { rps: 1000000 }
-`;
+const CONFIG = (url) => allPoliciesConfig(url, { concurrency: LANES, attempt: "60s", total: "120s" });
 
 if (process.argv[2] === "--client") {
   await client(process.argv[3], process.argv[4], process.argv[5]);
@@ -89,20 +86,8 @@ async function client(subject, url, config) {
 }
 
 async function main() {
-  let version;
-  try {
-    version = valgrindVersion();
-  } catch (error) {
-    if (!(error instanceof ToolMissingError)) throw error;
-    const file = writeResult("http-client-instructions", {
-      method: {},
-      skipped: { valgrind: error.message },
-      rounds: {},
-      summary: {},
-    });
-    console.log(`http-client-instructions: skipped, ${error.message}; wrote ${file}`);
-    return;
-  }
+  const version = valgrindOrSkip("http-client-instructions");
+  if (version === undefined) return;
   const upstream = await startUpstream();
   const dir = mkdtempSync(join(tmpdir(), "tandem-bench-client-instr-"));
   const config = join(dir, "tandem.yaml");
@@ -122,12 +107,7 @@ async function main() {
     await upstream.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const summary = Object.fromEntries(
-    Object.entries(rounds).map(([name, rs]) => [
-      name,
-      summarizeRounds(rs.map((c) => ({ perRequest: c.perRequest, mainThreadPerRequest: c.mainThreadPerRequest }))),
-    ]),
-  );
+  const summary = summarizeCounts(rounds);
   const file = writeResult("http-client-instructions", {
     method: {
       tool: `${version}, callgrind`,
@@ -162,15 +142,7 @@ async function count(subject, url, config, outDir) {
     await done;
     control(["-d", String(child.pid)]);
     control(["-i", "off", String(child.pid)]);
-    let total = 0;
-    let mainThread = 0;
-    for (const name of readdirSync(outDir)) {
-      if (before.has(name)) continue;
-      const text = readFileSync(join(outDir, name), "utf8");
-      const n = Number(/^(?:summary|totals): (\d+)/m.exec(text)?.[1] ?? 0);
-      total += n;
-      if (/^thread: 1$/m.test(text)) mainThread += n;
-    }
+    const { total, mainThread } = countedSince(outDir, before);
     if (total === 0) throw new Error(`callgrind counted nothing for ${subject} in ${outDir}`);
     return {
       requests: REQUESTS,

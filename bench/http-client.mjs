@@ -17,6 +17,7 @@ import { pino } from "pino";
 import { createRuntime } from "tandem";
 import { Agent, request } from "undici";
 import { startWorker } from "./lib/child.mjs";
+import { allPoliciesConfig } from "./lib/client-config.mjs";
 import { startUpstream } from "./lib/proxies.mjs";
 import {
   createLatencyHistogram,
@@ -73,18 +74,7 @@ async function main() {
   const upstream = await startUpstream();
   const dir = mkdtempSync(join(tmpdir(), "tandem-bench-http-"));
   try {
-    const base = `
-upstreams:
-  bench:
-    endpoints: [${upstream.url}]
-    loadBalancer: least-request
-    timeout: { attempt: 2s, total: 5s }
-    retry: { attempts: 3, backoff: { base: 25ms, max: 1s }, budget: { ratio: 0.2, minPerSecond: 10 } }
-    circuitBreaker: { failureRatio: 0.5, minThroughput: 20, window: 10s, breakFor: 5s }
-    outlierDetection: { consecutive5xx: 5, baseEjection: 30s }
-    bulkhead: { maxConcurrent: ${CONCURRENCY * 4}, maxQueued: 0 }
-    rateLimit: { rps: 1000000 }
-`;
+    const base = allPoliciesConfig(upstream.url, { concurrency: CONCURRENCY, attempt: "2s", total: "5s" });
     const hedged = base.replace(
       "upstreams:\n  bench:",
       "upstreams:\n  bench:\n    hedging: { after: p99, maxHedges: 1 }",

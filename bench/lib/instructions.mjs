@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Pool } from "undici";
 import { ToolMissingError } from "./proxies.mjs";
+import { summarizeRounds, writeResult } from "./stats.mjs";
 
 export const VALGRIND_BIN = process.env.BENCH_VALGRIND ?? "/usr/bin/valgrind";
 export const CALLGRIND_CONTROL_BIN = join(VALGRIND_BIN, "..", "callgrind_control");
@@ -98,18 +99,7 @@ export async function countInstructions({ pids, outDir, target, warmup, requests
       control(["-d", String(pid)]);
       control(["-i", "off", String(pid)]);
     }
-    let total = 0;
-    let mainThread = 0;
-    let threads = 0;
-    for (const file of readdirSync(outDir)) {
-      if (before.has(file)) continue;
-      const text = readFileSync(join(outDir, file), "utf8");
-      const count = Number(/^(?:summary|totals): (\d+)/m.exec(text)?.[1] ?? 0);
-      if (count === 0) continue;
-      threads++;
-      total += count;
-      if (/^thread: 1$/m.test(text)) mainThread += count;
-    }
+    const { total, mainThread, threads } = countedSince(outDir, before);
     if (total === 0) throw new Error(`callgrind counted nothing for pids ${pids.join(", ")} in ${outDir}`);
     return {
       requests,
@@ -124,6 +114,51 @@ export async function countInstructions({ pids, outDir, target, warmup, requests
   } finally {
     await pool.close();
   }
+}
+
+/**
+ * What callgrind counted in the files it wrote to `outDir` since `before` (the names there then):
+ * instructions of every thread, of the first (main) thread, and how many threads counted any.
+ */
+export function countedSince(outDir, before) {
+  let total = 0;
+  let mainThread = 0;
+  let threads = 0;
+  for (const file of readdirSync(outDir)) {
+    if (before.has(file)) continue;
+    const text = readFileSync(join(outDir, file), "utf8");
+    const count = Number(/^(?:summary|totals): (\d+)/m.exec(text)?.[1] ?? 0);
+    if (count === 0) continue;
+    threads++;
+    total += count;
+    if (/^thread: 1$/m.test(text)) mainThread += count;
+  }
+  return { total, mainThread, threads };
+}
+
+/**
+ * valgrind's version, or undefined when valgrind is missing: then the scenario `name` is recorded
+ * as skipped, so that the page says why rather than keeping an older run's numbers.
+ */
+export function valgrindOrSkip(name) {
+  try {
+    return valgrindVersion();
+  } catch (error) {
+    if (!(error instanceof ToolMissingError)) throw error;
+    const file = writeResult(name, { method: {}, skipped: { valgrind: error.message }, rounds: {}, summary: {} });
+    console.log(`${name}: skipped, ${error.message}; wrote ${file}`);
+    return undefined;
+  }
+}
+
+/** Median, min and max over rounds of each subject's instructions per request (all threads, main thread). */
+export function summarizeCounts(rounds) {
+  return Object.fromEntries(
+    Object.entries(rounds).map(([name, rs]) => [
+      name,
+      summarizeRounds(rs.map((c) => ({ perRequest: c.perRequest, mainThreadPerRequest: c.mainThreadPerRequest }))),
+    ]),
+  );
 }
 
 function control(args) {
