@@ -35,7 +35,6 @@ export class Exchange implements ResponseSink {
   #settled = false;
   #paused = false;
   #reason: Error | null = null;
-  #onAbort: ((exchange: Exchange, reason: Error) => void) | undefined;
 
   constructor(
     method: string,
@@ -43,7 +42,6 @@ export class Exchange implements ResponseSink {
     handler: ExchangeHandler,
     headersTimeout: number,
     bodyTimeout: number,
-    onAbort: (exchange: Exchange, reason: Error) => void,
   ) {
     this.method = method;
     this.request = head;
@@ -51,7 +49,6 @@ export class Exchange implements ResponseSink {
     this.headersTimeout = headersTimeout;
     this.bodyTimeout = bodyTimeout;
     this.resendable = IDEMPOTENT.has(method) && (head.body === undefined || Buffer.isBuffer(head.body));
-    this.#onAbort = onAbort;
   }
 
   /** Tells the handler the request starts; false when it aborted at once. */
@@ -79,9 +76,8 @@ export class Exchange implements ResponseSink {
   abort(reason: Error): void {
     if (this.#settled) return;
     this.#reason = reason;
-    const onAbort = this.#onAbort;
-    this.#onAbort = undefined;
-    onAbort?.(this, reason);
+    // A queued exchange is skipped when its turn comes; one on a connection takes it down.
+    this.connection?.destroy(reason);
     this.fail(reason);
   }
 
@@ -106,14 +102,12 @@ export class Exchange implements ResponseSink {
   end(trailers: Record<string, string | string[]>): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#onAbort = undefined;
     this.#handler.onResponseEnd?.(this, trailers);
   }
 
   fail(error: Error): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#onAbort = undefined;
     this.#handler.onResponseError?.(this, error);
   }
 }

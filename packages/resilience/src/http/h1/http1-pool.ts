@@ -55,10 +55,6 @@ export class Http1Pool extends UndiciDispatcher implements ConnectionOwner {
   #closed = false;
   #whenClosed: (() => void) | undefined;
   #sweep: NodeJS.Timeout | undefined;
-  readonly #abortExchange = (exchange: Exchange, reason: Error): void => {
-    // A queued exchange is skipped when its turn comes; one on a connection takes it down.
-    exchange.connection?.destroy(reason);
-  };
 
   constructor(origin: string, options: Http1PoolOptions = {}) {
     super();
@@ -102,7 +98,6 @@ export class Http1Pool extends UndiciDispatcher implements ConnectionOwner {
       callbacks,
       options.headersTimeout ?? DEFAULT_TIMEOUT_MS,
       options.bodyTimeout ?? DEFAULT_TIMEOUT_MS,
-      this.#abortExchange,
     );
     if (exchange.start()) this.#assign(exchange);
     return true;
