@@ -13,6 +13,7 @@ import type { Dispatcher } from "undici";
 import type { DeadlineWheel } from "../policies/deadline-wheel.js";
 import { AttemptSignal } from "./attempt-signal.js";
 import { withFallback } from "./fallback.js";
+import { IDEMPOTENT_METHODS } from "./idempotent-methods.js";
 import { type BodyGuard, bodyErrors, dispatchForResponse, guardBody } from "./response-body.js";
 import { UpstreamDispatcher } from "./upstream-dispatcher.js";
 
@@ -203,7 +204,6 @@ const HOP_MARGIN_MS = 5000;
 const MAX_REPLAYS = 2;
 /** Errors of a hop whose connection closed before an answer. */
 const RESET = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /**
  * Whether a request may be sent twice: an idempotent method or an `Idempotency-Key`, with a
@@ -211,7 +211,9 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
  */
 function replayable(method: string, headers: Record<string, string>, body: unknown): boolean {
   if (isStream(body)) return false;
-  return IDEMPOTENT.has(method) || Object.keys(headers).some((name) => name.toLowerCase() === "idempotency-key");
+  return (
+    IDEMPOTENT_METHODS.has(method) || Object.keys(headers).some((name) => name.toLowerCase() === "idempotency-key")
+  );
 }
 
 function isStream(body: unknown): boolean {

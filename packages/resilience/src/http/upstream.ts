@@ -29,6 +29,7 @@ import { AttemptSignal } from "./attempt-signal.js";
 import { endAttemptSpan, startAttemptSpan } from "./attempt-span.js";
 import { DnsEndpoints } from "./dns-endpoints.js";
 import { Endpoint } from "./endpoint.js";
+import { IDEMPOTENT_METHODS } from "./idempotent-methods.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
 import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
 import { dispatchForRelay, type RelayResponse } from "./relay-body.js";
@@ -112,7 +113,6 @@ const NOT_TRIED: Endpoint[] = [];
 const OVERTAKEN = new DOMException("an attempt sent after this one answered first", "AbortError");
 /** Why it cancels one that went out after the winner: it joined the race late and lost it. */
 const OUTRUN = new DOMException("an attempt sent before this one answered first", "AbortError");
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 const RETRY_AFTER_CAP_MS = 30_000;
 /** Distinct duration label sets an upstream keeps objects for (methods × endpoints × outcomes). */
 const MAX_LABEL_SETS = 1000;
@@ -248,7 +248,7 @@ export class Upstream {
         retry.attempts > 1 &&
         replayable &&
         // A key in the headers counts too: that is how it arrives through the forward proxy.
-        (IDEMPOTENT.has(method) || headers["idempotency-key"] !== undefined);
+        (IDEMPOTENT_METHODS.has(method) || headers["idempotency-key"] !== undefined);
       const deadline = now + this.settings.timeout.total;
       if (mayRetry) this.#budget?.request(now);
       const path = pathWithQuery(request);
@@ -265,7 +265,7 @@ export class Upstream {
         start: now,
         relay,
       };
-      const hedge = replayable && IDEMPOTENT.has(method) && this.settings.hedging !== undefined;
+      const hedge = replayable && IDEMPOTENT_METHODS.has(method) && this.settings.hedging !== undefined;
       const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
       for (let attempt = 1; ; attempt++) {
         const last = attempt >= attempts;

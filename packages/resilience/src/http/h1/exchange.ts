@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { IDEMPOTENT_METHODS } from "../idempotent-methods.js";
 import type { Connection } from "./connection.js";
 import type { RequestHead } from "./request-head.js";
 import type { ResponseSink } from "./response-parser.js";
@@ -12,7 +13,6 @@ export interface ExchangeHandler {
   onResponseError?(controller: Exchange | undefined, error: Error): void;
 }
 
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 const NO_CONTEXT = Object.freeze({});
 
 /**
@@ -48,7 +48,7 @@ export class Exchange implements ResponseSink {
     this.#handler = handler;
     this.headersTimeout = headersTimeout;
     this.bodyTimeout = bodyTimeout;
-    this.resendable = IDEMPOTENT.has(method) && (head.body === undefined || Buffer.isBuffer(head.body));
+    this.resendable = IDEMPOTENT_METHODS.has(method) && (head.body === undefined || Buffer.isBuffer(head.body));
   }
 
   /** Tells the handler the request starts; false when it aborted at once. */
