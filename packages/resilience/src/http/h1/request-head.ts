@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { DIGITS, TOKEN } from "./grammar.js";
 import { Http1Error } from "./http1-error.js";
 
 /** A request body as the pipeline hands it on: bytes of known length, or a stream sent once. */
@@ -15,7 +16,6 @@ export interface RequestHead {
   close: boolean;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // A path of visible characters (and obs-text): never a space, CR, LF or NUL.
 const BAD_PATH = /[^\u0021-\u00ff]/;
 // Field values: tabs, visible ASCII, spaces and obs-text (undici accepts the same).
@@ -108,8 +108,7 @@ function field(name: string, value: string): string {
 }
 
 function contentLength(value: string): number {
-  if (!/^\d{1,15}$/.test(value))
-    throw invalid(`the content-length header ${JSON.stringify(value)} is not a number of bytes`);
+  if (!DIGITS.test(value)) throw invalid(`the content-length header ${JSON.stringify(value)} is not a number of bytes`);
   return Number(value);
 }
 

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
+import { DIGITS, TOKEN } from "./grammar.js";
 import { Http1Error } from "./http1-error.js";
 
 /** What a parser hands on as it reads one answer. */
@@ -17,11 +18,9 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_LINE_BYTES = 16 * 1024;
 
 const HEAD_END = Buffer.from("\r\n\r\n");
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible ASCII, obs-text, spaces and tabs; never CR, LF or NUL.
 const BAD_VALUE = /[\0\r\n]/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
-const DIGITS = /^\d{1,15}$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})[ \t]*(?:;.*)?$/;
 const NO_TRAILERS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
 
