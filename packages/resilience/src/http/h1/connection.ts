@@ -26,32 +26,32 @@ const LAST_CHUNK = "0\r\n\r\n";
  * not fully sent) is never used again.
  */
 export class Connection {
-  readonly socket: Socket;
+  readonly #socket: Socket;
   readonly #owner: ConnectionOwner;
   readonly #parser = new ResponseParser();
   readonly #openedAt: number;
   readonly #keepAliveMs: number;
   /** The exchange on this connection, from when it is given until its answer ends. */
   exchange: Exchange | undefined;
-  connecting = true;
+  #connecting = true;
   /** When bytes last went or came (`Date.now()`): the timeouts count from it. */
-  lastActivity: number;
+  #lastActivity: number;
   /** An idle connection is closed at this time. */
-  expiresAt = Number.POSITIVE_INFINITY;
+  #expiresAt = Number.POSITIVE_INFINITY;
   #served = 0;
   #dead = false;
 
   constructor(owner: ConnectionOwner, socket: Socket, first: Exchange, keepAliveMs: number, connectEvent: string) {
     this.#owner = owner;
-    this.socket = socket;
+    this.#socket = socket;
     this.#keepAliveMs = keepAliveMs;
     this.#openedAt = Date.now();
-    this.lastActivity = this.#openedAt;
+    this.#lastActivity = this.#openedAt;
     this.exchange = first;
     first.connection = this;
     socket.setNoDelay(true);
     socket.once(connectEvent, () => {
-      this.connecting = false;
+      this.#connecting = false;
       socket.setKeepAlive(true, 60_000);
       const exchange = this.exchange;
       if (exchange !== undefined) this.#write(exchange);
@@ -71,15 +71,15 @@ export class Connection {
 
   /** Whether an idle connection may take an exchange at `now`. */
   usable(now: number): boolean {
-    return !this.#dead && now < this.expiresAt;
+    return !this.#dead && now < this.#expiresAt;
   }
 
   pause(): void {
-    this.socket.pause();
+    this.#socket.pause();
   }
 
   resume(): void {
-    this.socket.resume();
+    this.#socket.resume();
   }
 
   /**
@@ -93,7 +93,7 @@ export class Connection {
   /** Applies the timeouts at `now` (the pool's sweep calls it). */
   check(now: number, connectTimeoutMs: number): void {
     if (this.#dead) return;
-    if (this.connecting) {
+    if (this.#connecting) {
       if (now - this.#openedAt > connectTimeoutMs) {
         this.#die(
           new Http1Error("UND_ERR_CONNECT_TIMEOUT", `connecting took longer than ${connectTimeoutMs} ms`),
@@ -104,10 +104,10 @@ export class Connection {
     }
     const exchange = this.exchange;
     if (exchange === undefined) {
-      if (now >= this.expiresAt) this.destroy();
+      if (now >= this.#expiresAt) this.destroy();
       return;
     }
-    const quiet = now - this.lastActivity;
+    const quiet = now - this.#lastActivity;
     if (!this.#parser.inBody) {
       if (exchange.headersTimeout > 0 && quiet > exchange.headersTimeout) {
         this.#die(
@@ -125,10 +125,10 @@ export class Connection {
 
   #write(exchange: Exchange): void {
     this.#parser.expect(exchange, exchange.method === "HEAD");
-    this.lastActivity = Date.now();
-    if (exchange.paused) this.socket.pause();
+    this.#lastActivity = Date.now();
+    if (exchange.paused) this.#socket.pause();
     const { text, body } = exchange.request;
-    const socket = this.socket;
+    const socket = this.#socket;
     if (body === undefined) {
       socket.write(text, "latin1");
       exchange.sent = true;
@@ -157,19 +157,19 @@ export class Connection {
         if (declared >= 0 && written > declared) throw mismatch(declared, written);
         let flowing: boolean;
         if (declared < 0) {
-          this.socket.cork();
-          this.socket.write(`${chunk.length.toString(16)}${CRLF}`, "latin1");
-          this.socket.write(chunk);
-          flowing = this.socket.write(CRLF, "latin1");
-          this.socket.uncork();
+          this.#socket.cork();
+          this.#socket.write(`${chunk.length.toString(16)}${CRLF}`, "latin1");
+          this.#socket.write(chunk);
+          flowing = this.#socket.write(CRLF, "latin1");
+          this.#socket.uncork();
         } else {
-          flowing = this.socket.write(chunk);
+          flowing = this.#socket.write(chunk);
         }
-        this.lastActivity = Date.now();
+        this.#lastActivity = Date.now();
         if (!flowing) await this.#drained();
       }
       if (this.exchange !== exchange || this.#dead) return;
-      if (declared < 0) this.socket.write(LAST_CHUNK, "latin1");
+      if (declared < 0) this.#socket.write(LAST_CHUNK, "latin1");
       else if (written !== declared) throw mismatch(declared, written);
       exchange.sent = true;
     } catch (error) {
@@ -183,17 +183,17 @@ export class Connection {
   #drained(): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        this.socket.removeListener("drain", done);
-        this.socket.removeListener("close", done);
+        this.#socket.removeListener("drain", done);
+        this.#socket.removeListener("close", done);
         resolve();
       };
-      this.socket.on("drain", done);
-      this.socket.on("close", done);
+      this.#socket.on("drain", done);
+      this.#socket.on("close", done);
     });
   }
 
   #data(bytes: Buffer): void {
-    this.lastActivity = Date.now();
+    this.#lastActivity = Date.now();
     const exchange = this.exchange;
     if (exchange === undefined) {
       // Bytes on an idle connection answer nothing that was asked: it cannot be trusted again.
@@ -221,8 +221,8 @@ export class Connection {
       this.destroy();
       return;
     }
-    this.expiresAt = Date.now() + keepMs;
-    if (this.socket.isPaused()) this.socket.resume();
+    this.#expiresAt = Date.now() + keepMs;
+    if (this.#socket.isPaused()) this.#socket.resume();
     this.#owner.released(this);
   }
 
@@ -250,7 +250,7 @@ export class Connection {
     this.#dead = true;
     const exchange = this.exchange;
     this.exchange = undefined;
-    this.socket.destroy();
+    this.#socket.destroy();
     if (exchange === undefined || exchange.settled || exchange.aborted) {
       this.#owner.gone(this, undefined);
       return;
