@@ -7,6 +7,8 @@ export type {
   Concern,
   ConcernContext,
   ConcernInstance,
+  ProxyIncoming,
+  ProxyOutgoing,
   ProxyRequest,
   ProxyTarget,
   RemoteConcernContext,

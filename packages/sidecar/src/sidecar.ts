@@ -13,6 +13,8 @@ import {
   isLoopbackHost,
   type Listener,
   type Logger,
+  type ProxyRequest,
+  type ProxyTarget,
   payloadTooLarge,
   type RouteDefinition,
   readBody,
@@ -23,8 +25,12 @@ import {
 import { pino } from "pino";
 import { builtinRoutes, type SidecarControl } from "./builtin-routes.js";
 import { hostAllowed, TokenCheck } from "./internal/auth.js";
+import type { FrontResponse } from "./internal/front/front-response.js";
+import { type FrontRequest, ProxyFront } from "./internal/front/proxy-front.js";
+import type { RequestHead } from "./internal/front/request-head.js";
 import { type Inflight, InflightList } from "./internal/inflight.js";
 import {
+  type Answer,
   answerClientError,
   discardBody,
   parseJsonBody,
@@ -76,6 +82,9 @@ const DEFAULT_MAX_BODY = 1024 * 1024;
 const DEFAULT_HEADERS_TIMEOUT = 10_000;
 const DEFAULT_REQUEST_TIMEOUT = 60_000;
 const DEFAULT_MAX_CONNECTIONS = 1024;
+const KEEP_ALIVE_TIMEOUT = 60_000;
+/** Bodies the proxy front reads whole before the request goes on; larger ones stream through Node's server. */
+const FRONT_MAX_BODY = 1024 * 1024;
 
 /**
  * The sidecar: two HTTP listeners serving the built-in routes and those of each concern, with
@@ -99,7 +108,10 @@ export class Sidecar implements SidecarControl {
   readonly #extraHosts = new Set<string>();
   readonly #instances: { concern: Concern; instance: ConcernInstance<Partial<Facets>> }[] = [];
   readonly #servers: { listener: Listener; server: Server }[] = [];
-  readonly #streams = new Set<ServerResponse>();
+  #front: ProxyFront | undefined;
+  /** The forward proxy of the concern that serves one, if one does. */
+  #forwardProxy: ((request: ProxyRequest) => Promise<void>) | undefined;
+  readonly #streams = new Set<Answer>();
   readonly #inflight = new InflightList();
   #idle: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
@@ -196,6 +208,8 @@ export class Sidecar implements SidecarControl {
       if (concern.routes !== undefined) this.#addRoutes(concern.routes(instance, context));
     }
     for (const { instance } of this.#instances) await instance.started?.();
+    const proxying = this.#instances.find(({ instance }) => instance.forwardProxy !== undefined)?.instance;
+    this.#forwardProxy = proxying?.forwardProxy?.bind(proxying);
     this.#addRoutes(builtinRoutes(this));
     this.#api = await this.#listen("api", this.#api);
     this.#admin = await this.#listen("admin", this.#admin);
@@ -215,20 +229,28 @@ export class Sidecar implements SidecarControl {
   async #listen(listener: Listener, address: ListenAddress): Promise<ListenAddress> {
     const headersTimeout = this.#options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT;
     const requestTimeout = Math.max(headersTimeout, this.#options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT);
+    const checkInterval = Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4)));
     const server = createServer(
       {
         headersTimeout,
         requestTimeout,
-        keepAliveTimeout: 60_000,
+        keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
         // Node checks the two timeouts every 30 s by default, so a slow client could hold its
         // connection for 30 s past them: check every second (or sooner for short timeouts).
-        connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(headersTimeout / 4))),
+        connectionsCheckingInterval: checkInterval,
         // A missing Host is answered by the sidecar's own checks, as a problem document.
         requireHostHeader: false,
       },
       (req, res) => this.#handle(listener, req, res),
     );
     server.maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (listener === "api" && this.#forwardProxy !== undefined) {
+      this.#front = ProxyFront.install(
+        server,
+        { accept: (head) => this.#accept(head), serve: (request, response) => this.#serveFront(request, response) },
+        { headersTimeout, requestTimeout, keepAliveTimeout: KEEP_ALIVE_TIMEOUT, checkInterval },
+      );
+    }
     // Requests Node cannot parse, headers too large, timeouts: answered as problem documents.
     server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
       answerClientError(socket, error, { headersTimeout, requestTimeout });
@@ -257,6 +279,78 @@ export class Sidecar implements SidecarControl {
   }
 
   #handle(listener: Listener, req: IncomingMessage, res: ServerResponse): void {
+    const entry = this.#track(res, listener);
+    let done: Promise<void>;
+    try {
+      done = this.#dispatch(listener, req, res, entry);
+    } catch (error) {
+      done = Promise.reject(error);
+    }
+    done.catch((error: unknown) => {
+      // A body over the limit is not read to its end: the connection closes after the answer.
+      // Any other body the answer did not need is read and dropped, as nginx's lingering close
+      // does, so a client still sending it gets the answer rather than a reset.
+      const tooLarge = TandemError.is(error) && error.status === 413;
+      if (!tooLarge && !req.complete) discardBody(req, this.#maxBody);
+      this.#failed(error, req.url, res, tooLarge);
+    });
+  }
+
+  /**
+   * A forward-proxy request the front read and checked (`#accept`): proxied as `#proxy` does, its
+   * failures answered as `#handle` answers them.
+   */
+  #serveFront(request: FrontRequest, res: FrontResponse): void {
+    const entry = this.#track(res, "api");
+    const gone = new CancelSignal();
+    entry.gone = gone;
+    const forward = this.#forwardProxy as (request: ProxyRequest) => Promise<void>;
+    let done: Promise<void>;
+    try {
+      done = forward({
+        req: request,
+        res,
+        target: request.target,
+        signal: gone.asAbortSignal(),
+        maxBodyBytes: this.#maxBody,
+      });
+    } catch (error) {
+      done = Promise.reject(error);
+    }
+    done.catch((error: unknown) => this.#failed(error, request.url, res, false));
+  }
+
+  /**
+   * Whether the proxy front may serve a request itself: a forward-proxy request on which every
+   * check of `#dispatch` and `#proxy` passes, its body read whole. Anything else (a refusal
+   * included) goes to Node's server and `#handle`, which answer it as they always did.
+   */
+  #accept(head: RequestHead): ProxyTarget | undefined {
+    const headers = head.headers;
+    // The head has each name once, so a Host is the one Host; Origin and Sec-Fetch-Site are
+    // refused by `#dispatch`, a wrong token by `#proxy`.
+    if (headers.host === undefined || headers.origin !== undefined || headers["sec-fetch-site"] !== undefined) {
+      return undefined;
+    }
+    if (this.#token !== undefined && !this.#token.matches(headers["proxy-authorization"])) return undefined;
+    if (head.bodyBytes > Math.min(this.#maxBody, FRONT_MAX_BODY)) return undefined;
+    return parseProxyTarget(head.url);
+  }
+
+  /**
+   * Answers a request that failed. Errors the sidecar decided on (an open breaker, a timeout, an
+   * upstream down) are answers, counted in the metrics; only the unexpected ones are logged, so
+   * an outage cannot flood the log.
+   */
+  #failed(error: unknown, url: string | undefined, res: Answer, tooLarge: boolean): void {
+    if (!TandemError.is(error) || error.code === "internal") {
+      this.log.error({ event: "handler_error", err: error, path: pathOf(url) }, "request failed");
+    }
+    sendProblem(res, error, pathOf(url), tooLarge ? { connection: "close" } : undefined);
+  }
+
+  /** Lists an answer in progress (counted), until it closes; while draining, its connection closes after it. */
+  #track(res: Answer, listener: Listener): Inflight {
     const entry = this.#inflight.add(res);
     this.#metrics.setInflight(this.#inflight.size);
     if (listener === "api") this.#metrics.noteRequest();
@@ -264,26 +358,7 @@ export class Sidecar implements SidecarControl {
     // allocate, on every request.
     res.on("close", () => this.#closed(entry));
     if (this.#state === "draining") res.setHeader("connection", "close");
-    let done: Promise<void>;
-    try {
-      done = this.#dispatch(listener, req, entry);
-    } catch (error) {
-      done = Promise.reject(error);
-    }
-    done.catch((error: unknown) => {
-      // Errors the sidecar decided on (an open breaker, a timeout, an upstream down) are answers,
-      // counted in the metrics; only the unexpected ones are logged, so an outage cannot flood
-      // the log.
-      if (!TandemError.is(error) || error.code === "internal") {
-        this.log.error({ event: "handler_error", err: error, path: pathOf(req.url) }, "request failed");
-      }
-      // A body over the limit is not read to its end: the connection closes after the answer.
-      // Any other body the answer did not need is read and dropped, as nginx's lingering close
-      // does, so a client still sending it gets the answer rather than a reset.
-      const tooLarge = TandemError.is(error) && error.status === 413;
-      if (!tooLarge && !req.complete) discardBody(req, this.#maxBody);
-      sendProblem(res, error, pathOf(req.url), tooLarge ? { connection: "close" } : undefined);
-    });
+    return entry;
   }
 
   /** `res` closed: a proxied request whose client went away before the end is given up. */
@@ -307,7 +382,7 @@ export class Sidecar implements SidecarControl {
    * async, so that a proxied request goes through no async function of the sidecar's own: each
    * costs a promise, a suspended frame and the closures of its awaits, on every request.
    */
-  #dispatch(listener: Listener, req: IncomingMessage, entry: Inflight): Promise<void> {
+  #dispatch(listener: Listener, req: IncomingMessage, res: ServerResponse, entry: Inflight): Promise<void> {
     const url = req.url ?? "/";
     // RFC 9112 3.2: an HTTP/1.1 request has exactly one Host; two could name two different hosts
     // to the checks below and to whatever reads the request after them.
@@ -321,12 +396,17 @@ export class Sidecar implements SidecarControl {
     if (req.headers.origin !== undefined || (fetchSite !== undefined && fetchSite !== "none")) {
       throw new TandemError("forbidden", "requests from web pages are refused (Origin or Sec-Fetch-Site present)");
     }
-    if (!url.startsWith("/")) return this.#proxy(listener, url, req, entry);
-    return this.#route(listener, url, req, entry);
+    if (!url.startsWith("/")) return this.#proxy(listener, url, req, res, entry);
+    return this.#route(listener, url, req, res, entry);
   }
 
-  async #route(listener: Listener, url: string, req: IncomingMessage, entry: Inflight): Promise<void> {
-    const res = entry.res;
+  async #route(
+    listener: Listener,
+    url: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    entry: Inflight,
+  ): Promise<void> {
     // Beyond loopback a token is mandatory and is the guard; on loopback the Host check stops
     // DNS rebinding, where a web page reaches the sidecar through a name it controls.
     const tokenGuards = this.#options.allowNonLoopback === true && this.#token !== undefined;
@@ -398,8 +478,7 @@ export class Sidecar implements SidecarControl {
    * decides whether the target is one of its upstreams. Anything else is refused (thrown): the
    * sidecar is never an open proxy.
    */
-  #proxy(listener: Listener, url: string, req: IncomingMessage, entry: Inflight): Promise<void> {
-    const res = entry.res;
+  #proxy(listener: Listener, url: string, req: IncomingMessage, res: ServerResponse, entry: Inflight): Promise<void> {
     const target = listener === "api" ? parseProxyTarget(url) : undefined;
     if (target === undefined) {
       throw refuseProxy(url, "only http:// targets on the API listener are proxied");
@@ -418,17 +497,11 @@ export class Sidecar implements SidecarControl {
     }
     const limit = this.#maxBody;
     if (Number(req.headers["content-length"] ?? 0) > limit) throw payloadTooLarge(limit);
-    let proxy: ConcernInstance<Partial<Facets>> | undefined;
-    for (const { instance } of this.#instances) {
-      if (instance.forwardProxy !== undefined) {
-        proxy = instance;
-        break;
-      }
-    }
-    if (proxy?.forwardProxy === undefined) throw refuseProxy(url, "it is not a configured upstream");
+    const forward = this.#forwardProxy;
+    if (forward === undefined) throw refuseProxy(url, "it is not a configured upstream");
     const gone = new CancelSignal();
     entry.gone = gone;
-    return proxy.forwardProxy({ req, res, target, signal: gone.asAbortSignal(), maxBodyBytes: limit });
+    return forward({ req, res, target, signal: gone.asAbortSignal(), maxBodyBytes: limit });
   }
 
   async #body(route: RouteDefinition, req: IncomingMessage, limit: number): Promise<unknown> {
@@ -466,6 +539,7 @@ export class Sidecar implements SidecarControl {
       server.close();
       server.closeIdleConnections();
     }
+    this.#front?.closeIdle();
     const deadline = this.#options.drainTimeoutMs ?? 10_000;
     const drained = await this.#waitIdle(deadline);
     for (const { concern, instance } of [...this.#instances].reverse()) {
@@ -477,10 +551,11 @@ export class Sidecar implements SidecarControl {
     }
     await Promise.all(
       this.#servers.map(
-        ({ server }) =>
+        ({ listener, server }) =>
           new Promise<void>((resolve) => {
             server.close(() => resolve());
             server.closeAllConnections();
+            if (listener === "api") this.#front?.closeAll();
           }),
       ),
     );

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { SidecarClient } from "../client/sidecar-client.js";
 import type { TandemEnv } from "../env.js";
 import type { Logger } from "./logger.js";
@@ -60,10 +60,36 @@ export interface ProxyTarget {
   readonly path: string;
 }
 
+/**
+ * What the forward proxy reads of a request: its method, its headers as Node names them (lower
+ * case, one value per name but `set-cookie`) and its body as chunks. Node's `IncomingMessage` is
+ * one; so is the request the sidecar's own proxy front reads.
+ */
+export interface ProxyIncoming extends AsyncIterable<Buffer> {
+  readonly method?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/**
+ * Where the forward proxy writes its answer. Node's `ServerResponse` is one; so is the answer the
+ * sidecar's proxy front writes. `close` comes once, when the answer ended (`writableFinished`) or
+ * the client went away before (not finished); `error` may come before it.
+ */
+export interface ProxyOutgoing {
+  readonly writableFinished: boolean;
+  writeHead(statusCode: number, headers: OutgoingHttpHeaders): unknown;
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  destroy(error?: Error): unknown;
+  on(event: "close", listener: () => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  once(event: "drain", listener: () => void): unknown;
+}
+
 /** A forward-proxy request as the sidecar hands it to a concern. */
 export interface ProxyRequest {
-  req: IncomingMessage;
-  res: ServerResponse;
+  req: ProxyIncoming;
+  res: ProxyOutgoing;
   /** The absolute target of the request line. */
   target: ProxyTarget;
   /** Fires when the client goes away or the sidecar stops waiting. */

@@ -1,6 +1,11 @@
-import type { IncomingMessage } from "node:http";
 import { propagation, ROOT_CONTEXT } from "@opentelemetry/api";
-import { type ProxyRequest, payloadTooLarge, TandemError, type UpstreamRequest } from "@tandem/core";
+import {
+  type ProxyIncoming,
+  type ProxyRequest,
+  payloadTooLarge,
+  TandemError,
+  type UpstreamRequest,
+} from "@tandem/core";
 import type { LocalHttp } from "./local-http.js";
 
 // Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never forwarded.
@@ -27,31 +32,31 @@ const REPLAY_BUFFER = 1024 * 1024;
  * The request body for the pipeline: none, the bytes of a small body of known length (so it
  * can be retried), or the stream itself (sent once).
  */
-async function requestBody(req: IncomingMessage, limit: number): Promise<Buffer | AsyncIterable<Buffer>> {
+async function requestBody(req: ProxyIncoming, limit: number): Promise<Buffer | AsyncIterable<Buffer>> {
   const length = req.headers["content-length"];
   if (length !== undefined && Number(length) <= Math.min(REPLAY_BUFFER, limit)) {
     const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    for await (const chunk of req) chunks.push(chunk);
     return Buffer.concat(chunks);
   }
   return limited(req, limit);
 }
 
 /** Whether the request has a body to send on (most proxied requests, GETs, have none). */
-function hasBody(req: IncomingMessage): boolean {
+function hasBody(req: ProxyIncoming): boolean {
   const length = req.headers["content-length"];
   return length === undefined ? req.headers["transfer-encoding"] !== undefined : length !== "0";
 }
 
 /** The body as it streams, failing with 413 once it passes `limit` bytes. */
-async function* limited(req: IncomingMessage, limit: number): AsyncIterable<Buffer> {
+async function* limited(req: ProxyIncoming, limit: number): AsyncIterable<Buffer> {
   let seen = 0;
   for await (const chunk of req) {
-    seen += (chunk as Buffer).length;
+    seen += chunk.length;
     if (seen > limit) {
       throw payloadTooLarge(limit);
     }
-    yield chunk as Buffer;
+    yield chunk;
   }
 }
 

@@ -1,5 +1,5 @@
-import type { IncomingHttpHeaders, ServerResponse } from "node:http";
-import { TandemError } from "@tandem/core";
+import type { IncomingHttpHeaders } from "node:http";
+import { type ProxyOutgoing, TandemError } from "@tandem/core";
 import type { Dispatcher } from "undici";
 import type { Deadline, DeadlineWheel } from "../policies/deadline-wheel.js";
 import { type AttemptAbort, AttemptHandler, type Controller } from "./attempt-handler.js";
@@ -79,7 +79,7 @@ export class RelayBody {
   #ended = false;
   #error: Error | undefined;
   #destroyed = false;
-  #sink: ServerResponse | undefined;
+  #sink: ProxyOutgoing | undefined;
   #settle: ((error?: Error) => void) | undefined;
   #dumped: (() => void) | undefined;
   #dumpedBytes = 0;
@@ -114,7 +114,7 @@ export class RelayBody {
   }
 
   /** Writes the body to `res` as it arrives; resolves once the client has it all. */
-  pipeTo(res: ServerResponse): Promise<void> {
+  pipeTo(res: ProxyOutgoing): Promise<void> {
     return new Promise((resolve, reject) => {
       let settled = false;
       const settle = (error?: Error) => {
@@ -214,7 +214,7 @@ export class RelayBody {
     this.#settle?.(named);
   }
 
-  #waitForDrain(sink: ServerResponse): void {
+  #waitForDrain(sink: ProxyOutgoing): void {
     this.#controller.pause();
     // Bound, not an arrow assigned to the field (see the constructor of `RelayHandler`).
     this.#resume ??= this.#controller.resume.bind(this.#controller);

@@ -1,5 +1,5 @@
-import type { ServerResponse } from "node:http";
 import type { CancelSignal } from "@tandem/core";
+import type { Answer } from "./io.js";
 
 /** One answer in progress: an entry of an `InflightList`. */
 export class Inflight {
@@ -9,7 +9,7 @@ export class Inflight {
   next: Inflight | undefined = undefined;
   listed = true;
 
-  constructor(readonly res: ServerResponse) {}
+  constructor(readonly res: Answer) {}
 }
 
 /**
@@ -26,7 +26,7 @@ export class InflightList {
     return this.#size;
   }
 
-  add(res: ServerResponse): Inflight {
+  add(res: Answer): Inflight {
     const entry = new Inflight(res);
     const head = this.#head;
     if (head !== undefined) {

@@ -1,6 +1,18 @@
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import { PROBLEM_CONTENT_TYPE, type StandardSchemaV1, TandemError, toProblem } from "@tandem/core";
+
+/** An answer the sidecar writes: Node's `ServerResponse`, or the proxy front's `FrontResponse`. */
+export interface Answer {
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  setHeader(name: string, value: string): unknown;
+  writeHead(statusCode: number, headers: OutgoingHttpHeaders): unknown;
+  end(text?: string): unknown;
+  destroy(): unknown;
+  on(event: "close", listener: () => void): unknown;
+}
 
 /** Writes `body` as JSON with `status`, unless the response was already sent. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
@@ -18,12 +30,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** Writes an error as `application/problem+json`. Never includes a stack trace. */
-export function sendProblem(
-  res: ServerResponse,
-  error: unknown,
-  instance?: string,
-  headers?: Record<string, string>,
-): void {
+export function sendProblem(res: Answer, error: unknown, instance?: string, headers?: Record<string, string>): void {
   const problem = toProblem(error, instance);
   if (res.headersSent) {
     // Too late for a status: cut the stream so the client sees a failure, not a short success.

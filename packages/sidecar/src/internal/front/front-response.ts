@@ -1,0 +1,205 @@
+import { type OutgoingHttpHeaders, STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import type { ProxyOutgoing } from "@tandem/core";
+
+/** What a front answer tells its connection when it ended: whether the connection closes now. */
+export interface AnswerSink {
+  readonly socket: Socket;
+  /** Seconds a kept-alive connection may idle, for the `Keep-Alive` header. */
+  readonly keepAliveSeconds: number;
+  answered(close: boolean): void;
+}
+
+const NO_FRAMING = 0;
+const FIXED = 1;
+const CHUNKED = 2;
+
+const LENGTH = 1;
+const DATE = 2;
+const CLOSE = 4;
+
+let dateSecond = -1;
+let dateText = "";
+
+/** The `Date` header's value, formatted once a second as Node's server does. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+/**
+ * The answer to a request the proxy front read: what the forward proxy and the sidecar's problem
+ * answers write through, written as Node's `ServerResponse` writes it (the same status line and
+ * headers, `Date`, `Connection: keep-alive` with `Keep-Alive: timeout=`, chunked framing when no
+ * `Content-Length` is given, no body for HEAD, 1xx, 204 and 304), straight to the socket. The head
+ * goes out with the first bytes of the body in one write.
+ *
+ * It reports a failed connection by `close` before its end (`writableFinished` false), never by
+ * `error`: the socket's error is the only kind it has, and `close` always follows it.
+ */
+export class FrontResponse implements ProxyOutgoing {
+  headersSent = false;
+  writableEnded = false;
+  writableFinished = false;
+  readonly #sink: AnswerSink;
+  readonly #headRequest: boolean;
+  #extra: Record<string, string> | undefined;
+  #pendingHead: string | undefined;
+  #framing = NO_FRAMING;
+  /** Which of `Content-Length`, `Date` and `Connection: close` the head being written has. */
+  #seen = 0;
+  #close = false;
+  /** The connection closed before the answer ended. */
+  #gone = false;
+  #closeListeners: (() => void)[] = [];
+
+  constructor(sink: AnswerSink, headRequest: boolean) {
+    this.#sink = sink;
+    this.#headRequest = headRequest;
+  }
+
+  setHeader(name: string, value: string): this {
+    if (this.headersSent) throw headersSent();
+    this.#extra ??= {};
+    this.#extra[name.toLowerCase()] = value;
+    return this;
+  }
+
+  writeHead(statusCode: number, headers: OutgoingHttpHeaders = {}): this {
+    if (this.headersSent) throw headersSent();
+    this.headersSent = true;
+    this.#seen = 0;
+    let text = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? "unknown"}\r\n`;
+    if (this.#extra !== undefined) text += this.#lines(this.#extra, headers);
+    text += this.#lines(headers, undefined);
+    const seen = this.#seen;
+    if ((seen & DATE) === 0) text += `Date: ${httpDate()}\r\n`;
+    if ((seen & CLOSE) !== 0) this.#close = true;
+    else text += `Connection: keep-alive\r\nKeep-Alive: timeout=${this.#sink.keepAliveSeconds}\r\n`;
+    const bodiless = this.#headRequest || statusCode < 200 || statusCode === 204 || statusCode === 304;
+    if (!bodiless) {
+      if ((seen & LENGTH) !== 0) {
+        this.#framing = FIXED;
+      } else {
+        this.#framing = CHUNKED;
+        text += "Transfer-Encoding: chunked\r\n";
+      }
+    }
+    this.#pendingHead = `${text}\r\n`;
+    return this;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (!this.headersSent) this.writeHead(200);
+    if (this.writableEnded || this.#gone) return false;
+    const socket = this.#sink.socket;
+    if (this.#framing === NO_FRAMING) {
+      this.#flushHead(socket);
+      return true;
+    }
+    socket.cork();
+    this.#flushHead(socket);
+    let flowing: boolean;
+    if (this.#framing === CHUNKED) {
+      socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n`, "latin1");
+      socket.write(chunk);
+      flowing = socket.write("\r\n", "latin1");
+    } else {
+      flowing = socket.write(chunk);
+    }
+    socket.uncork();
+    return flowing;
+  }
+
+  end(chunk?: string): this {
+    if (this.writableEnded) return this;
+    if (this.#gone) {
+      this.writableEnded = true;
+      return this;
+    }
+    if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+    else if (!this.headersSent) this.writeHead(200);
+    this.writableEnded = true;
+    const socket = this.#sink.socket;
+    socket.cork();
+    this.#flushHead(socket);
+    if (this.#framing === CHUNKED) socket.write("0\r\n\r\n", "latin1");
+    socket.uncork();
+    this.writableFinished = true;
+    this.#closed();
+    this.#sink.answered(this.#close);
+    return this;
+  }
+
+  /** Cuts the answer off: the connection is destroyed, and `close` comes with it. */
+  destroy(error?: Error): this {
+    this.#sink.socket.destroy(error);
+    return this;
+  }
+
+  /** The connection closed: an answer not ended by then never will be, and writes go nowhere. */
+  connectionClosed(): void {
+    this.#gone = true;
+    if (!this.writableFinished) this.#closed();
+  }
+
+  on(event: "close", listener: () => void): this;
+  on(event: "error", listener: (error: Error) => void): this;
+  on(event: "close" | "error", listener: (error: Error) => void): this {
+    // A failed connection is reported by `close` before the end (see the class's comment).
+    if (event === "close") this.#closeListeners.push(listener as () => void);
+    return this;
+  }
+
+  once(event: "drain", listener: () => void): this {
+    this.#sink.socket.once(event, listener);
+    return this;
+  }
+
+  /** The header lines of `fields`, less those `over` gives too; notes the fields the head needs to know of. */
+  #lines(fields: OutgoingHttpHeaders, over: OutgoingHttpHeaders | undefined): string {
+    let text = "";
+    for (const name in fields) {
+      const value = fields[name];
+      if (value === undefined || over?.[name] !== undefined) continue;
+      switch (name.toLowerCase()) {
+        case "content-length":
+          this.#seen |= LENGTH;
+          break;
+        case "date":
+          this.#seen |= DATE;
+          break;
+        case "connection":
+          if (String(value).toLowerCase() === "close") this.#seen |= CLOSE;
+          break;
+      }
+      if (Array.isArray(value)) for (const one of value) text += `${name}: ${one}\r\n`;
+      else text += `${name}: ${value}\r\n`;
+    }
+    return text;
+  }
+
+  #flushHead(socket: Socket): void {
+    const head = this.#pendingHead;
+    if (head === undefined) return;
+    this.#pendingHead = undefined;
+    socket.write(head, "latin1");
+  }
+
+  #closed(): void {
+    const listeners = this.#closeListeners;
+    this.#closeListeners = [];
+    for (const listener of listeners) listener();
+  }
+}
+
+function headersSent(): Error {
+  return Object.assign(new Error("Cannot set headers after they are sent to the client"), {
+    code: "ERR_HTTP_HEADERS_SENT",
+  });
+}

@@ -1,0 +1,118 @@
+import type { IncomingHttpHeaders } from "node:http";
+
+/** The methods the front serves; llhttp knows more, and a request with any other goes to Node. */
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
+const LONGEST_METHOD = 7;
+/** The largest head the front reads; a larger one goes to Node, which allows 16 KiB. */
+const MAX_HEAD_BYTES = 8 * 1024;
+/** More header lines than this go to Node. */
+const MAX_HEADERS = 100;
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// A header line holds visible characters, blanks and obs-text: no control character, no CR or LF
+// but at the line ends the head was split at. A target holds visible ASCII.
+const FIELD = /^[\t -~\x80-\xff]*$/;
+const TARGET = /^[!-~]+$/;
+const DIGITS = /^\d{1,15}$/;
+
+/** A request head the front read and will serve. */
+export interface RequestHead {
+  readonly method: string;
+  /** The request target as written: absolute form, `http://payments/charge`. */
+  readonly url: string;
+  /** Header names in lower case, values without surrounding blanks, each name once. */
+  readonly headers: IncomingHttpHeaders;
+  /** The head's length in bytes, the blank line included. */
+  readonly headBytes: number;
+  /** The declared body length, 0 without `Content-Length`. */
+  readonly bodyBytes: number;
+}
+
+/**
+ * Reads the request head at the start of `buffer`, for the front to serve: `"more"` when the head
+ * is not complete yet, `undefined` when the front leaves the request to Node's HTTP server, which
+ * answers it as it always did (Node then reads the same bytes again).
+ *
+ * The front takes only what it reads in one way that Node also reads in that way: an HTTP/1.1
+ * request of a method Node knows, an absolute `http://` target of visible ASCII, CRLF line ends,
+ * header names that are tokens, values of visible characters, blanks and obs-text (no obs-fold),
+ * each name once, no `Transfer-Encoding`, `Expect` or `Upgrade`, a `Connection` that says only
+ * `keep-alive`, and one plain `Content-Length`. Anything else is Node's to accept or refuse, so
+ * the front never accepts a request Node would refuse, nor reads one differently.
+ */
+export function readRequestHead(buffer: Buffer): RequestHead | "more" | undefined {
+  // Whatever is not a proxied request (the sidecar's own API, bytes that are not HTTP at all) is
+  // recognised by its first bytes, and goes to Node at once.
+  const space = methodEnd(buffer);
+  if (space === undefined) return undefined;
+  if (space === -1) return "more";
+  if (buffer.length > space + 1 && buffer[space + 1] !== 0x68 /* h */) return undefined;
+  const end = buffer.indexOf("\r\n\r\n", 0, "latin1");
+  if (end === -1) return buffer.length > MAX_HEAD_BYTES ? undefined : "more";
+  if (end + 4 > MAX_HEAD_BYTES) return undefined;
+  const head = buffer.toString("latin1", 0, end);
+  const lineEnd = head.indexOf("\r\n");
+  const line = lineEnd === -1 ? head : head.slice(0, lineEnd);
+  const method = line.slice(0, space);
+  const versionAt = line.lastIndexOf(" ");
+  if (!METHODS.has(method) || versionAt <= space || line.slice(versionAt + 1) !== "HTTP/1.1") return undefined;
+  const url = line.slice(space + 1, versionAt);
+  if (!url.startsWith("http://") || !TARGET.test(url)) return undefined;
+  const headers: IncomingHttpHeaders = Object.create(null);
+  let count = 0;
+  let bodyBytes = 0;
+  for (let at = lineEnd; at !== -1; ) {
+    const next = head.indexOf("\r\n", at + 2);
+    const field = next === -1 ? head.slice(at + 2) : head.slice(at + 2, next);
+    at = next;
+    const colon = field.indexOf(":");
+    if (colon <= 0 || ++count > MAX_HEADERS || !FIELD.test(field)) return undefined;
+    const rawName = field.slice(0, colon);
+    if (!TOKEN.test(rawName)) return undefined;
+    const name = rawName.toLowerCase();
+    if (headers[name] !== undefined) return undefined;
+    const value = trimBlanks(field, colon + 1);
+    switch (name) {
+      case "transfer-encoding":
+      case "expect":
+      case "upgrade":
+        return undefined;
+      case "connection":
+        if (value.toLowerCase() !== "keep-alive") return undefined;
+        break;
+      case "content-length":
+        if (!DIGITS.test(value)) return undefined;
+        bodyBytes = Number(value);
+        break;
+    }
+    headers[name] = value;
+  }
+  return { method, url, headers, headBytes: end + 4, bodyBytes };
+}
+
+/**
+ * Where the method of the request line at the start of `buffer` ends (the space after it): -1
+ * when the bytes so far could still be one of the front's methods, undefined when they cannot.
+ */
+function methodEnd(buffer: Buffer): number | undefined {
+  const length = Math.min(buffer.length, LONGEST_METHOD + 1);
+  for (let i = 0; i < length; i++) {
+    const byte = buffer[i] as number;
+    if (byte === 0x20) return i > 0 ? i : undefined;
+    if (byte < 0x41 || byte > 0x5a) return undefined;
+  }
+  return length > LONGEST_METHOD ? undefined : -1;
+}
+
+/** `field` from `from` on, less the spaces and tabs around it (what Node trims; `trim` takes more). */
+function trimBlanks(field: string, from: number): string {
+  let start = from;
+  let end = field.length;
+  while (start < end && isBlank(field.charCodeAt(start))) start++;
+  while (end > start && isBlank(field.charCodeAt(end - 1))) end--;
+  return field.slice(start, end);
+}
+
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
