@@ -246,6 +246,12 @@ describe("the proxy front", () => {
         byFront: false,
       },
       { name: "a header twice", text: GET("/echo", "X-A: 1\r\nX-A: 2\r\n"), status: 200, byFront: false },
+      {
+        name: "a header the object prototype has",
+        text: GET("/echo", "Constructor: x\r\n"),
+        status: 200,
+        byFront: false,
+      },
       { name: "Connection: close", text: GET("/echo", "Connection: close\r\n"), status: 200, byFront: false },
       { name: "wrong token", text: GET("/echo").replace(TOKEN, "nope"), status: 407 },
       { name: "two Hosts", text: GET("/echo", "Host: other\r\n"), status: 400 },

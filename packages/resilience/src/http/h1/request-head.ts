@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import { DIGITS, TOKEN } from "./grammar.js";
+import { badFieldValue, HTTP_DIGITS as DIGITS, fieldName, HTTP_TOKEN as TOKEN } from "@tandem/core";
 import { Http1Error } from "./http1-error.js";
 
 /** A request body as the pipeline hands it on: bytes of known length, or a stream sent once. */
@@ -18,8 +18,6 @@ export interface RequestHead {
 
 // A path of visible characters (and obs-text): never a space, CR, LF or NUL.
 const BAD_PATH = /[^\u0021-\u00ff]/;
-// Field values: tabs, visible ASCII, spaces and obs-text (undici accepts the same).
-const BAD_VALUE = /[^\t\u0020-\u007e\u0080-\u00ff]/;
 const PAYLOAD_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
 /**
@@ -46,8 +44,8 @@ export function requestHead(
     for (const name in headers) {
       const value = headers[name];
       if (value === undefined) continue;
-      if (!TOKEN.test(name)) throw invalid(`the header name ${JSON.stringify(name)} is not an HTTP token`);
-      const key = name.toLowerCase();
+      const key = fieldName(name);
+      if (key === undefined) throw invalid(`the header name ${JSON.stringify(name)} is not an HTTP token`);
       if (key === "content-length") {
         declared = String(value);
         continue;
@@ -101,8 +99,9 @@ export function requestHead(
   return { text: `${text}\r\n`, body: bytes, length, close };
 }
 
+/** A header line; its value may hold tabs, visible ASCII, spaces and obs-text (undici accepts the same). */
 function field(name: string, value: string): string {
-  if (BAD_VALUE.test(value))
+  if (badFieldValue(value))
     throw invalid(`the value of the ${name} header has a character not allowed in HTTP (CR, LF, NUL, ...)`);
   return `${name}: ${value}\r\n`;
 }

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { DIGITS, TOKEN } from "./grammar.js";
+import { HTTP_DIGITS as DIGITS, fieldName } from "@tandem/core";
 import { Http1Error } from "./http1-error.js";
 
 /** What a parser hands on as it reads one answer. */
@@ -275,8 +275,8 @@ function parseFields(text: string, from: number, into: IncomingHttpHeaders, what
     if (first === 0x20 || first === 0x09) throw headError(`a ${what} is folded over two lines (obsolete line folding)`);
     const colon = text.indexOf(":", at);
     const name = colon < 0 || colon > end ? "" : text.slice(at, colon);
-    if (name === "" || !TOKEN.test(name))
-      throw headError(`the ${what} line ${quote(text.slice(at, end))} has no valid name`);
+    const key = name === "" ? undefined : fieldName(name);
+    if (key === undefined) throw headError(`the ${what} line ${quote(text.slice(at, end))} has no valid name`);
     // The value without the spaces and tabs around it.
     let start = colon + 1;
     let stop = end;
@@ -285,7 +285,6 @@ function parseFields(text: string, from: number, into: IncomingHttpHeaders, what
     const value = text.slice(start, stop);
     if (BAD_VALUE.test(value)) throw headError(`the ${what} ${name} has a CR, LF or NUL in its value`);
     at = end + 2;
-    const key = name.toLowerCase();
     const seen = fields[key];
     if (seen === undefined) fields[key] = value;
     else if (Array.isArray(seen)) seen.push(value);

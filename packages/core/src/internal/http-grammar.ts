@@ -1,0 +1,39 @@
+// Pieces of HTTP's grammar (RFC 9110) that the sidecar's request reader and the upstream client's
+// request writer and answer reader share.
+
+/** A token: a method or a field name. */
+export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A Content-Length: decimal digits, no more than a safe integer holds. */
+export const HTTP_DIGITS = /^\d{1,15}$/;
+
+/** Field names seen valid, as written, with their lower-case form: most requests repeat a few dozen. */
+const NAMES = new Map<string, string>();
+/** Names beyond this many are checked each time, so that random names cannot grow the table. */
+const MAX_NAMES = 512;
+
+/**
+ * The lower-case form of a field name, or undefined when `name` is not a token. A name seen
+ * before is looked up rather than checked and lower-cased again, and the same lower-case string
+ * comes back each time, which V8 has already made a property key of.
+ */
+export function fieldName(name: string): string | undefined {
+  const known = NAMES.get(name);
+  if (known !== undefined) return known;
+  if (!HTTP_TOKEN.test(name)) return undefined;
+  const lower = name.toLowerCase();
+  if (NAMES.size < MAX_NAMES) NAMES.set(name, NAMES.get(lower) ?? lower);
+  return lower;
+}
+
+/**
+ * Whether `value` holds a character a field value may not: a control character other than a
+ * tab, DEL, or anything beyond latin1 (RFC 9110 5.5 allows visible characters, blanks and
+ * obs-text). A loop, cheaper than a regular expression for the short values of most headers.
+ */
+export function badFieldValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 ? c !== 0x09 : c === 0x7f || c > 0xff) return true;
+  }
+  return false;
+}

@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import { badFieldValue, fieldName } from "../src/internal/http-grammar.js";
+
+describe("fieldName", () => {
+  it("lower-cases a token, the same string each time, and refuses what is not one", () => {
+    expect(fieldName("Content-Type")).toBe("content-type");
+    expect(fieldName("Content-Type")).toBe("content-type");
+    expect(fieldName("x-a_b.c~!#$%&'*+^`|")).toBe("x-a_b.c~!#$%&'*+^`|");
+    for (const bad of ["", "a b", "a:b", "a\r\nb", "é", "a\tb", "(x)", "a\0"])
+      expect(fieldName(bad), bad).toBeUndefined();
+  });
+
+  it("still checks every name once its table of known names is full", () => {
+    for (let i = 0; i < 2000; i++) expect(fieldName(`X-Name-${i}`)).toBe(`x-name-${i}`);
+    expect(fieldName("X Name")).toBeUndefined();
+    expect(fieldName("X-Late-Name")).toBe("x-late-name");
+  });
+});
+
+describe("badFieldValue", () => {
+  it("allows tabs, visible ASCII, spaces and obs-text, and nothing else", () => {
+    expect(badFieldValue("")).toBe(false);
+    expect(badFieldValue("text/html; q=0.9,\t*/*")).toBe(false);
+    expect(badFieldValue("caf\u00e9 \u00ff")).toBe(false);
+    for (const bad of ["a\rb", "a\nb", "a\0b", "a\u007fb", "a\u0001b", "a\u0100b", "snow \u2603"]) {
+      expect(badFieldValue(bad), JSON.stringify(bad)).toBe(true);
+    }
+  });
+});
