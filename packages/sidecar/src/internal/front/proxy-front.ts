@@ -148,6 +148,9 @@ class FrontConnection implements AnswerSink {
   /** When the phase began: the request's first byte, or the end of the last answer. */
   #since = Date.now();
   #buffer: Buffer | undefined;
+  /** The chunks of a request whose body is still arriving (its head first), and their bytes. */
+  #parts: Buffer[] | undefined;
+  #partBytes = 0;
   #head: RequestHead | undefined;
   #target: ProxyTarget | undefined;
   #response: FrontResponse | undefined;
@@ -167,6 +170,18 @@ class FrontConnection implements AnswerSink {
   }
 
   readonly #onData = (chunk: Buffer): void => {
+    const parts = this.#parts;
+    if (parts !== undefined) {
+      // A body that comes in many chunks is joined once, when it is whole.
+      parts.push(chunk);
+      this.#partBytes += chunk.length;
+      const head = this.#head as RequestHead;
+      if (this.#partBytes < head.headBytes + head.bodyBytes) return;
+      this.#parts = undefined;
+      this.#buffer = Buffer.concat(parts, this.#partBytes);
+      this.#advance();
+      return;
+    }
     const buffer = this.#buffer === undefined ? chunk : Buffer.concat([this.#buffer, chunk]);
     this.#buffer = buffer;
     if (this.#phase === ANSWER) {
@@ -281,7 +296,11 @@ class FrontConnection implements AnswerSink {
     }
     const head = this.#head as RequestHead;
     const end = head.headBytes + head.bodyBytes;
-    if (buffer.length < end) return;
+    if (buffer.length < end) {
+      this.#parts = [buffer];
+      this.#partBytes = buffer.length;
+      return;
+    }
     const body = head.bodyBytes === 0 ? undefined : buffer.subarray(head.headBytes, end);
     this.#buffer = buffer.length === end ? undefined : buffer.subarray(end);
     const target = this.#target as ProxyTarget;
