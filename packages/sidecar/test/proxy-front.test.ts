@@ -36,6 +36,21 @@ function echoProxy(seen: Seen[], aborted: string[]): Concern {
       aborted.push(path);
       return;
     }
+    if (path === "/big") {
+      // 8 MiB in 64 KiB chunks, waiting for `drain` whenever the client's connection is full.
+      res.writeHead(200, { "content-length": String(128 * 65536) });
+      const chunk = Buffer.alloc(65536, 0x61);
+      let full = 0;
+      for (let i = 0; i < 128; i++) {
+        if (!res.write(chunk)) {
+          full++;
+          await new Promise<void>((resolve) => res.once("drain", resolve));
+        }
+      }
+      res.end();
+      aborted.push(`big: full ${full} times`);
+      return;
+    }
     if (path === "/slow") await new Promise((resolve) => setTimeout(resolve, 200));
     if (path === "/empty") {
       res.writeHead(204, { "x-kind": "empty" });
@@ -354,6 +369,21 @@ describe("the proxy front", () => {
     const deadline = Date.now() + 2000;
     while (!aborted.includes("/hang") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(aborted).toContain("/hang");
+  });
+
+  it("holds a large answer to the pace of a client that reads slowly", async () => {
+    const talk = new Conversation(harness.apiPort);
+    talk.socket.pause();
+    talk.send(GET("/big") + GET("/echo"));
+    await new Promise((r) => setTimeout(r, 300));
+    talk.socket.resume();
+    const answers = await talk.answers(2, 10_000);
+    talk.close();
+    expect(answers[0]?.body.length).toBe(128 * 65536);
+    expect(answers[1]?.status).toBe(200);
+    const note = aborted.find((a) => a.startsWith("big:"));
+    expect(note).toBeDefined();
+    expect(note).not.toBe("big: full 0 times");
   });
 
   it("serves a standard proxy client over one kept-alive connection", async () => {
