@@ -36,9 +36,9 @@ export default function render(result, all) {
     findings += `The sidecar runs ${num(k(tandem), 0)} k instructions per request, ${times(tandem / bare)} the bare Node
 proxy's ${num(k(bare), 0)} k; on the main thread, where the request is handled (and the sidecar's garbage collection runs:
 it starts with \`--single-threaded-gc\`), ${num(k(tandemMain), 0)} k against ${num(k(bareMain), 0)} k, ${times(tandemMain / bareMain)}. The
-sidecar takes requests with Node's HTTP server, as the bare Node proxy does, and sends them on with tandem's own
-HTTP/1.1 client, where the bare Node proxy uses undici: the token check, header filtering, the upstream's policies, the
-CLIENT span and the metrics fit in what the lighter client saves.${
+sidecar reads proxied requests itself (its proxy front, in place of Node's HTTP server, which serves the rest of its API)
+and sends them on with tandem's own HTTP/1.1 client, where the bare Node proxy uses Node's HTTP server and undici: the
+token check, header filtering, the upstream's policies, the CLIENT span and the metrics fit in what the two save.${
       bare > 1.05 * bareMain
         ? " The bare Node proxy runs with Node's default flags, its garbage collection partly on helper threads: its total counts them."
         : ""
@@ -101,9 +101,9 @@ function yardsticksText(s, k, tandem) {
 
 Two yardsticks, not proxies anyone should run (they read only GETs and answers framed by Content-Length): Node's HTTP
 server in front of a bare kept-alive socket needs ${num(k(http), 0)} k instructions per request, and bare sockets both ways
-${num(k(sockets), 0)} k. So Node's HTTP server alone takes ~${num(k(http - sockets), 0)} k of the sidecar's ${num(k(tandem), 0)} k, and what the
-sidecar does on top of that server and a bare socket (its client, its checks and its pipeline) ~${num(k(tandem - http), 0)} k. A proxy
-in Node comes near nginx's count only by reading HTTP itself on both sides.`;
+${num(k(sockets), 0)} k. So Node's HTTP server alone costs ~${num(k(http - sockets), 0)} k a request, which the sidecar's proxy front does not pay;
+what the sidecar does on top of bare sockets (reading the request, its checks, the pipeline and its client) is
+~${num(k(tandem - sockets), 0)} k of its ${num(k(tandem), 0)} k.`;
 }
 
 /** The widest spread between rounds, as a percentage of the median. */

@@ -159,7 +159,7 @@ Targets:
   published figures come from their own machines and setups, so this comparison is indicative only.
 
 **Where tandem loses:** ${losses.length === 0 ? "nowhere in this run." : `${losses.join("; ")}.`} The sidecar is one Node
-thread that parses the request with Node's HTTP server, runs the upstream's pipeline (policies, a CLIENT span, metrics)
+thread that reads the request (its own proxy front, not Node's HTTP server), runs the upstream's pipeline (policies, a CLIENT span, metrics)
 and sends the request again with its own HTTP/1.1 client: ${num(tandemCpu === undefined ? undefined : (tandemCpu * 1e6) / 1000, 0)} µs of CPU per request here, where nginx and HAProxy are C event loops built for exactly
 this hop.${nodeFloor(s, tandemCpu)}${noisy}
 `;
@@ -239,9 +239,9 @@ floor of a proxy written with Node's HTTP server and undici.`;
 pipeline on top (the token check, header filtering, the upstream's policies, the CLIENT span, metrics, and the garbage
 they make)`
       : ` The sidecar spends ${num(us(floor - tandemCpu), 0)} µs less per request, pipeline included (the token check, header
-filtering, the upstream's policies, the CLIENT span, metrics): its own HTTP/1.1 client does less per request than
-undici`;
-  return `${head}${body}; scenario 3b counts the work, and what part of it is Node's HTTP server.${saturated(s, tandemCpu, floor)}`;
+filtering, the upstream's policies, the CLIENT span, metrics): its own request reader and HTTP/1.1 client do less per
+request than Node's HTTP server and undici`;
+  return `${head}${body}; scenario 3b counts the work, and what Node's HTTP server would add to it.${saturated(s, tandemCpu, floor)}`;
 }
 
 /** CPU per request at full load (one core busy: 1 / max throughput) next to the cost at 1000 req/s. */
