@@ -39,7 +39,7 @@ import {
   sendProblem,
   validate,
 } from "./internal/io.js";
-import { parseProxyTarget } from "./internal/proxy-target.js";
+import { parseProxyTarget, plainProxyTarget } from "./internal/proxy-target.js";
 import { Router } from "./internal/router.js";
 import { formatListenAddress, type ListenAddress } from "./listen-address.js";
 import { buildOpenApi, type OpenApiDocument } from "./openapi.js";
@@ -334,7 +334,9 @@ export class Sidecar implements SidecarControl {
     }
     if (this.#token !== undefined && !this.#token.matches(headers["proxy-authorization"])) return undefined;
     if (head.bodyBytes > Math.min(this.#maxBody, FRONT_MAX_BODY)) return undefined;
-    return parseProxyTarget(head.url);
+    // A target that is not plain (a port, credentials, characters `new URL` has to read) may be
+    // one Node's parser refuses: Node reads it.
+    return plainProxyTarget(head.url);
   }
 
   /**

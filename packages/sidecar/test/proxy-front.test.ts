@@ -51,6 +51,11 @@ function echoProxy(seen: Seen[], aborted: string[]): Concern {
       aborted.push(`big: full ${full} times`);
       return;
     }
+    if (path === "/bad-header") {
+      res.writeHead(200, { "x-bad": "a\u0001b" });
+      res.end();
+      return;
+    }
     if (path === "/slow") await new Promise((resolve) => setTimeout(resolve, 200));
     if (path === "/empty") {
       res.writeHead(204, { "x-kind": "empty" });
@@ -60,6 +65,8 @@ function echoProxy(seen: Seen[], aborted: string[]): Concern {
     if (path === "/chunked") {
       res.writeHead(200, { "content-type": "text/plain", "set-cookie": ["a=1", "b=2"] });
       res.write(Buffer.from("abc"));
+      // An empty chunk is nothing to send, not the end of the body.
+      res.write(Buffer.alloc(0));
       res.write(Buffer.from("de"));
       res.end();
       return;
@@ -261,6 +268,9 @@ describe("the proxy front", () => {
         byFront: false,
       },
       { name: "a header twice", text: GET("/echo", "X-A: 1\r\nX-A: 2\r\n"), status: 200, byFront: false },
+      { name: "a backslash in the target", text: GET("\\charge"), status: 400 },
+      { name: "a fragment in the target", text: GET("#x"), status: 400 },
+      { name: "a tab after the Content-Length", text: GET("/echo", "Content-Length: 0\t\r\n"), status: 400 },
       {
         name: "a header the object prototype has",
         text: GET("/echo", "Constructor: x\r\n"),
@@ -327,6 +337,16 @@ describe("the proxy front", () => {
       detail: "the upstream did not answer in time",
     });
     expect(answers[1]?.status).toBe(200);
+  });
+
+  it("refuses, as Node's server does, an answer header with a character HTTP does not allow", async () => {
+    const talk = new Conversation(harness.apiPort);
+    talk.send(GET("/bad-header"));
+    const [answer] = await talk.answers(1);
+    talk.close();
+    expect(answer?.status).toBe(500);
+    expect(header(answer, "x-tandem-error")).toBe("internal");
+    expect(answer?.headers.some(([n]) => n === "x-bad")).toBe(false);
   });
 
   it("answers 408 to a request whose head or body is too slow", async () => {
@@ -420,6 +440,21 @@ describe("the proxy front", () => {
 });
 
 describe("the proxy front while the sidecar drains", () => {
+  it("stops even while a client that was answered 408 keeps its end of the connection open", async () => {
+    const harness = await startInProcess({ token: TOKEN, headersTimeoutMs: 200 }, [echoProxy([], [])]);
+    // Half-open: the client does not end its side when the sidecar ends its own.
+    const socket = connect({ port: harness.apiPort, host: "127.0.0.1", allowHalfOpen: true });
+    socket.on("error", () => {});
+    const answer = await new Promise<string>((resolve) => socket.once("data", (c: Buffer) => resolve(c.toString())));
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    const outcome = await Promise.race([
+      harness.sidecar.stop("test").then(() => "stopped"),
+      new Promise((r) => setTimeout(() => r("still stopping after 3 s"), 3000)),
+    ]);
+    socket.destroy();
+    expect(outcome).toBe("stopped");
+  });
+
   it("closes its idle connections, and tells a request in flight its connection closes", async () => {
     const seen: Seen[] = [];
     const harness = await startInProcess({ token: TOKEN }, [echoProxy(seen, [])]);

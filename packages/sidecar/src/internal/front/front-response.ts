@@ -1,6 +1,6 @@
 import { type OutgoingHttpHeaders, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import type { ProxyOutgoing } from "@tandem/core";
+import { badFieldValue, type ProxyOutgoing } from "@tandem/core";
 
 /** What a front answer tells its connection when it ended: whether the connection closes now. */
 export interface AnswerSink {
@@ -17,6 +17,11 @@ const CHUNKED = 2;
 const LENGTH = 1;
 const DATE = 2;
 const CLOSE = 4;
+const CONNECTION = 8;
+const CHUNKED_GIVEN = 16;
+
+const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
+const CHUNKED_LAST = /(?:^|,)\s*chunked\s*$/i;
 
 let dateSecond = -1;
 let dateText = "";
@@ -72,24 +77,28 @@ export class FrontResponse implements ProxyOutgoing {
 
   writeHead(statusCode: number, headers: OutgoingHttpHeaders = {}): this {
     if (this.headersSent) throw headersSent();
-    this.headersSent = true;
     this.#seen = 0;
     let text = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? "unknown"}\r\n`;
     if (this.#extra !== undefined) text += this.#lines(this.#extra, headers);
     text += this.#lines(headers, undefined);
     const seen = this.#seen;
     if ((seen & DATE) === 0) text += `Date: ${httpDate()}\r\n`;
+    // As Node: a Connection header given is written as it is, and says close when it names it.
     if ((seen & CLOSE) !== 0) this.#close = true;
-    else text += `Connection: keep-alive\r\nKeep-Alive: timeout=${this.#sink.keepAliveSeconds}\r\n`;
+    else if ((seen & CONNECTION) === 0)
+      text += `Connection: keep-alive\r\nKeep-Alive: timeout=${this.#sink.keepAliveSeconds}\r\n`;
     const bodiless = this.#headRequest || statusCode < 200 || statusCode === 204 || statusCode === 304;
     if (!bodiless) {
-      if ((seen & LENGTH) !== 0) {
+      if ((seen & CHUNKED_GIVEN) !== 0) {
+        this.#framing = CHUNKED;
+      } else if ((seen & LENGTH) !== 0) {
         this.#framing = FIXED;
       } else {
         this.#framing = CHUNKED;
         text += "Transfer-Encoding: chunked\r\n";
       }
     }
+    this.headersSent = true;
     this.#pendingHead = `${text}\r\n`;
     return this;
   }
@@ -102,11 +111,17 @@ export class FrontResponse implements ProxyOutgoing {
       this.#flushHead(socket);
       return true;
     }
+    // An empty chunk is no chunk: written chunked, it would end the body.
+    const size = typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length;
+    if (size === 0) {
+      this.#flushHead(socket);
+      return true;
+    }
     socket.cork();
     this.#flushHead(socket);
     let flowing: boolean;
     if (this.#framing === CHUNKED) {
-      socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n`, "latin1");
+      socket.write(`${size.toString(16)}\r\n`, "latin1");
       socket.write(chunk);
       flowing = socket.write("\r\n", "latin1");
     } else {
@@ -175,11 +190,15 @@ export class FrontResponse implements ProxyOutgoing {
           this.#seen |= DATE;
           break;
         case "connection":
-          if (String(value).toLowerCase() === "close") this.#seen |= CLOSE;
+          this.#seen |= CONNECTION;
+          if (CLOSE_TOKEN.test(String(value))) this.#seen |= CLOSE;
+          break;
+        case "transfer-encoding":
+          if (CHUNKED_LAST.test(String(value))) this.#seen |= CHUNKED_GIVEN;
           break;
       }
-      if (Array.isArray(value)) for (const one of value) text += `${name}: ${one}\r\n`;
-      else text += `${name}: ${value}\r\n`;
+      if (Array.isArray(value)) for (const one of value) text += line(name, one);
+      else text += line(name, value);
     }
     return text;
   }
@@ -196,6 +215,17 @@ export class FrontResponse implements ProxyOutgoing {
     this.#closeListeners = [];
     for (const listener of listeners) listener();
   }
+}
+
+/**
+ * A header line. A value with a character HTTP does not allow (a control character other than a
+ * tab, DEL) is refused as Node's `writeHead` refuses it, before anything is written.
+ */
+function line(name: string, value: string | number): string {
+  if (typeof value === "string" && badFieldValue(value)) {
+    throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: "ERR_INVALID_CHAR" });
+  }
+  return `${name}: ${value}\r\n`;
 }
 
 function headersSent(): Error {

@@ -72,6 +72,8 @@ export class ProxyFront {
   readonly #handler: FrontHandler;
   readonly #options: FrontOptions;
   readonly #connections = new Set<FrontConnection>();
+  /** Sockets the front is done with that are still writing their last bytes. */
+  readonly #closing = new Set<Socket>();
   readonly #sweep: NodeJS.Timeout;
   #draining = false;
 
@@ -116,11 +118,26 @@ export class ProxyFront {
     for (const connection of this.#connections) connection.closeIfIdle();
   }
 
-  /** Closes every connection the front holds, answers in progress or not. */
+  /** Closes every connection the front holds, answers in progress or not, closing ones too. */
   closeAll(): void {
     this.#draining = true;
     clearInterval(this.#sweep);
     for (const connection of this.#connections) connection.socket.destroy();
+    for (const socket of this.#closing) socket.destroy();
+  }
+
+  /**
+   * Closes a connection the front is done with once its last bytes are written, as Node's
+   * `destroySoon` does: without waiting for the client's end, which a half-open connection might
+   * never send. Until then `closeAll` can still reach it.
+   */
+  closeSoon(socket: Socket): void {
+    if (socket.destroyed) return;
+    this.#closing.add(socket);
+    socket.once("close", () => this.#closing.delete(socket));
+    socket.end();
+    if (socket.writableFinished) socket.destroy();
+    else socket.once("finish", () => socket.destroy());
   }
 
   /** `socket` goes to Node's server from here on. */
@@ -212,10 +229,11 @@ class FrontConnection implements AnswerSink {
         }),
         { headersTimeout: 0, requestTimeout: 0 },
       );
+      this.#front.closeSoon(this.socket);
       return;
     }
     this.#finish();
-    this.socket.end();
+    this.#front.closeSoon(this.socket);
   };
 
   readonly #onError = (): void => {
@@ -236,7 +254,7 @@ class FrontConnection implements AnswerSink {
     this.#response = undefined;
     if (close || this.#ended || this.#front.draining) {
       this.#finish();
-      this.socket.end();
+      this.#front.closeSoon(this.socket);
       return;
     }
     this.#phase = IDLE;
@@ -249,8 +267,9 @@ class FrontConnection implements AnswerSink {
     }
   }
 
+  /** Closes the connection if it waits for a next request; a new one that has sent nothing yet is let be, as Node lets it be. */
   closeIfIdle(): void {
-    if ((this.#phase === IDLE || this.#phase === FRESH) && this.#buffer === undefined) this.socket.destroy();
+    if (this.#phase === IDLE && this.#buffer === undefined) this.socket.destroy();
   }
 
   expire(now: number, limits: FrontOptions): void {
@@ -268,6 +287,7 @@ class FrontConnection implements AnswerSink {
         Object.assign(new Error("the request did not arrive in time"), { code: "ERR_HTTP_REQUEST_TIMEOUT" }),
         limits,
       );
+      this.#front.closeSoon(this.socket);
     }
   }
 

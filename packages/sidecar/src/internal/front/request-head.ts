@@ -81,7 +81,8 @@ export function readRequestHead(buffer: Buffer): RequestHead | "more" | undefine
         if (value.toLowerCase() !== "keep-alive") return undefined;
         break;
       case "content-length":
-        if (!HTTP_DIGITS.test(value)) return undefined;
+        // Node's parser takes spaces after the digits, not tabs.
+        if (!HTTP_DIGITS.test(value) || field.includes("\t")) return undefined;
         bodyBytes = Number(value);
         break;
     }
