@@ -369,6 +369,18 @@ describe("the proxy front", () => {
     expect(tls).toContain("x-tandem-error: bad_request");
   });
 
+  it("hands a head that cannot be served to Node as soon as its bytes show it, not at the end of the head", async () => {
+    const started = Date.now();
+    // A NUL in a header line, and no blank line after it: Node refuses it at once.
+    const answer = await rawRequest(
+      harness.apiPort,
+      "GET http://echo/echo HTTP/1.1\r\nHost: echo\r\nX-A: a\u0000b\r\n",
+      2500,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it("answers 400 to a request its connection cuts short", async () => {
     const answer = await new Promise<string>((resolve) => {
       const socket = connect(harness.apiPort, "127.0.0.1");

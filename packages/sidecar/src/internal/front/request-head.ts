@@ -46,7 +46,14 @@ export function readRequestHead(buffer: Buffer): RequestHead | "more" | undefine
   if (space === -1) return "more";
   if (buffer.length > space + 1 && buffer[space + 1] !== 0x68 /* h */) return undefined;
   const end = buffer.indexOf(HEAD_END);
-  if (end === -1) return buffer.length > MAX_HEAD_BYTES ? undefined : "more";
+  if (end === -1) {
+    // Bytes no head may hold go to Node at once, which refuses them at once, rather than waiting
+    // here for the rest of a head that cannot be served (a CR last may be half of a line end).
+    if (buffer.length > MAX_HEAD_BYTES) return undefined;
+    const last = buffer[buffer.length - 1] === 0x0d ? buffer.length - 1 : buffer.length;
+    const partial = buffer.toString("latin1", 0, last);
+    return plainHead(partial) ? "more" : undefined;
+  }
   if (end + 4 > MAX_HEAD_BYTES) return undefined;
   const head = buffer.toString("latin1", 0, end);
   if (!plainHead(head)) return undefined;
