@@ -64,7 +64,9 @@ each idle gap, the wait for a core).`
     }; the sidecar needs ${times(tandem / median(NGINX), 1)} nginx's${
       bare === undefined
         ? ""
-        : `, and so does any proxy on Node's HTTP stack (the bare Node proxy: ${times(bare / median(NGINX), 1)})`
+        : `; a proxy in Node pays for its sockets' streams and events alone more than nginx's whole hop${
+            median(SOCKETS) === undefined ? "" : ` (bare sockets both ways: ${times(median(SOCKETS) / median(NGINX), 1)})`
+          }, and one on Node's HTTP stack more again (the bare Node proxy: ${times(bare / median(NGINX), 1)})`
     }.`;
 
   const markdown = `\`bench/hop-instructions.mjs\`: the proxies of scenario 3, with the same configuration and the same upstream
