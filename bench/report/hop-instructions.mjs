@@ -65,7 +65,9 @@ each idle gap, the wait for a core).`
       bare === undefined
         ? ""
         : `; a proxy in Node pays for its sockets' streams and events alone more than nginx's whole hop${
-            median(SOCKETS) === undefined ? "" : ` (bare sockets both ways: ${times(median(SOCKETS) / median(NGINX), 1)})`
+            median(SOCKETS) === undefined
+              ? ""
+              : ` (bare sockets both ways: ${times(median(SOCKETS) / median(NGINX), 1)})`
           }, and one on Node's HTTP stack more again (the bare Node proxy: ${times(bare / median(NGINX), 1)})`
     }.`;
 
