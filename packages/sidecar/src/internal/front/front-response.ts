@@ -56,7 +56,7 @@ export class FrontResponse implements ProxyOutgoing {
   #extra: Record<string, string> | undefined;
   #pendingHead: string | undefined;
   #framing = NO_FRAMING;
-  /** Which of `Content-Length`, `Date` and `Connection: close` the head being written has. */
+  /** Which of the fields the head must know of (`LENGTH`, `DATE`, ...) the head being written has. */
   #seen = 0;
   #close = false;
   /** The connection closed before the answer ended. */
