@@ -64,7 +64,14 @@ export { fullJitterDelay } from "./internal/backoff.js";
 export { CancelSignal } from "./internal/cancel-signal.js";
 export type { ChildTraceHeaders } from "./internal/child-trace-headers.js";
 export { CHILD_TRACE_HEADERS } from "./internal/child-trace-headers.js";
-export { badFieldValue, fieldName, HTTP_DIGITS, HTTP_TOKEN } from "./internal/http-grammar.js";
+export {
+  badFieldValue,
+  fieldName,
+  fieldValue,
+  HTTP_CHUNKED_LAST,
+  HTTP_DIGITS,
+  HTTP_TOKEN,
+} from "./internal/http-grammar.js";
 export { fillRandom, randomHex } from "./internal/random.js";
 export type { Problem } from "./problem.js";
 export { fromProblem, PROBLEM_CONTENT_TYPE, registerProblemDecoder, toProblem } from "./problem.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { badFieldValue, fieldName } from "../src/internal/http-grammar.js";
+import { badFieldValue, fieldName, fieldValue, HTTP_CHUNKED_LAST } from "../src/internal/http-grammar.js";
 
 describe("fieldName", () => {
   it("lower-cases a token, the same string each time, and refuses what is not one", () => {
@@ -25,5 +25,21 @@ describe("badFieldValue", () => {
     for (const bad of ["a\rb", "a\nb", "a\0b", "a\u007fb", "a\u0001b", "a\u0100b", "snow \u2603"]) {
       expect(badFieldValue(bad), JSON.stringify(bad)).toBe(true);
     }
+  });
+});
+
+describe("fieldValue", () => {
+  it("takes the spaces and tabs around a value away, and nothing else", () => {
+    expect(fieldValue("name: \t a b \t ", 5, 14)).toBe("a b");
+    expect(fieldValue("x:", 2, 2)).toBe("");
+    expect(fieldValue("x: \u00a0v\u00a0 ", 2, 7)).toBe("\u00a0v\u00a0");
+  });
+});
+
+describe("HTTP_CHUNKED_LAST", () => {
+  it("says chunked only when chunked is the last coding, in any case", () => {
+    for (const yes of ["chunked", "gzip, chunked", "Gzip,CHUNKED ", " chunked"])
+      expect(HTTP_CHUNKED_LAST.test(yes), yes).toBe(true);
+    for (const no of ["chunked, gzip", "notchunked", "gzip", ""]) expect(HTTP_CHUNKED_LAST.test(no), no).toBe(false);
   });
 });

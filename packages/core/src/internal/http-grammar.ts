@@ -5,6 +5,8 @@
 export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A Content-Length: decimal digits, no more than a safe integer holds. */
 export const HTTP_DIGITS = /^\d{1,15}$/;
+/** A Transfer-Encoding whose last coding is chunked: the body is framed in chunks. */
+export const HTTP_CHUNKED_LAST = /(?:^|,)\s*chunked\s*$/i;
 
 /** Field names seen valid, as written, with their lower-case form: most requests repeat a few dozen. */
 const NAMES = new Map<string, string>();
@@ -36,4 +38,17 @@ export function badFieldValue(value: string): boolean {
     if (c < 0x20 ? c !== 0x09 : c === 0x7f || c > 0xff) return true;
   }
   return false;
+}
+
+/** The value of a field line `text` holds from `from` to `to`, without the spaces and tabs around it. */
+export function fieldValue(text: string, from: number, to: number): string {
+  let start = from;
+  let end = to;
+  while (start < end && isBlank(text.charCodeAt(start))) start++;
+  while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}
+
+function isBlank(code: number): boolean {
+  return code === 0x20 || code === 0x09;
 }

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { HTTP_DIGITS as DIGITS, fieldName } from "@tandem/core";
+import { HTTP_DIGITS as DIGITS, fieldName, fieldValue, HTTP_CHUNKED_LAST } from "@tandem/core";
 import { Http1Error } from "./http1-error.js";
 
 /** What a parser hands on as it reads one answer. */
@@ -209,8 +209,7 @@ export class ResponseParser {
       // A body framed by Transfer-Encoding is read by it, whatever Content-Length says; the
       // connection is not used again after an answer that sent both (RFC 9112 §6.3).
       if (contentLength !== undefined) this.keepAlive = false;
-      const codings = String(transferEncoding).toLowerCase();
-      if (/(?:^|,)\s*chunked\s*$/.test(codings)) {
+      if (HTTP_CHUNKED_LAST.test(String(transferEncoding))) {
         this.#state = State.ChunkSize;
       } else {
         this.#state = State.UntilClose;
@@ -277,12 +276,7 @@ function parseFields(text: string, from: number, into: IncomingHttpHeaders, what
     const name = colon < 0 || colon > end ? "" : text.slice(at, colon);
     const key = name === "" ? undefined : fieldName(name);
     if (key === undefined) throw headError(`the ${what} line ${quote(text.slice(at, end))} has no valid name`);
-    // The value without the spaces and tabs around it.
-    let start = colon + 1;
-    let stop = end;
-    while (start < stop && isBlank(text.charCodeAt(start))) start++;
-    while (stop > start && isBlank(text.charCodeAt(stop - 1))) stop--;
-    const value = text.slice(start, stop);
+    const value = fieldValue(text, colon + 1, end);
     if (BAD_VALUE.test(value)) throw headError(`the ${what} ${name} has a CR, LF or NUL in its value`);
     at = end + 2;
     const seen = fields[key];
@@ -290,10 +284,6 @@ function parseFields(text: string, from: number, into: IncomingHttpHeaders, what
     else if (Array.isArray(seen)) seen.push(value);
     else fields[key] = [seen, value];
   }
-}
-
-function isBlank(code: number): boolean {
-  return code === 0x20 || code === 0x09;
 }
 
 function keepsAlive(connection: string | string[] | undefined, http10: boolean): boolean {

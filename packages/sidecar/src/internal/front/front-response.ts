@@ -1,6 +1,6 @@
 import { type OutgoingHttpHeaders, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import { badFieldValue, type ProxyOutgoing } from "@tandem/core";
+import { badFieldValue, HTTP_CHUNKED_LAST, type ProxyOutgoing } from "@tandem/core";
 
 /** What a front answer tells its connection when it ended: whether the connection closes now. */
 export interface AnswerSink {
@@ -21,7 +21,6 @@ const CONNECTION = 8;
 const CHUNKED_GIVEN = 16;
 
 const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
-const CHUNKED_LAST = /(?:^|,)\s*chunked\s*$/i;
 
 let dateSecond = -1;
 let dateText = "";
@@ -194,7 +193,7 @@ export class FrontResponse implements ProxyOutgoing {
           if (CLOSE_TOKEN.test(String(value))) this.#seen |= CLOSE;
           break;
         case "transfer-encoding":
-          if (CHUNKED_LAST.test(String(value))) this.#seen |= CHUNKED_GIVEN;
+          if (HTTP_CHUNKED_LAST.test(String(value))) this.#seen |= CHUNKED_GIVEN;
           break;
       }
       if (Array.isArray(value)) for (const one of value) text += line(name, one);

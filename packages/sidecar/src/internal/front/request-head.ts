@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { fieldName, HTTP_DIGITS } from "@tandem/core";
+import { fieldName, fieldValue, HTTP_DIGITS } from "@tandem/core";
 
 /** The methods the front serves; llhttp knows more, and a request with any other goes to Node. */
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
@@ -78,7 +78,7 @@ export function readRequestHead(buffer: Buffer): RequestHead | "more" | undefine
     if (colon <= 0 || ++count > MAX_HEADERS) return undefined;
     const name = fieldName(field.slice(0, colon));
     if (name === undefined || headers[name] !== undefined) return undefined;
-    const value = trimBlanks(field, colon + 1);
+    const value = fieldValue(field, colon + 1, field.length);
     switch (name) {
       case "transfer-encoding":
       case "expect":
@@ -127,17 +127,4 @@ function methodEnd(buffer: Buffer): number | undefined {
     if (byte < 0x41 || byte > 0x5a) return undefined;
   }
   return length > LONGEST_METHOD ? undefined : -1;
-}
-
-/** `field` from `from` on, less the spaces and tabs around it (what Node trims; `trim` takes more). */
-function trimBlanks(field: string, from: number): string {
-  let start = from;
-  let end = field.length;
-  while (start < end && isBlank(field.charCodeAt(start))) start++;
-  while (end > start && isBlank(field.charCodeAt(end - 1))) end--;
-  return field.slice(start, end);
-}
-
-function isBlank(code: number): boolean {
-  return code === 0x20 || code === 0x09;
 }
