@@ -13,6 +13,8 @@ import {
   isLoopbackHost,
   type Listener,
   type Logger,
+  type ProxyIncoming,
+  type ProxyOutgoing,
   type ProxyRequest,
   type ProxyTarget,
   payloadTooLarge,
@@ -302,18 +304,10 @@ export class Sidecar implements SidecarControl {
    */
   #serveFront(request: FrontRequest, res: FrontResponse): void {
     const entry = this.#track(res, "api");
-    const gone = new CancelSignal();
-    entry.gone = gone;
     const forward = this.#forwardProxy as (request: ProxyRequest) => Promise<void>;
     let done: Promise<void>;
     try {
-      done = forward({
-        req: request,
-        res,
-        target: request.target,
-        signal: gone.asAbortSignal(),
-        maxBodyBytes: this.#maxBody,
-      });
+      done = this.#forward(forward, entry, request, res, request.target);
     } catch (error) {
       done = Promise.reject(error);
     }
@@ -501,9 +495,20 @@ export class Sidecar implements SidecarControl {
     if (Number(req.headers["content-length"] ?? 0) > limit) throw payloadTooLarge(limit);
     const forward = this.#forwardProxy;
     if (forward === undefined) throw refuseProxy(url, "it is not a configured upstream");
+    return this.#forward(forward, entry, req, res, target);
+  }
+
+  /** Hands a checked forward-proxy request to the proxy, given up when its client goes away. */
+  #forward(
+    forward: (request: ProxyRequest) => Promise<void>,
+    entry: Inflight,
+    req: ProxyIncoming,
+    res: ProxyOutgoing,
+    target: ProxyTarget,
+  ): Promise<void> {
     const gone = new CancelSignal();
     entry.gone = gone;
-    return forward({ req, res, target, signal: gone.asAbortSignal(), maxBodyBytes: limit });
+    return forward({ req, res, target, signal: gone.asAbortSignal(), maxBodyBytes: this.#maxBody });
   }
 
   async #body(route: RouteDefinition, req: IncomingMessage, limit: number): Promise<unknown> {
