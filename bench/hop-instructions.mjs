@@ -13,6 +13,7 @@ import {
   callgrindWrap,
   commandOf,
   countInstructions,
+  noteRound,
   spawnWithReadyMessage,
   summarizeCounts,
   valgrindOrSkip,
@@ -93,10 +94,7 @@ try {
           requests: REQUESTS,
           connections: CONNECTIONS,
         });
-        rounds[name] = [...(rounds[name] ?? []), counts];
-        console.log(
-          `round ${r + 1}/${ROUNDS} ${name}: ${Math.round(counts.perRequest)} instructions per request, main thread ${Math.round(counts.mainThreadPerRequest)}`,
-        );
+        noteRound(rounds, name, counts, r + 1, ROUNDS);
       } finally {
         await subject.stop();
       }

@@ -15,6 +15,7 @@ import {
   CALLGRIND_CONTROL_BIN,
   callgrindWrap,
   countedSince,
+  noteRound,
   spawnWithReadyMessage,
   summarizeCounts,
   valgrindOrSkip,
@@ -97,10 +98,7 @@ async function main() {
     for (let r = 0; r < ROUNDS; r++) {
       for (const subject of [BASELINE, TANDEM]) {
         const counts = await count(subject, upstream.url, config, mkdtempSync(join(dir, "cg-")));
-        rounds[subject] = [...(rounds[subject] ?? []), counts];
-        console.log(
-          `round ${r + 1}/${ROUNDS} ${subject}: ${Math.round(counts.perRequest)} instructions per request, main thread ${Math.round(counts.mainThreadPerRequest)}`,
-        );
+        noteRound(rounds, subject, counts, r + 1, ROUNDS);
       }
     }
   } finally {

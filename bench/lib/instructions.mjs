@@ -151,6 +151,14 @@ export function valgrindOrSkip(name) {
   }
 }
 
+/** Adds one round's counts of `name` to `rounds`, and says them on the console. */
+export function noteRound(rounds, name, counts, round, of) {
+  rounds[name] = [...(rounds[name] ?? []), counts];
+  console.log(
+    `round ${round}/${of} ${name}: ${Math.round(counts.perRequest)} instructions per request, main thread ${Math.round(counts.mainThreadPerRequest)}`,
+  );
+}
+
 /** Median, min and max over rounds of each subject's instructions per request (all threads, main thread). */
 export function summarizeCounts(rounds) {
   return Object.fromEntries(
