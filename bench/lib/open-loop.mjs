@@ -14,6 +14,17 @@ import { createLatencyHistogram, encodeHistogram, histogramSummary, recordMs } f
 const SELF = fileURLToPath(import.meta.url);
 
 /**
+ * The generator's V8 flags: it keeps to one thread. By default V8 collects garbage and compiles
+ * on helper threads, which run on any core: on a machine of two, where the generator's polling
+ * keeps one busy, they took the other core, the subject's, for up to 7 ms at a time (seen with
+ * `perf sched`), and the subject, not the generator, showed the stall in its latency.
+ * Semi-spaces of 1 MB: polling (below) makes garbage at a steady rate, and the 16 MB young
+ * generation V8 grows to took ~2 ms to collect every ~0.1 s, enough to set the direct call's own
+ * p99; at 1 MB a collection takes 0.1-0.7 ms.
+ */
+const GENERATOR_NODE_FLAGS = ["--single-threaded", "--min-semi-space-size=1", "--max-semi-space-size=1"];
+
+/**
  * @param {object} o
  * @param {string} o.origin  where to connect, e.g. "http://127.0.0.1:4600"
  * @param {string} [o.path]  request target; an absolute-form "http://payments/x" goes through a forward proxy
@@ -31,6 +42,7 @@ export function runOpenLoop(o) {
   return runChild({
     file: SELF,
     args: ["--open-loop-child"],
+    execArgv: GENERATOR_NODE_FLAGS,
     message: o,
     limitMs: ((o.warmupS ?? 0) + o.durationS) * 1000 + (o.timeoutMs ?? 5000) + 15_000,
     name: "the open-loop generator",
