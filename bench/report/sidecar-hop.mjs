@@ -125,10 +125,14 @@ process starting up, with a p99 several times its steady one, not the steady sta
   }. **Added** latency is a
 subject's percentile minus the direct call's in the same round (negative: within the noise). Between sends the
 generator polls (\`setImmediate\`) to keep its send times exact, so it keeps one of the machine's cores busy; the
-subject and the upstream share the other. A generator that slept between sends instead (a worker thread waking it at
+subject and the upstream share the other. It keeps to that one core: it runs with V8's garbage collection and
+compilers on its own thread (\`--single-threaded\`) and a 1 MB young generation. With V8's helper threads, which run on
+any core, its collections took the subject's core for up to 7 ms at a time (\`perf sched\`) and the subject showed
+the stall in its latency. A generator that slept between sends instead (a worker thread waking it at
 each send time, ~6 % of a core) measured a worse direct call on this machine (one 6 s run each at 1000 req/s): p50 0.195 against 0.09 ms, p99 7.6
-against 2.6 ms. This machine is a small virtual machine that wakes an idle virtual CPU slowly, and every process
-on the path that sleeps between requests pays that wake-up: the direct call's own p99, many times its p50, is this
+against 2.6 ms. This machine is a small virtual machine that wakes an idle virtual CPU slowly (\`perf sched\` shows a woken process
+waiting up to 3.5 ms for a virtual CPU that was idle), and every process on the path that sleeps between requests pays
+that wake-up: the direct call's own p99, many times its p50, is this
 machine's, and so is much of every subject's. Maximum throughput:
 autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: ${
     m.cpu === "schedstat"
