@@ -2,7 +2,8 @@
 // request, next to nginx and HAProxy configured as equivalent reverse proxies (one worker / one
 // thread each, as the sidecar is one Node thread; keep-alive connections to the upstream), and
 // to calling the upstream directly, all in the same run against the same upstream; and a bare
-// Node proxy (node:http + undici, nothing else) as the floor of a hop written in Node.
+// Node proxy (node:http + undici, nothing else) as the floor of a hop written in Node, and bare
+// sockets both ways (no HTTP stack at all) as the floor of any process in Node on the path.
 // - added latency: p50 and p99 at fixed rates (open loop, measured from the scheduled send time)
 //   minus the direct call's in the same round;
 // - max throughput: autocannon, closed loop, 64 connections;
@@ -20,6 +21,7 @@ import { pick, QUICK, sleep, summarizeRounds, writeResult } from "./lib/stats.mj
 
 const RATES = [500, 1000, 2000];
 const NODE_PROXY = "bare Node proxy";
+const SOCKETS = "sockets both ways";
 const ROUNDS = pick(3, 1);
 const ROUND_S = pick(6, 2);
 const WARMUP_S = pick(2, 1);
@@ -51,6 +53,9 @@ try {
   const bare = await startNodeProxy(upstream.url);
   stops.push(bare.stop);
   subjects[NODE_PROXY] = { origin: bare.url, path: "/", headers: {}, pids: bare.pids };
+  const sockets = await startNodeProxy(upstream.url, { kind: "socket" });
+  stops.push(sockets.stop);
+  subjects[SOCKETS] = { origin: sockets.url, path: "/", headers: {}, pids: sockets.pids };
   for (const [name, start] of [
     ["nginx", startNginx],
     ["HAProxy", startHaproxy],
@@ -183,6 +188,8 @@ try {
       haproxy: "HAProxy, nbthread 1, http-reuse always, option http-keep-alive",
       nodeProxy:
         "node:http server and one undici Pool (keep-alive), answer streamed back, nothing else: the floor of a hop in Node",
+      sockets:
+        "a Node process moving bytes between a socket in and a kept-alive socket out, reading only the request head's end and the answer's Content-Length: the floor of any Node process on the path, not a proxy",
       generator: "open loop in a child process, 32 keep-alive connections, latency from the scheduled send time",
       cpu: CPU_CLOCK,
     },

@@ -5,6 +5,9 @@ import { groupedBarChart } from "../lib/svg.mjs";
 const TANDEM = "tandem sidecar";
 const NGINX = "nginx";
 const NODE_PROXY = "bare Node proxy";
+const SOCKETS = "sockets both ways";
+/** Subjects that are no product: what Node costs, shown next to the proxies, never counted among them. */
+const YARDSTICKS = new Set([NODE_PROXY, SOCKETS]);
 // "Well under" the peers' published per-1000-req/s CPU: at most half of Istio's.
 const WELL_UNDER = 0.5;
 
@@ -60,7 +63,7 @@ export default function render(result) {
   for (const rate of rates) {
     const a = s.added[rate];
     const best = proxies
-      .filter((n) => n !== TANDEM && n !== NODE_PROXY)
+      .filter((n) => n !== TANDEM && !YARDSTICKS.has(n))
       .sort((x, y) => a[x].p99.median - a[y].p99.median)[0];
     // A loss only by more than the noise: the spread of the direct call's p99 over the rounds.
     const direct = s.latency[rate]?.direct?.p99;
@@ -77,7 +80,7 @@ export default function render(result) {
         `at ${rate} req/s it fell behind: it answered ${num(achieved, 0)} req/s, and the backlog is in its latency`,
       );
   }
-  const peers = proxies.filter((n) => n !== TANDEM && n !== NODE_PROXY);
+  const peers = proxies.filter((n) => n !== TANDEM && !YARDSTICKS.has(n));
   const fastest = peers.sort((x, y) => s.throughput[y].median - s.throughput[x].median)[0];
   if (fastest && s.throughput[TANDEM] && s.throughput[TANDEM].median < s.throughput[fastest].median)
     losses.push(
@@ -114,7 +117,7 @@ through three proxies on the same machine, in the same run:
   one Node thread.
 - **nginx**: ${m.nginx}.
 - **HAProxy**: ${m.haproxy}.
-${m.nodeProxy ? `- **bare Node proxy**: ${m.nodeProxy}. Not a product: it shows what any proxy written in Node costs.\n` : ""}${skipped.length > 0 ? `- Not measured: ${skipped.join("; ")}.\n` : ""}
+${m.nodeProxy ? `- **bare Node proxy**: ${m.nodeProxy}. Not a product: it shows what any proxy written in Node costs.\n` : ""}${m.sockets ? `- **sockets both ways**: ${m.sockets}.\n` : ""}${skipped.length > 0 ? `- Not measured: ${skipped.join("; ")}.\n` : ""}
 Latency at fixed rates: an open-loop generator (${m.generator}) sends ${rates.join(", ")} req/s, ${m.roundSeconds} s per round,
 ${m.rounds} round(s) after a ${m.warmupSeconds} s warm-up, subjects in rotating order within a round${
     m.firstWarmupSeconds === undefined
@@ -168,7 +171,7 @@ Targets:
 **Where tandem loses:** ${losses.length === 0 ? "nowhere in this run." : `${losses.join("; ")}.`} The sidecar is one Node
 thread that reads the request (its own proxy front, not Node's HTTP server), runs the upstream's pipeline (policies, a CLIENT span, metrics)
 and sends the request again with its own HTTP/1.1 client: ${num(tandemCpu === undefined ? undefined : (tandemCpu * 1e6) / 1000, 0)} µs of CPU per request here, where nginx and HAProxy are C event loops built for exactly
-this hop.${nodeFloor(s, tandemCpu)}${noisy}
+this hop.${nodeFloor(s, tandemCpu)}${socketsFloor(s)}${tailByCpu(s, proxies)}${noisy}
 `;
   const latencyChart = groupedBarChart({
     title: "Added p99 latency over a direct call (median of rounds)",
@@ -249,6 +252,42 @@ they make)`
 filtering, the upstream's policies, the CLIENT span, metrics): its own request reader and HTTP/1.1 client do less per
 request than Node's HTTP server and undici`;
   return `${head}${body}; scenario 3b counts the work, and what Node's HTTP server would add to it.${saturated(s, tandemCpu, floor)}`;
+}
+
+/** What the process that only moves bytes adds at p50, next to nginx and the sidecar: how much of the gap is Node's. */
+function socketsFloor(s) {
+  const at = s.added["1000"] ?? {};
+  const sockets = at[SOCKETS]?.p50.median;
+  const nginx = at[NGINX]?.p50.median;
+  const tandem = at[TANDEM]?.p50.median;
+  if (sockets === undefined || nginx === undefined || tandem === undefined) return "";
+  return ` At p50, a Node process that only moves the bytes (sockets both ways) adds ${num(sockets, 3)} ms at 1000 req/s, nginx
+${num(nginx, 3)} ms and the sidecar ${num(tandem, 3)} ms: ${
+    sockets <= 2 * nginx
+      ? "a Node process on the path can stay within 2× nginx at the median; what the sidecar adds beyond it is its own work per request (reading and checking the request, the pipeline, its client), which scenario 3b counts"
+      : "even a Node process that does nothing else adds more than twice nginx's at the median"
+  }.`;
+}
+
+/**
+ * Each subject's CPU per request next to its added p99 at 1000 req/s, in the order of the CPU: on
+ * a machine whose virtual CPUs the host takes away now and then, the longer a process runs per
+ * request, the more of those stalls land in the middle of a request.
+ */
+function tailByCpu(s, proxies) {
+  const rows = proxies
+    .map((n) => [n, s.latency["1000"]?.[n]?.vcpuPer1000?.median, s.added["1000"]?.[n]?.p99.median])
+    .filter(([, cpu, p99]) => cpu !== undefined && cpu !== null && p99 !== undefined)
+    .sort((x, y) => x[1] - y[1]);
+  if (rows.length < 3) return "";
+  const list = rows.map(([n, cpu, p99]) => `${n} ${num(cpu * 1000, 0)} µs, ${num(p99, 2)} ms`).join("; ");
+  // "Rises with" only when every step up in CPU is one up in added p99 too, or within 0.1 ms of it.
+  const rises = rows.every((row, i) => i === 0 || row[2] >= rows[i - 1][2] - 0.1);
+  return rises
+    ? ` The added p99 at 1000 req/s rises with the CPU a request takes (CPU per request, added p99: ${list}): on this
+machine a woken process may wait milliseconds for a virtual CPU, and the longer a process runs per request, the more of
+those waits land in a request. Less work per request is what would shorten the sidecar's tail here.`
+    : ` The CPU per request and the added p99 at 1000 req/s of each subject, in the order of the CPU: ${list}.`;
 }
 
 /** CPU per request at full load (one core busy: 1 / max throughput) next to the cost at 1000 req/s. */
