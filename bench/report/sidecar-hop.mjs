@@ -99,7 +99,7 @@ export default function render(result) {
   let noisy = "";
   if (directP99 !== undefined && directP99 > NOISY_DIRECT_P99_MS) {
     noisy = `\n\n**Noise:** the direct call's own p99 at 1000 req/s was ${num(directP99, 1)} ms (p50 ${num(directP50, 3)} ms) in this run, against
-~2.6 ms on a quiet run of this machine: other work on the machine, far above what a hop adds at the tail. Every process
+~1-2 ms on a quiet run of this machine with this generator: other work on the machine, far above what a hop adds at the tail. Every process
 on the path then pays the same slow wake-ups, which narrows the ratios between the proxies' added latencies.`;
     if (floorAddedP99 !== undefined && tandemP99 !== undefined && floorAddedP99 < 0.2 * tandemP99)
       noisy += ` The bare Node proxy added ${num(floorAddedP99, 2)} ms at p99 in the same rounds, so the tail is not only the machine's:
