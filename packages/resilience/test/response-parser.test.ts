@@ -161,6 +161,9 @@ describe("ResponseParser", () => {
     ["a header without a name", "HTTP/1.1 200 OK\r\n: x\r\n\r\n", /has no valid name/],
     ["a header with a space in its name", "HTTP/1.1 200 OK\r\nx a: 1\r\n\r\n", /has no valid name/],
     ["a bare LF in a value", "HTTP/1.1 200 OK\r\nx-a: 1\n2\r\n\r\n", /CR, LF or NUL/],
+    ["a bare CR in a value", "HTTP/1.1 200 OK\r\nx-a: 1\r2\r\n\r\n", /x-a has a CR, LF or NUL/],
+    ["a NUL in a value", "HTTP/1.1 200 OK\r\nx-a: 1\u00002\r\ncontent-length: 0\r\n\r\n", /x-a has a CR, LF or NUL/],
+    ["a CR before a line's CRLF", "HTTP/1.1 200 OK\r\nx-a: 1\r\r\n\r\n", /x-a has a CR, LF or NUL/],
     ["a Content-Length that is not a number", "HTTP/1.1 200 OK\r\ncontent-length: 1x\r\n\r\n", /not a number of bytes/],
     [
       "two Content-Lengths",
