@@ -168,6 +168,9 @@ function parseAnswers(text: string): Answer[] {
         }
         if (text.length < lineEnd + 2 + size + 2) break;
         body += text.slice(lineEnd + 2, lineEnd + 2 + size);
+        if (text.slice(lineEnd + 2 + size, lineEnd + 4 + size) !== "\r\n") {
+          throw new Error(`a chunk of ${size} bytes is not followed by CRLF in ${JSON.stringify(text.slice(at))}`);
+        }
         next = lineEnd + 2 + size + 2;
       }
       if (!complete) break;

@@ -20,6 +20,9 @@ const CLOSE = 4;
 const CONNECTION = 8;
 const CHUNKED_GIVEN = 16;
 
+/** A first chunk of the body up to this size is copied in with the head, to be written at once. */
+const JOIN_BYTES = 16 * 1024;
+
 const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i;
 
 let dateSecond = -1;
@@ -116,6 +119,13 @@ export class FrontResponse implements ProxyOutgoing {
       this.#flushHead(socket);
       return true;
     }
+    const head = this.#pendingHead;
+    if (head !== undefined && size <= JOIN_BYTES && typeof chunk !== "string") {
+      // The head and a small first chunk go out as one buffer: one write, where corking makes
+      // the socket gather its pieces into a vectored write.
+      this.#pendingHead = undefined;
+      return socket.write(this.#joined(head, chunk));
+    }
     socket.cork();
     this.#flushHead(socket);
     let flowing: boolean;
@@ -140,10 +150,14 @@ export class FrontResponse implements ProxyOutgoing {
     else if (!this.headersSent) this.writeHead(200);
     this.writableEnded = true;
     const socket = this.#sink.socket;
-    socket.cork();
-    this.#flushHead(socket);
-    if (this.#framing === CHUNKED) socket.write("0\r\n\r\n", "latin1");
-    socket.uncork();
+    if (this.#framing === CHUNKED) {
+      socket.cork();
+      this.#flushHead(socket);
+      socket.write("0\r\n\r\n", "latin1");
+      socket.uncork();
+    } else {
+      this.#flushHead(socket);
+    }
     this.writableFinished = true;
     this.#closed();
     this.#sink.answered(this.#close);
@@ -200,6 +214,19 @@ export class FrontResponse implements ProxyOutgoing {
       else text += line(name, value);
     }
     return text;
+  }
+
+  /** `head` and the first `chunk` of the body, framed, in one buffer. */
+  #joined(head: string, chunk: Buffer): Buffer {
+    const chunked = this.#framing === CHUNKED;
+    const sizeLine = chunked ? `${chunk.length.toString(16)}\r\n` : "";
+    const start = head.length + sizeLine.length;
+    const bytes = Buffer.allocUnsafe(start + chunk.length + (chunked ? 2 : 0));
+    bytes.write(head, 0, "latin1");
+    if (chunked) bytes.write(sizeLine, head.length, "latin1");
+    chunk.copy(bytes, start);
+    if (chunked) bytes.write("\r\n", start + chunk.length, "latin1");
+    return bytes;
   }
 
   #flushHead(socket: Socket): void {
