@@ -7,6 +7,7 @@ export type {
   Concern,
   ConcernContext,
   ConcernInstance,
+  HeadLines,
   ProxyIncoming,
   ProxyOutgoing,
   ProxyRequest,

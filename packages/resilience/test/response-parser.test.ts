@@ -20,7 +20,7 @@ function parse(
   const parser = new ResponseParser();
   parser.expect(
     {
-      head: (statusCode, headers, statusText) => seen.heads.push({ statusCode, headers, statusText }),
+      head: (statusCode, head, statusText) => seen.heads.push({ statusCode, headers: head.headers, statusText }),
       data: (chunk) => {
         seen.body += chunk.toString("latin1");
       },

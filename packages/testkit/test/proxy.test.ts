@@ -1,6 +1,6 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, request as rawHttp } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { httpConfig, sidecarRuntime, spawnSidecarApp, startFaultyUpstream, startSidecar } from "@tandem/testkit";
@@ -35,6 +35,34 @@ function proxied(target: string, headers: Record<string, string> = {}): Promise<
     });
     req.on("error", reject);
     req.end();
+  });
+}
+
+/** Sends `text` on a new connection to `origin` and returns what came back until the answer ended (Content-Length, chunked, or a pause). */
+function rawExchange(origin: string, text: string): Promise<string> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let got = "";
+    let quiet: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(quiet);
+      socket.destroy();
+      resolve(got);
+    };
+    socket.on("data", (bytes) => {
+      got += bytes.toString("latin1");
+      const end = got.indexOf("\r\n\r\n");
+      const length = /\r\ncontent-length: *(\d+)/i.exec(got.slice(0, end))?.[1];
+      if (end >= 0 && length !== undefined && got.length >= end + 4 + Number(length)) done();
+      else if (end >= 0 && got.endsWith("\r\n0\r\n\r\n")) done();
+      else {
+        clearTimeout(quiet);
+        quiet = setTimeout(done, 2000);
+      }
+    });
+    socket.on("error", reject);
+    socket.write(text);
   });
 }
 
@@ -85,6 +113,82 @@ describe("the forward proxy", () => {
     await res.body.dump();
     await rt.close();
     for (const i of upstream.instances) i.set({});
+  });
+
+  it("passes an upstream's header lines on as they came, less the hop-by-hop ones and those its Connection names", async () => {
+    // An upstream that writes its answers byte for byte: names in their own case, odd spacing.
+    const answers: Record<string, string> = {
+      "/lines": [
+        "HTTP/1.1 201 Created",
+        "X-Kept-Case:  spaced value ",
+        "Connection: keep-alive, X-Hop",
+        "X-Hop: for this hop",
+        "Keep-Alive: timeout=5",
+        "Proxy-Authenticate: Basic",
+        "X-Tandem-Error: config_invalid",
+        "Set-Cookie: a=1",
+        "Set-Cookie: b=2",
+        "Date: Tue, 01 Dec 2026 00:00:00 GMT",
+        "Content-Length: 2",
+        "",
+        "ok",
+      ].join("\r\n"),
+      "/chunked": ["HTTP/1.1 200 OK", "Transfer-Encoding: chunked", "", "3", "abc", "0", "", ""].join("\r\n"),
+      // A control character Node's server refuses to write: the sidecar refuses it too.
+      "/control": ["HTTP/1.1 200 OK", "X-Bad: a\u0001b", "Content-Length: 0", "", ""].join("\r\n"),
+    };
+    const raw = createNetServer((socket) => {
+      let text = "";
+      socket.on("data", (bytes) => {
+        text += bytes.toString("latin1");
+        for (let end = text.indexOf("\r\n\r\n"); end >= 0; end = text.indexOf("\r\n\r\n")) {
+          const path = text.slice(0, end).split(" ")[1] ?? "";
+          text = text.slice(end + 4);
+          socket.write(answers[path] ?? "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "latin1");
+        }
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, "127.0.0.1", r));
+    const dir = mkdtempSync(join(tmpdir(), "tandem-proxy-lines-"));
+    writeFileSync(
+      join(dir, "tandem.yaml"),
+      `upstreams:\n  raw:\n    endpoints: [http://127.0.0.1:${(raw.address() as AddressInfo).port}]\n`,
+    );
+    const own = await startSidecar({ config: join(dir, "tandem.yaml") });
+    try {
+      const ask = (path: string) =>
+        rawExchange(
+          own.api,
+          `GET http://raw${path} HTTP/1.1\r\nHost: raw\r\nProxy-Authorization: Bearer ${own.token}\r\n\r\n`,
+        );
+      const [head, body] = (await ask("/lines")).split("\r\n\r\n");
+      const lines = head?.split("\r\n") ?? [];
+      expect(lines[0]).toBe("HTTP/1.1 201 Created");
+      expect(lines).toContain("X-Kept-Case:  spaced value ");
+      expect(lines.filter((l) => l.startsWith("Set-Cookie:"))).toEqual(["Set-Cookie: a=1", "Set-Cookie: b=2"]);
+      expect(lines.filter((l) => /^date:/i.test(l))).toEqual(["Date: Tue, 01 Dec 2026 00:00:00 GMT"]);
+      expect(lines).toContain("Content-Length: 2");
+      const names = lines.slice(1).map((l) => l.slice(0, l.indexOf(":")).toLowerCase());
+      for (const dropped of ["x-hop", "proxy-authenticate", "x-tandem-error", "transfer-encoding"]) {
+        expect(names).not.toContain(dropped);
+      }
+      // The connection to the client is the sidecar's: its own Connection and Keep-Alive.
+      expect(lines.filter((l) => /^(connection|keep-alive):/i.test(l))).toEqual([
+        "Connection: keep-alive",
+        "Keep-Alive: timeout=60",
+      ]);
+      expect(body).toBe("ok");
+      // A body the upstream framed by chunks goes on chunked by the sidecar, once.
+      const chunked = await ask("/chunked");
+      expect(chunked.match(/transfer-encoding: chunked/gi)).toHaveLength(1);
+      expect(chunked.endsWith("\r\n\r\n3\r\nabc\r\n0\r\n\r\n")).toBe(true);
+      const control = await ask("/control");
+      expect(control.startsWith("HTTP/1.1 500 ")).toBe(true);
+      expect(control).not.toContain("X-Bad");
+    } finally {
+      await own.stop();
+      await new Promise((r) => raw.close(r));
+    }
   });
 
   it("holds proxied bodies to the body limit, declared or streamed", async () => {

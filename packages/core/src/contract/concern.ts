@@ -78,12 +78,27 @@ export interface ProxyIncoming extends AsyncIterable<Buffer> {
 export interface ProxyOutgoing {
   readonly writableFinished: boolean;
   writeHead(statusCode: number, headers: OutgoingHttpHeaders): unknown;
+  /**
+   * Writes the head with header lines passed through as they came, where the writer can (the
+   * sidecar's proxy front can; Node's `ServerResponse` cannot, and `writeHead` is used).
+   */
+  writeHeadLines?(statusCode: number, lines: HeadLines): unknown;
   write(chunk: Buffer): boolean;
   end(): unknown;
   destroy(error?: Error): unknown;
   on(event: "close", listener: () => void): unknown;
   on(event: "error", listener: (error: Error) => void): unknown;
   once(event: "drain", listener: () => void): unknown;
+}
+
+/** Header lines an answer is written with as they are, checked already as a writer checks them. */
+export interface HeadLines {
+  /** The lines, each `name: value` ending with CRLF; none hop-by-hop. */
+  readonly text: string;
+  /** Whether the lines give a Content-Length: the body is framed by it. */
+  readonly contentLength: boolean;
+  /** Whether the lines give a Date: the writer adds none of its own. */
+  readonly date: boolean;
 }
 
 /** A forward-proxy request as the sidecar hands it to a concern. */

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { TandemError } from "@tandem/core";
+import { AnswerHead } from "./h1/answer-head.js";
 
 /** What an attempt asks of undici's per-request controller. */
 export interface Controller {
@@ -76,7 +77,7 @@ export abstract class AttemptHandler<Answer> {
   protected abstract answer(
     controller: Controller,
     statusCode: number,
-    headers: IncomingHttpHeaders,
+    head: AnswerHead,
     statusText: string,
     context: unknown,
   ): Answer;
@@ -101,10 +102,15 @@ export abstract class AttemptHandler<Answer> {
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: IncomingHttpHeaders, statusText: string): void {
+    this.onResponseHead(controller, statusCode, AnswerHead.of(headers), statusText);
+  }
+
+  /** tandem's client: the head as it came, its lines made into an object only when asked. */
+  onResponseHead(controller: Controller, statusCode: number, head: AnswerHead, statusText: string): void {
     // Informational answers (100 Continue, 103 Early Hints) are not the answer.
     if (statusCode < 200 || this.#settled) return;
     this.#settled = true;
-    this.#resolve(this.answer(controller, statusCode, headers, statusText, this.#context));
+    this.#resolve(this.answer(controller, statusCode, head, statusText, this.#context));
   }
 
   onResponseError(_controller: Controller | undefined, error: Error): void {

@@ -6,6 +6,7 @@ import {
   TandemError,
   type UpstreamRequest,
 } from "@tandem/core";
+import { connectionOptions } from "./h1/answer-head.js";
 import type { LocalHttp } from "./local-http.js";
 
 // Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never forwarded.
@@ -24,6 +25,9 @@ const HOP_BY_HOP = new Set([
 
 // The sidecar marks its own error answers with this header; an upstream must not forge one.
 const SIDECAR_ONLY = "x-tandem-error";
+
+/** What of an answer's head is never passed on. */
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, SIDECAR_ONLY]);
 
 /** Bodies up to this size are held so that a retry can send them again, as Envoy buffers them. */
 const REPLAY_BUFFER = 1024 * 1024;
@@ -80,11 +84,9 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
         },
       );
     }
-    // The Connection header's own list is split once per request, and only when it names more
-    // than one hop-by-hop header (most say only `keep-alive`).
-    const connection = req.headers.connection;
-    const named =
-      connection === undefined || HOP_BY_HOP.has(connection) ? undefined : connection.toLowerCase().split(/\s*,\s*/);
+    // The Connection header's own list is split only when it names more than `keep-alive` or
+    // `close`, as most say.
+    const named = connectionOptions(req.headers.connection);
     const headers: Record<string, string> = {};
     const given = req.headers;
     for (const key in given) {
@@ -106,11 +108,20 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
     };
     if (hasBody(req)) request.body = await requestBody(req, maxBodyBytes);
     const response = await upstream.relay(request, parent);
+    // The answer's header lines go on as they came where the writer takes them so (the proxy
+    // front does): no object of them is made, copied and written out again.
+    const lines = res.writeHeadLines === undefined ? undefined : response.head.forwarded(NOT_FORWARDED);
+    if (lines !== undefined) {
+      res.writeHeadLines?.(response.statusCode, lines);
+      await response.body.pipeTo(res);
+      return;
+    }
     const out: Record<string, string | string[]> = {};
     const answered = response.headers;
+    const answerNamed = connectionOptions(answered.connection);
     for (const key in answered) {
       const value = answered[key];
-      if (value === undefined || HOP_BY_HOP.has(key) || key === SIDECAR_ONLY) continue;
+      if (value === undefined || NOT_FORWARDED.has(key) || answerNamed?.includes(key) === true) continue;
       out[key] = value;
     }
     res.writeHead(response.statusCode, out);

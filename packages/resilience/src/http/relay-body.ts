@@ -3,13 +3,28 @@ import { type ProxyOutgoing, TandemError } from "@tandem/core";
 import type { Dispatcher } from "undici";
 import type { Deadline, DeadlineWheel } from "../policies/deadline-wheel.js";
 import { type AttemptAbort, AttemptHandler, type Controller } from "./attempt-handler.js";
+import type { AnswerHead } from "./h1/answer-head.js";
 import { type BodyGuard, bodyDeadlineMs } from "./response-body.js";
 
-/** An answer whose body goes on to a client as it arrives: what `Upstream.relay` resolves to. */
-export interface RelayResponse {
-  statusCode: number;
-  headers: IncomingHttpHeaders;
-  body: RelayBody;
+/**
+ * An answer whose body goes on to a client as it arrives: what `Upstream.relay` resolves to. Its
+ * head's lines are made into `headers` only when they are read; a proxy passes them on as they
+ * came (`head.forwarded`).
+ */
+export class RelayResponse {
+  readonly statusCode: number;
+  readonly head: AnswerHead;
+  readonly body: RelayBody;
+
+  constructor(statusCode: number, head: AnswerHead, body: RelayBody) {
+    this.statusCode = statusCode;
+    this.head = head;
+    this.body = body;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.head.headers;
+  }
 }
 
 /** Bytes held for a consumer that has not attached yet before the upstream is paused. */
@@ -40,9 +55,9 @@ export function dispatchForRelay(
 class RelayHandler extends AttemptHandler<RelayResponse> {
   #body: RelayBody | undefined;
 
-  protected answer(controller: Controller, statusCode: number, headers: IncomingHttpHeaders): RelayResponse {
+  protected answer(controller: Controller, statusCode: number, head: AnswerHead): RelayResponse {
     this.#body = new RelayBody(controller, () => this.release());
-    return { statusCode, headers, body: this.#body };
+    return new RelayResponse(statusCode, head, this.#body);
   }
 
   onResponseData(_controller: Controller, chunk: Buffer): void {

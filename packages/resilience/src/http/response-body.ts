@@ -1,10 +1,10 @@
-import type { IncomingHttpHeaders } from "node:http";
 import { AbortedError, TandemError, TimeoutError } from "@tandem/core";
 import { BodyReadable } from "@tandem/core/undici";
 import type { Dispatcher } from "undici";
 import { UpstreamError } from "../errors.js";
 import type { Deadline, DeadlineWheel } from "../policies/deadline-wheel.js";
 import { type AttemptAbort, AttemptHandler, type Controller, ignore } from "./attempt-handler.js";
+import type { AnswerHead } from "./h1/answer-head.js";
 
 type Body = Dispatcher.ResponseData["body"];
 
@@ -49,10 +49,11 @@ class ResponseHandler extends AttemptHandler<Dispatcher.ResponseData> {
   protected answer(
     controller: Controller,
     statusCode: number,
-    headers: IncomingHttpHeaders,
+    head: AnswerHead,
     statusText: string,
     context: unknown,
   ): Dispatcher.ResponseData {
+    const headers = head.headers;
     // The body reaches the request only through `link`, which lets go of it once the body is
     // done: a body kept (read late, or held by a listener table in the old generation) does not
     // keep the request's objects, the pipeline's included, alive with it.

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { IDEMPOTENT_METHODS } from "../idempotent-methods.js";
+import type { AnswerHead } from "./answer-head.js";
 import type { Connection } from "./connection.js";
 import type { RequestHead } from "./request-head.js";
 import type { ResponseSink } from "./response-parser.js";
@@ -8,6 +9,11 @@ import type { ResponseSink } from "./response-parser.js";
 export interface ExchangeHandler {
   onRequestStart?(controller: Exchange, context: object): void;
   onResponseStart?(controller: Exchange, statusCode: number, headers: IncomingHttpHeaders, statusText: string): void;
+  /**
+   * tandem's own, called instead of `onResponseStart` when a handler has it: the answer's head,
+   * whose lines are made into an object only if `head.headers` is read.
+   */
+  onResponseHead?(controller: Exchange, statusCode: number, head: AnswerHead, statusText: string): void;
   onResponseData?(controller: Exchange, chunk: Buffer): void;
   onResponseEnd?(controller: Exchange, trailers: Record<string, string | string[]>): void;
   onResponseError?(controller: Exchange | undefined, error: Error): void;
@@ -91,8 +97,11 @@ export class Exchange implements ResponseSink {
     this.connection?.resume();
   }
 
-  head(statusCode: number, headers: IncomingHttpHeaders, statusText: string): void {
-    if (!this.#settled) this.#handler.onResponseStart?.(this, statusCode, headers, statusText);
+  head(statusCode: number, head: AnswerHead, statusText: string): void {
+    if (this.#settled) return;
+    const handler = this.#handler;
+    if (handler.onResponseHead !== undefined) handler.onResponseHead(this, statusCode, head, statusText);
+    else handler.onResponseStart?.(this, statusCode, head.headers, statusText);
   }
 
   data(chunk: Buffer): void {

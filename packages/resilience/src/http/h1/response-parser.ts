@@ -1,11 +1,12 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { HTTP_DIGITS as DIGITS, fieldName, fieldValue, HTTP_CHUNKED_LAST } from "@tandem/core";
+import { HTTP_DIGITS as DIGITS, HTTP_CHUNKED_LAST } from "@tandem/core";
+import { AnswerHead, answerError as headError, quote } from "./answer-head.js";
 import { Http1Error } from "./http1-error.js";
 
 /** What a parser hands on as it reads one answer. */
 export interface ResponseSink {
-  /** The answer's status and headers (informational 1xx answers are skipped). */
-  head(statusCode: number, headers: IncomingHttpHeaders, statusText: string): void;
+  /** The answer's status and header lines (informational 1xx answers are skipped). */
+  head(statusCode: number, head: AnswerHead, statusText: string): void;
   /** A piece of the body, framing removed (chunk sizes, trailers). */
   data(chunk: Buffer): void;
   /** The answer ended; `trailers` of a chunked body, if any. */
@@ -18,8 +19,6 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_LINE_BYTES = 16 * 1024;
 
 const HEAD_END = Buffer.from("\r\n\r\n");
-// Field values: visible ASCII, obs-text, spaces and tabs; never CR, LF or NUL.
-const BAD_VALUE = /[\0\r\n]/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})[ \t]*(?:;.*)?$/;
 const NO_TRAILERS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
@@ -63,6 +62,8 @@ export class ResponseParser {
   started = false;
   /** The answer's `Keep-Alive` header: how long the upstream keeps the connection. */
   keepAliveHint: string | undefined;
+  /** The names the last head gave, line by line: see `AnswerHead.read`. */
+  readonly #seen: string[] = [];
 
   /** Readies the parser for the answer to the request just sent. */
   expect(sink: ResponseSink, head: boolean): void {
@@ -180,29 +181,29 @@ export class ResponseParser {
     if (end > MAX_HEAD_BYTES) throw headError(`the answer's head is larger than ${MAX_HEAD_BYTES} bytes`);
     const consumedBefore = this.#head === undefined ? 0 : this.#head.length;
     this.#head = undefined;
-    this.#parseHead(head.toString("latin1", 0, end));
+    // With the last line's CRLF: every line of the text ends with one.
+    this.#parseHead(head.toString("latin1", 0, end + 2));
     return at + (end + 4 - consumedBefore);
   }
 
   #parseHead(text: string): void {
     const lineEnd = text.indexOf("\r\n");
-    const statusLine = lineEnd < 0 ? text : text.slice(0, lineEnd);
+    const statusLine = text.slice(0, lineEnd);
     const status = STATUS_LINE.exec(statusLine);
     if (status === null) throw headError(`the status line ${quote(statusLine)} is not HTTP/1.0 or HTTP/1.1`);
     const statusCode = Number(status[2]);
     const http10 = status[1] === "0";
-    const headers: IncomingHttpHeaders = {};
-    if (lineEnd >= 0) parseFields(text, lineEnd + 2, headers, "header");
+    const head = AnswerHead.read(text, lineEnd + 2, "header", this.#seen);
     if (statusCode < 200) {
       if (statusCode === 101) throw headError("the upstream switched protocols (101) without being asked to");
       // 100 Continue, 103 Early Hints: the answer is still to come.
       return;
     }
-    this.keepAlive = keepsAlive(headers.connection, http10);
-    const hint = headers["keep-alive"];
+    this.keepAlive = keepsAlive(head.get("connection"), http10);
+    const hint = head.get("keep-alive");
     this.keepAliveHint = hint === undefined ? undefined : String(hint);
-    const transferEncoding = headers["transfer-encoding"];
-    const contentLength = headers["content-length"];
+    const transferEncoding = head.get("transfer-encoding");
+    const contentLength = head.get("content-length");
     if (this.#noBody || statusCode === 204 || statusCode === 304) {
       this.#state = State.Done;
     } else if (transferEncoding !== undefined) {
@@ -222,7 +223,7 @@ export class ResponseParser {
       this.#state = State.UntilClose;
       this.keepAlive = false;
     }
-    this.#sink?.head(statusCode, headers, status[3] ?? "");
+    this.#sink?.head(statusCode, head, status[3] ?? "");
     if (this.#state === State.Done) this.#finish(NO_TRAILERS);
   }
 
@@ -254,35 +255,19 @@ export class ResponseParser {
       this.#finish(this.#trailers ?? NO_TRAILERS);
     } else {
       this.#trailers ??= {};
-      parseFields(`\r\n${content}`, 2, this.#trailers as IncomingHttpHeaders, "trailer");
+      addFields(AnswerHead.read(`${content}\r\n`, 0, "trailer").headers, this.#trailers);
     }
     return next;
   }
 }
 
-/**
- * Adds the `name: value` lines of `text` from `from` to `into`, names lower-cased; a name given
- * twice gets an array of its values, as undici gives them.
- */
-function parseFields(text: string, from: number, into: IncomingHttpHeaders, what: string): void {
-  const fields = into as Record<string, string | string[]>;
-  let at = from;
-  while (at < text.length) {
-    let end = text.indexOf("\r\n", at);
-    if (end < 0) end = text.length;
-    const first = text.charCodeAt(at);
-    if (first === 0x20 || first === 0x09) throw headError(`a ${what} is folded over two lines (obsolete line folding)`);
-    const colon = text.indexOf(":", at);
-    const name = colon < 0 || colon > end ? "" : text.slice(at, colon);
-    const key = name === "" ? undefined : fieldName(name);
-    if (key === undefined) throw headError(`the ${what} line ${quote(text.slice(at, end))} has no valid name`);
-    const value = fieldValue(text, colon + 1, end);
-    if (BAD_VALUE.test(value)) throw headError(`the ${what} ${name} has a CR, LF or NUL in its value`);
-    at = end + 2;
-    const seen = fields[key];
-    if (seen === undefined) fields[key] = value;
-    else if (Array.isArray(seen)) seen.push(value);
-    else fields[key] = [seen, value];
+/** Adds `fields` to `into`; a name in both gets an array of its values, as undici gives them. */
+function addFields(fields: IncomingHttpHeaders, into: Record<string, string | string[]>): void {
+  for (const key in fields) {
+    const value = fields[key] as string | string[];
+    const seen = into[key];
+    if (seen === undefined) into[key] = value;
+    else into[key] = [...(Array.isArray(seen) ? seen : [seen]), ...(Array.isArray(value) ? value : [value])];
   }
 }
 
@@ -308,12 +293,4 @@ function parseContentLength(value: string | string[]): number {
     length = n;
   }
   return length ?? 0;
-}
-
-function headError(message: string): Http1Error {
-  return new Http1Error("HPE_INVALID_RESPONSE", `the upstream's answer is not valid HTTP/1.1: ${message}`);
-}
-
-function quote(text: string): string {
-  return JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
 }

@@ -1,6 +1,6 @@
 import { type OutgoingHttpHeaders, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import { badFieldValue, HTTP_CHUNKED_LAST, type ProxyOutgoing } from "@tandem/core";
+import { badFieldValue, type HeadLines, HTTP_CHUNKED_LAST, type ProxyOutgoing } from "@tandem/core";
 
 /** What a front answer tells its connection when it ended: whether the connection closes now. */
 export interface AnswerSink {
@@ -80,9 +80,24 @@ export class FrontResponse implements ProxyOutgoing {
   writeHead(statusCode: number, headers: OutgoingHttpHeaders = {}): this {
     if (this.headersSent) throw headersSent();
     this.#seen = 0;
-    let text = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? "unknown"}\r\n`;
+    let text = statusLine(statusCode);
     if (this.#extra !== undefined) text += this.#lines(this.#extra, headers);
     text += this.#lines(headers, undefined);
+    return this.#head(statusCode, text);
+  }
+
+  /** Writes the head with `lines` as they are: an upstream's, passed on by the forward proxy. */
+  writeHeadLines(statusCode: number, lines: HeadLines): this {
+    if (this.headersSent) throw headersSent();
+    this.#seen = (lines.contentLength ? LENGTH : 0) | (lines.date ? DATE : 0);
+    let text = statusLine(statusCode);
+    if (this.#extra !== undefined) text += this.#lines(this.#extra, namesOf(lines.text));
+    return this.#head(statusCode, text + lines.text);
+  }
+
+  /** Ends the head begun in `text` with the fields it lacks, and readies it to go out with the body. */
+  #head(statusCode: number, begun: string): this {
+    let text = begun;
     const seen = this.#seen;
     if ((seen & DATE) === 0) text += `Date: ${httpDate()}\r\n`;
     // As Node: a Connection header given is written as it is, and says close when it names it.
@@ -252,6 +267,20 @@ function line(name: string, value: string | number): string {
     throw Object.assign(new TypeError(`Invalid character in header content ["${name}"]`), { code: "ERR_INVALID_CHAR" });
   }
   return `${name}: ${value}\r\n`;
+}
+
+function statusLine(statusCode: number): string {
+  return `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? "unknown"}\r\n`;
+}
+
+/** The names `lines` give, lower-cased, as keys (for the few answers that also have fields set). */
+function namesOf(lines: string): OutgoingHttpHeaders {
+  const names: OutgoingHttpHeaders = {};
+  for (const line of lines.split("\r\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0) names[line.slice(0, colon).toLowerCase()] = "";
+  }
+  return names;
 }
 
 function headersSent(): Error {

@@ -1,0 +1,83 @@
+import { describe, expect, it } from "vitest";
+import { AnswerHead } from "../src/http/h1/answer-head.js";
+
+const STATUS = "HTTP/1.1 200 OK\r\n";
+
+/** The head of `lines` after a status line, as the parser hands it on. */
+function read(...lines: string[]): AnswerHead {
+  return AnswerHead.read(`${STATUS}${lines.map((line) => `${line}\r\n`).join("")}`, STATUS.length);
+}
+
+describe("AnswerHead", () => {
+  it("gives the fields as undici does: names lower-cased, values trimmed, a repeated name as an array", () => {
+    const head = read("Content-Type:  text/plain \t", "Set-Cookie: a=1", "set-cookie: b=2", "X-Empty:");
+    expect(head.headers).toEqual({ "content-type": "text/plain", "set-cookie": ["a=1", "b=2"], "x-empty": "" });
+    expect(head.get("content-type")).toBe("text/plain");
+    expect(head.get("set-cookie")).toEqual(["a=1", "b=2"]);
+    expect(head.get("content-length")).toBeUndefined();
+    // Asked before and after the object is made: the same answers.
+    expect(read("Set-Cookie: a=1", "Set-Cookie: b=2").get("set-cookie")).toEqual(["a=1", "b=2"]);
+  });
+
+  it("reads each head alike whatever names the heads before it gave", () => {
+    const seen: string[] = [];
+    const next = (...lines: string[]) =>
+      AnswerHead.read(`${STATUS}${lines.map((line) => `${line}\r\n`).join("")}`, STATUS.length, "header", seen);
+    expect(next("Content-Type: a", "X: 1").headers).toEqual({ "content-type": "a", x: "1" });
+    expect(next("Content-Type: b", "X: 2").headers).toEqual({ "content-type": "b", x: "2" });
+    // Other names at the same lines, a name the last one starts with, another case.
+    expect(next("X: 3", "X-Longer: 4", "content-TYPE: c").headers).toEqual({
+      x: "3",
+      "x-longer": "4",
+      "content-type": "c",
+    });
+    expect(next("X-Longer: 5", "X: 6").headers).toEqual({ "x-longer": "5", x: "6" });
+    expect(() => next("X-Longer 7")).toThrow(/has no valid name/);
+    expect(() => next("X-Longer: 8\u0000")).toThrow(/X-Longer has a CR, LF or NUL/);
+  });
+
+  it("refuses a line that is not a valid field, naming it", () => {
+    expect(() => read("Bad Name: x")).toThrow(/the header line "Bad Name: x" has no valid name/);
+    expect(() => read("no colon")).toThrow(/has no valid name/);
+    expect(() => read("X-A: 1", " folded")).toThrow(/folded over two lines/);
+    expect(() => read("X-A: 1\r2")).toThrow(/X-A has a CR, LF or NUL/);
+    expect(() => read("X-A: 1\0")).toThrow(/X-A has a CR, LF or NUL/);
+    expect(() => AnswerHead.read("X-T: 1\r\n", 0, "trailer")).not.toThrow();
+    expect(() => AnswerHead.read("X T: 1\r\n", 0, "trailer")).toThrow(/the trailer line/);
+  });
+
+  it("passes its lines on as they came, less those dropped and those its Connection header names", () => {
+    const head = read(
+      "X-Kept:  as it came ",
+      "Connection: keep-alive, X-Hop",
+      "x-hop: 1",
+      "Keep-Alive: timeout=5",
+      "Content-Length: 2",
+      "X-Last: z",
+    );
+    expect(head.forwarded(new Set(["connection", "keep-alive"]))).toEqual({
+      text: "X-Kept:  as it came \r\nContent-Length: 2\r\nX-Last: z\r\n",
+      contentLength: true,
+      date: false,
+    });
+    // Nothing dropped: the lines whole; the last dropped: nothing after it.
+    expect(read("Date: x", "X-A: 1").forwarded(new Set())).toEqual({
+      text: "Date: x\r\nX-A: 1\r\n",
+      contentLength: false,
+      date: true,
+    });
+    expect(read("X-A: 1", "Connection: close").forwarded(new Set(["connection"]))?.text).toBe("X-A: 1\r\n");
+    expect(read().forwarded(new Set())?.text).toBe("");
+  });
+
+  it("has no lines to pass on when a value holds a character a writer refuses, or when it came as an object", () => {
+    expect(read("X-Bad: a\u0001b").forwarded(new Set())).toBeUndefined();
+    expect(read("X-Bad: a\u007fb").forwarded(new Set())).toBeUndefined();
+    expect(read("X-Tab: a\tb", "X-Latin: caf\u00e9").forwarded(new Set())?.text).toBe(
+      "X-Tab: a\tb\r\nX-Latin: caf\u00e9\r\n",
+    );
+    const known = AnswerHead.of({ "content-length": "2" });
+    expect(known.forwarded(new Set())).toBeUndefined();
+    expect(known.get("content-length")).toBe("2");
+  });
+});
