@@ -65,6 +65,7 @@ export { fullJitterDelay } from "./internal/backoff.js";
 export { CancelSignal } from "./internal/cancel-signal.js";
 export type { ChildTraceHeaders } from "./internal/child-trace-headers.js";
 export { CHILD_TRACE_HEADERS } from "./internal/child-trace-headers.js";
+export { connectionOptions, FieldLines } from "./internal/field-lines.js";
 export {
   badFieldValue,
   fieldName,

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { TandemError } from "@tandem/core";
-import { AnswerHead } from "./h1/answer-head.js";
+import { FieldLines, TandemError } from "@tandem/core";
 
 /** What an attempt asks of undici's per-request controller. */
 export interface Controller {
@@ -77,7 +76,7 @@ export abstract class AttemptHandler<Answer> {
   protected abstract answer(
     controller: Controller,
     statusCode: number,
-    head: AnswerHead,
+    head: FieldLines,
     statusText: string,
     context: unknown,
   ): Answer;
@@ -102,11 +101,11 @@ export abstract class AttemptHandler<Answer> {
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: IncomingHttpHeaders, statusText: string): void {
-    this.onResponseHead(controller, statusCode, AnswerHead.of(headers), statusText);
+    this.onResponseHead(controller, statusCode, FieldLines.of(headers), statusText);
   }
 
   /** tandem's client: the head as it came, its lines made into an object only when asked. */
-  onResponseHead(controller: Controller, statusCode: number, head: AnswerHead, statusText: string): void {
+  onResponseHead(controller: Controller, statusCode: number, head: FieldLines, statusText: string): void {
     // Informational answers (100 Continue, 103 Early Hints) are not the answer.
     if (statusCode < 200 || this.#settled) return;
     this.#settled = true;

@@ -1,12 +1,12 @@
 import { propagation, ROOT_CONTEXT } from "@opentelemetry/api";
 import {
+  connectionOptions,
   type ProxyIncoming,
   type ProxyRequest,
   payloadTooLarge,
   TandemError,
   type UpstreamRequest,
 } from "@tandem/core";
-import { connectionOptions } from "./h1/answer-head.js";
 import type { LocalHttp } from "./local-http.js";
 
 // Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never forwarded.

@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from "node:http";
+import type { FieldLines } from "@tandem/core";
 import { type ProxyOutgoing, TandemError } from "@tandem/core";
 import type { Dispatcher } from "undici";
 import type { Deadline, DeadlineWheel } from "../policies/deadline-wheel.js";
 import { type AttemptAbort, AttemptHandler, type Controller } from "./attempt-handler.js";
-import type { AnswerHead } from "./h1/answer-head.js";
 import { type BodyGuard, bodyDeadlineMs } from "./response-body.js";
 
 /**
@@ -13,10 +13,10 @@ import { type BodyGuard, bodyDeadlineMs } from "./response-body.js";
  */
 export class RelayResponse {
   readonly statusCode: number;
-  readonly head: AnswerHead;
+  readonly head: FieldLines;
   readonly body: RelayBody;
 
-  constructor(statusCode: number, head: AnswerHead, body: RelayBody) {
+  constructor(statusCode: number, head: FieldLines, body: RelayBody) {
     this.statusCode = statusCode;
     this.head = head;
     this.body = body;
@@ -55,7 +55,7 @@ export function dispatchForRelay(
 class RelayHandler extends AttemptHandler<RelayResponse> {
   #body: RelayBody | undefined;
 
-  protected answer(controller: Controller, statusCode: number, head: AnswerHead): RelayResponse {
+  protected answer(controller: Controller, statusCode: number, head: FieldLines): RelayResponse {
     this.#body = new RelayBody(controller, () => this.release());
     return new RelayResponse(statusCode, head, this.#body);
   }

@@ -1,10 +1,10 @@
+import type { FieldLines } from "@tandem/core";
 import { AbortedError, TandemError, TimeoutError } from "@tandem/core";
 import { BodyReadable } from "@tandem/core/undici";
 import type { Dispatcher } from "undici";
 import { UpstreamError } from "../errors.js";
 import type { Deadline, DeadlineWheel } from "../policies/deadline-wheel.js";
 import { type AttemptAbort, AttemptHandler, type Controller, ignore } from "./attempt-handler.js";
-import type { AnswerHead } from "./h1/answer-head.js";
 
 type Body = Dispatcher.ResponseData["body"];
 
@@ -49,7 +49,7 @@ class ResponseHandler extends AttemptHandler<Dispatcher.ResponseData> {
   protected answer(
     controller: Controller,
     statusCode: number,
-    head: AnswerHead,
+    head: FieldLines,
     statusText: string,
     context: unknown,
   ): Dispatcher.ResponseData {

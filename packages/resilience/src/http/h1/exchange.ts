@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
+import type { FieldLines } from "@tandem/core";
 import { IDEMPOTENT_METHODS } from "../idempotent-methods.js";
-import type { AnswerHead } from "./answer-head.js";
 import type { Connection } from "./connection.js";
 import type { RequestHead } from "./request-head.js";
 import type { ResponseSink } from "./response-parser.js";
@@ -13,7 +13,7 @@ export interface ExchangeHandler {
    * tandem's own, called instead of `onResponseStart` when a handler has it: the answer's head,
    * whose lines are made into an object only if `head.headers` is read.
    */
-  onResponseHead?(controller: Exchange, statusCode: number, head: AnswerHead, statusText: string): void;
+  onResponseHead?(controller: Exchange, statusCode: number, head: FieldLines, statusText: string): void;
   onResponseData?(controller: Exchange, chunk: Buffer): void;
   onResponseEnd?(controller: Exchange, trailers: Record<string, string | string[]>): void;
   onResponseError?(controller: Exchange | undefined, error: Error): void;
@@ -97,7 +97,7 @@ export class Exchange implements ResponseSink {
     this.connection?.resume();
   }
 
-  head(statusCode: number, head: AnswerHead, statusText: string): void {
+  head(statusCode: number, head: FieldLines, statusText: string): void {
     if (this.#settled) return;
     const handler = this.#handler;
     if (handler.onResponseHead !== undefined) handler.onResponseHead(this, statusCode, head, statusText);

@@ -1,12 +1,12 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { HTTP_DIGITS as DIGITS, HTTP_CHUNKED_LAST } from "@tandem/core";
-import { AnswerHead, answerError as headError, quote } from "./answer-head.js";
+import { HTTP_DIGITS as DIGITS, type FieldLines, HTTP_CHUNKED_LAST } from "@tandem/core";
+import { answerError as headError, quote, readAnswerFields } from "./answer-fields.js";
 import { Http1Error } from "./http1-error.js";
 
 /** What a parser hands on as it reads one answer. */
 export interface ResponseSink {
   /** The answer's status and header lines (informational 1xx answers are skipped). */
-  head(statusCode: number, head: AnswerHead, statusText: string): void;
+  head(statusCode: number, head: FieldLines, statusText: string): void;
   /** A piece of the body, framing removed (chunk sizes, trailers). */
   data(chunk: Buffer): void;
   /** The answer ended; `trailers` of a chunked body, if any. */
@@ -62,7 +62,7 @@ export class ResponseParser {
   started = false;
   /** The answer's `Keep-Alive` header: how long the upstream keeps the connection. */
   keepAliveHint: string | undefined;
-  /** The names the last head gave, line by line: see `AnswerHead.read`. */
+  /** The names the last head gave, line by line: see `FieldLines.read`. */
   readonly #seen: string[] = [];
 
   /** Readies the parser for the answer to the request just sent. */
@@ -193,7 +193,7 @@ export class ResponseParser {
     if (status === null) throw headError(`the status line ${quote(statusLine)} is not HTTP/1.0 or HTTP/1.1`);
     const statusCode = Number(status[2]);
     const http10 = status[1] === "0";
-    const head = AnswerHead.read(text, lineEnd + 2, "header", this.#seen);
+    const head = readAnswerFields(text, lineEnd + 2, "header", this.#seen);
     if (statusCode < 200) {
       if (statusCode === 101) throw headError("the upstream switched protocols (101) without being asked to");
       // 100 Continue, 103 Early Hints: the answer is still to come.
@@ -255,7 +255,7 @@ export class ResponseParser {
       this.#finish(this.#trailers ?? NO_TRAILERS);
     } else {
       this.#trailers ??= {};
-      addFields(AnswerHead.read(`${content}\r\n`, 0, "trailer").headers, this.#trailers);
+      addFields(readAnswerFields(`${content}\r\n`, 0, "trailer").headers, this.#trailers);
     }
     return next;
   }

@@ -1,14 +1,15 @@
+import { FieldLines } from "@tandem/core";
 import { describe, expect, it } from "vitest";
-import { AnswerHead } from "../src/http/h1/answer-head.js";
+import { readAnswerFields } from "../src/http/h1/answer-fields.js";
 
 const STATUS = "HTTP/1.1 200 OK\r\n";
 
 /** The head of `lines` after a status line, as the parser hands it on. */
-function read(...lines: string[]): AnswerHead {
-  return AnswerHead.read(`${STATUS}${lines.map((line) => `${line}\r\n`).join("")}`, STATUS.length);
+function read(...lines: string[]): FieldLines {
+  return readAnswerFields(`${STATUS}${lines.map((line) => `${line}\r\n`).join("")}`, STATUS.length);
 }
 
-describe("AnswerHead", () => {
+describe("an answer's field lines", () => {
   it("gives the fields as undici does: names lower-cased, values trimmed, a repeated name as an array", () => {
     const head = read("Content-Type:  text/plain \t", "Set-Cookie: a=1", "set-cookie: b=2", "X-Empty:");
     expect(head.headers).toEqual({ "content-type": "text/plain", "set-cookie": ["a=1", "b=2"], "x-empty": "" });
@@ -22,7 +23,7 @@ describe("AnswerHead", () => {
   it("reads each head alike whatever names the heads before it gave", () => {
     const seen: string[] = [];
     const next = (...lines: string[]) =>
-      AnswerHead.read(`${STATUS}${lines.map((line) => `${line}\r\n`).join("")}`, STATUS.length, "header", seen);
+      readAnswerFields(`${STATUS}${lines.map((line) => `${line}\r\n`).join("")}`, STATUS.length, "header", seen);
     expect(next("Content-Type: a", "X: 1").headers).toEqual({ "content-type": "a", x: "1" });
     expect(next("Content-Type: b", "X: 2").headers).toEqual({ "content-type": "b", x: "2" });
     // Other names at the same lines, a name the last one starts with, another case.
@@ -36,14 +37,23 @@ describe("AnswerHead", () => {
     expect(() => next("X-Longer: 8\u0000")).toThrow(/X-Longer has a CR, LF or NUL/);
   });
 
+  it("makes fields of names a plain object's prototype has", () => {
+    const headers = read("Constructor: a", "__proto__: b", "__proto__: c").headers;
+    expect(Object.entries(headers)).toEqual([
+      ["constructor", "a"],
+      ["__proto__", ["b", "c"]],
+    ]);
+    expect(Object.getPrototypeOf(headers)).toBe(Object.prototype);
+  });
+
   it("refuses a line that is not a valid field, naming it", () => {
     expect(() => read("Bad Name: x")).toThrow(/the header line "Bad Name: x" has no valid name/);
     expect(() => read("no colon")).toThrow(/has no valid name/);
     expect(() => read("X-A: 1", " folded")).toThrow(/folded over two lines/);
     expect(() => read("X-A: 1\r2")).toThrow(/X-A has a CR, LF or NUL/);
     expect(() => read("X-A: 1\0")).toThrow(/X-A has a CR, LF or NUL/);
-    expect(() => AnswerHead.read("X-T: 1\r\n", 0, "trailer")).not.toThrow();
-    expect(() => AnswerHead.read("X T: 1\r\n", 0, "trailer")).toThrow(/the trailer line/);
+    expect(() => readAnswerFields("X-T: 1\r\n", 0, "trailer")).not.toThrow();
+    expect(() => readAnswerFields("X T: 1\r\n", 0, "trailer")).toThrow(/the trailer line/);
   });
 
   it("passes its lines on as they came, less those dropped and those its Connection header names", () => {
@@ -76,7 +86,7 @@ describe("AnswerHead", () => {
     expect(read("X-Tab: a\tb", "X-Latin: caf\u00e9").forwarded(new Set())?.text).toBe(
       "X-Tab: a\tb\r\nX-Latin: caf\u00e9\r\n",
     );
-    const known = AnswerHead.of({ "content-length": "2" });
+    const known = FieldLines.of({ "content-length": "2" });
     expect(known.forwarded(new Set())).toBeUndefined();
     expect(known.get("content-length")).toBe("2");
   });

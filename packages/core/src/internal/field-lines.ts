@@ -1,0 +1,139 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { HeadLines } from "../contract/concern.js";
+import { fieldValue } from "./http-grammar.js";
+
+// Connection options that name no field (RFC 9110 7.6.1): most messages say only one of these.
+const PLAIN_CONNECTION = new Set(["keep-alive", "close"]);
+
+/**
+ * The field lines of a message's head as they arrived, checked by the reader that found them
+ * (the upstream client's answer reader, the sidecar's proxy front), and made into an object only
+ * when someone asks for `headers`. A proxy passes the lines on as they are (`forwarded`) and never
+ * needs the object: no value is sliced, no line rebuilt.
+ *
+ *   const lines = new FieldLines(text, from, ["content-length"], [from, from + 14, from + 17], true);
+ *   lines.get("content-length"); // "2"
+ */
+export class FieldLines {
+  readonly #text: string;
+  readonly #from: number;
+  /** The lower-cased name of each line. */
+  readonly #names: string[];
+  /** Per line: where it starts, where its colon is, where its CRLF is. */
+  readonly #bounds: number[];
+  /** Whether every value is one a writer takes as it is (no control character but tab, no DEL). */
+  readonly #writable: boolean;
+  #headers: IncomingHttpHeaders | undefined;
+
+  /**
+   * The lines of `text` from `from` to its end, each ending with CRLF: `names` (lower case) and
+   * `bounds` (three offsets a line) as the reader found them.
+   */
+  constructor(
+    text: string,
+    from: number,
+    names: string[],
+    bounds: number[],
+    writable: boolean,
+    headers?: IncomingHttpHeaders,
+  ) {
+    this.#text = text;
+    this.#from = from;
+    this.#names = names;
+    this.#bounds = bounds;
+    this.#writable = writable;
+    this.#headers = headers;
+  }
+
+  /** Fields known only as an object (from undici's handler API): there are no lines to pass on. */
+  static of(headers: IncomingHttpHeaders): FieldLines {
+    return new FieldLines("", 0, [], [], false, headers);
+  }
+
+  /** The fields as Node and undici give them: names lower-cased, a name given twice an array of its values. */
+  get headers(): IncomingHttpHeaders {
+    if (this.#headers !== undefined) return this.#headers;
+    const fields: Record<string, string | string[]> = {};
+    const names = this.#names;
+    for (let i = 0; i < names.length; i++) {
+      const key = names[i] as string;
+      const value = this.#value(i);
+      // Own fields only: a `constructor` line is a field, not the prototype's function.
+      const seen = Object.hasOwn(fields, key) ? fields[key] : undefined;
+      if (seen === undefined) {
+        // `__proto__` assigned would set the prototype (a string is ignored): defined, it is a field.
+        if (key === "__proto__") Object.defineProperty(fields, key, { value, enumerable: true, writable: true });
+        else fields[key] = value;
+      } else if (Array.isArray(seen)) {
+        seen.push(value);
+      } else {
+        fields[key] = [seen, value];
+      }
+    }
+    this.#headers = fields;
+    return fields;
+  }
+
+  /** The value of the field `name` (lower case): an array when it is given more than once. */
+  get(name: string): string | string[] | undefined {
+    if (this.#headers !== undefined) return this.#headers[name];
+    let found: string | string[] | undefined;
+    const names = this.#names;
+    for (let i = 0; i < names.length; i++) {
+      if (names[i] !== name) continue;
+      const value = this.#value(i);
+      if (found === undefined) found = value;
+      else if (Array.isArray(found)) found.push(value);
+      else found = [found, value];
+    }
+    return found;
+  }
+
+  /**
+   * The lines a proxy passes on, as they came: all but those whose name is in `drop` (lower
+   * case) or that the Connection header names. Undefined when a value holds a character a
+   * writer refuses (a control character, DEL), or when the fields came as an object (`of`): the
+   * caller writes `headers` then, the path that refuses such a value.
+   */
+  forwarded(drop: ReadonlySet<string>): HeadLines | undefined {
+    if (!this.#writable) return undefined;
+    const named = connectionOptions(this.get("connection"));
+    const text = this.#text;
+    const names = this.#names;
+    const bounds = this.#bounds;
+    let out = "";
+    let keptFrom = this.#from;
+    let contentLength = false;
+    let date = false;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i] as string;
+      if (drop.has(name) || named?.includes(name) === true) {
+        const start = bounds[3 * i] as number;
+        if (start > keptFrom) out += text.slice(keptFrom, start);
+        keptFrom = (bounds[3 * i + 2] as number) + 2;
+      } else if (name === "content-length") {
+        contentLength = true;
+      } else if (name === "date") {
+        date = true;
+      }
+    }
+    if (keptFrom < text.length) out += keptFrom === 0 ? text : text.slice(keptFrom);
+    return { text: out, contentLength, date };
+  }
+
+  #value(line: number): string {
+    const bounds = this.#bounds;
+    return fieldValue(this.#text, (bounds[3 * line + 1] as number) + 1, bounds[3 * line + 2] as number);
+  }
+}
+
+/**
+ * The options a Connection header gives (RFC 9110 7.6.1), lower-cased: the fields that are for
+ * this hop only. Undefined when it gives only `keep-alive` or `close`, as most do.
+ */
+export function connectionOptions(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined || (typeof value === "string" && PLAIN_CONNECTION.has(value))) return undefined;
+  return String(value)
+    .toLowerCase()
+    .split(/\s*,\s*/);
+}
