@@ -137,12 +137,14 @@ describe("the forward proxy", () => {
       // A control character Node's server refuses to write: the sidecar refuses it too.
       "/control": ["HTTP/1.1 200 OK", "X-Bad: a\u0001b", "Content-Length: 0", "", ""].join("\r\n"),
     };
+    const received: string[] = [];
     const raw = createNetServer((socket) => {
       let text = "";
       socket.on("data", (bytes) => {
         text += bytes.toString("latin1");
         for (let end = text.indexOf("\r\n\r\n"); end >= 0; end = text.indexOf("\r\n\r\n")) {
           const path = text.slice(0, end).split(" ")[1] ?? "";
+          received.push(text.slice(0, end));
           text = text.slice(end + 4);
           socket.write(answers[path] ?? "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", "latin1");
         }
@@ -156,12 +158,36 @@ describe("the forward proxy", () => {
     );
     const own = await startSidecar({ config: join(dir, "tandem.yaml") });
     try {
-      const ask = (path: string) =>
+      const ask = (path: string, extra = "") =>
         rawExchange(
           own.api,
-          `GET http://raw${path} HTTP/1.1\r\nHost: raw\r\nProxy-Authorization: Bearer ${own.token}\r\n\r\n`,
+          `GET http://raw${path} HTTP/1.1\r\nHost: raw\r\nProxy-Authorization: Bearer ${own.token}\r\n${extra}\r\n`,
         );
-      const [head, body] = (await ask("/lines")).split("\r\n\r\n");
+      const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      const [head, body] = (
+        await ask(
+          "/lines",
+          `X-Client-Case:  as sent \r\nConnection: keep-alive\r\nVia: 1.1 elsewhere\r\ntraceparent: ${parent}\r\n`,
+        )
+      ).split("\r\n\r\n");
+      // The request went on less its hop-by-hop fields, with the sidecar's Via, Host and trace
+      // context in their place.
+      const sent = received[0]?.split("\r\n") ?? [];
+      expect(sent[0]).toBe("GET /lines HTTP/1.1");
+      expect(sent).toContain("x-client-case: as sent");
+      expect(sent).toContain("via: 1.1 tandem");
+      expect(sent).toContain(`host: 127.0.0.1:${(raw.address() as AddressInfo).port}`);
+      const sentNames = sent.slice(1).map((l) => l.slice(0, l.indexOf(":")).toLowerCase());
+      expect(sentNames).not.toContain("proxy-authorization");
+      for (const once of ["via", "host", "connection", "traceparent"]) {
+        expect(
+          sentNames.filter((n) => n === once),
+          once,
+        ).toHaveLength(1);
+      }
+      // The client's trace goes on: the same trace, the sidecar's attempt as the parent.
+      const traceparent = sent.find((l) => l.startsWith("traceparent:")) ?? "";
+      expect(traceparent).toContain("0af7651916cd43dd8448eb211c80319c");
       const lines = head?.split("\r\n") ?? [];
       expect(lines[0]).toBe("HTTP/1.1 201 Created");
       expect(lines).toContain("X-Kept-Case:  spaced value ");

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { type RequestHead, readRequestHead } from "../src/internal/front/request-head.js";
+
+const bytes = (...lines: string[]) => Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1");
+
+function read(...lines: string[]): RequestHead {
+  const head = readRequestHead(bytes(...lines));
+  if (head === undefined || head === "more") throw new Error(`the front did not read ${JSON.stringify(lines)}`);
+  return head;
+}
+
+describe("the proxy front's request reader", () => {
+  it("reads a forward-proxy request's head: method, target, fields, the lengths of head and body", () => {
+    const head = read("POST http://payments/charge HTTP/1.1", "Host: payments", "X-Note:  a b \t", "Content-Length: 3");
+    expect(head).toMatchObject({ method: "POST", url: "http://payments/charge", bodyBytes: 3 });
+    expect(head.headBytes).toBe(
+      bytes("POST http://payments/charge HTTP/1.1", "Host: payments", "X-Note:  a b \t", "Content-Length: 3").length,
+    );
+    expect(head.headers).toEqual({ host: "payments", "x-note": "a b", "content-length": "3" });
+  });
+
+  it("leaves to Node what it does not read the way Node reads it", () => {
+    for (const lines of [
+      ["GET http://a/ HTTP/1.1", "X-Id: 1", "x-id: 2"],
+      ["GET http://a/ HTTP/1.1", "Constructor: x"],
+      ["GET http://a/ HTTP/1.1", "__proto__: x"],
+      ["GET http://a/ HTTP/1.1", "Bad Name: x"],
+      ["GET http://a/ HTTP/1.1", "No colon"],
+      ["GET http://a/ HTTP/1.1", ": no name"],
+      ["GET http://a/ HTTP/1.1", "Connection: close"],
+      ["GET http://a/ HTTP/1.1", "Transfer-Encoding: chunked"],
+      ["GET http://a/ HTTP/1.1", "Content-Length: 1\t"],
+      ["GET http://a/ HTTP/1.1", "Content-Length: x"],
+      ["GET http://a/ HTTP/1.1", ...Array.from({ length: 101 }, (_, i) => `X-${i}: ${i}`)],
+    ]) {
+      expect(readRequestHead(bytes(...lines)), JSON.stringify(lines)).toBeUndefined();
+    }
+    expect(readRequestHead(Buffer.from("GET http://a/ HTTP/1.1\r\nHost: a\r\n"))).toBe("more");
+  });
+});
