@@ -120,6 +120,18 @@ describe("Http1Pool", () => {
     expect(upstream.connections()).toBe(1);
   });
 
+  it("keeps each piece of the answers it reads, on several connections at once", async () => {
+    // Every plain connection reads into one buffer: a piece kept must be a copy of it. Each body
+    // numbers its 8-byte blocks, so that a piece overwritten by any later read shows.
+    const body = (letter: string) =>
+      Array.from({ length: 32 * 1024 }, (_, i) => `${letter}${String(i).padStart(7, "0")}`).join("");
+    const upstream = await httpServer((req, res) => res.end(body(req.url?.slice(1) ?? "?")));
+    const p = pool(upstream.origin, { connections: 4 });
+    const letters = ["a", "b", "c", "d"];
+    const answers = await Promise.all(letters.map((letter) => send(p, { path: `/${letter}` })));
+    expect(answers.map((a, i) => a.body === body(letters[i] as string))).toEqual([true, true, true, true]);
+  });
+
   it("opens at most `connections` and queues the rest in order", async () => {
     const held: (() => void)[] = [];
     const upstream = await httpServer((req, res) => held.push(() => res.end(req.url)));

@@ -41,7 +41,18 @@ export class Connection {
   #served = 0;
   #dead = false;
 
-  constructor(owner: ConnectionOwner, socket: Socket, first: Exchange, keepAliveMs: number, connectEvent: string) {
+  /**
+   * `readsItself`: the socket was made with `onread` and hands its reads to `read`, in a buffer it
+   * reuses; otherwise they come as `data` events.
+   */
+  constructor(
+    owner: ConnectionOwner,
+    socket: Socket,
+    first: Exchange,
+    keepAliveMs: number,
+    connectEvent: string,
+    readsItself: boolean,
+  ) {
     this.#owner = owner;
     this.#socket = socket;
     this.#keepAliveMs = keepAliveMs;
@@ -56,10 +67,15 @@ export class Connection {
       const exchange = this.exchange;
       if (exchange !== undefined) this.#write(exchange);
     });
-    socket.on("data", (bytes: Buffer) => this.#data(bytes));
+    if (!readsItself) socket.on("data", (bytes: Buffer) => this.#data(bytes));
     socket.on("end", () => this.#ended());
     socket.on("error", (error: Error) => this.#die(error, true));
     socket.on("close", () => this.#die(undefined, true));
+  }
+
+  /** Bytes the socket read into a buffer it reuses: handled now, copied where kept. */
+  read(bytes: Buffer): void {
+    this.#data(Buffer.from(bytes));
   }
 
   /** Sends `exchange` on this (idle, connected) connection. */

@@ -21,6 +21,11 @@ export interface Http1PoolOptions {
 
 /** undici's defaults for the headers and body timeouts, used when a request gives none. */
 const DEFAULT_TIMEOUT_MS = 300_000;
+/**
+ * What every plain-TCP connection of every pool reads into: each read is handled, and what is
+ * kept of it copied, before the next read into it.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 /** How often the timeouts are checked: one timer per pool, none per request. */
 const SWEEP_MS = 500;
 
@@ -170,10 +175,29 @@ export class Http1Pool extends UndiciDispatcher implements ConnectionOwner {
       });
       event = "secureConnect";
     } else {
-      socket = connectTcp({ host: this.#host, port: this.#port });
-      event = "connect";
+      // The socket hands each read straight to the connection (`onread`), not through a
+      // Readable stream's push, buffer and `data` event; the connection copies what it keeps.
+      let connection: Connection | undefined;
+      socket = connectTcp({
+        host: this.#host,
+        port: this.#port,
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (length) => {
+            connection?.read(READ_BUFFER.subarray(0, length));
+            return true;
+          },
+        },
+      });
+      connection = new Connection(this, socket, exchange, this.#keepAliveMs, "connect", true);
+      this.#opened(connection);
+      return;
     }
-    this.#connections.add(new Connection(this, socket, exchange, this.#keepAliveMs, event));
+    this.#opened(new Connection(this, socket, exchange, this.#keepAliveMs, event, false));
+  }
+
+  #opened(connection: Connection): void {
+    this.#connections.add(connection);
     if (this.#sweep === undefined) {
       this.#sweep = setInterval(() => this.#check(), SWEEP_MS);
       this.#sweep.unref();
