@@ -28,6 +28,11 @@ const SIDECAR_ONLY = "x-tandem-error";
 
 /** What of an answer's head is never passed on. */
 const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, SIDECAR_ONLY]);
+/**
+ * ... nor, of an answer framed by Transfer-Encoding, its Content-Length, which the body read by
+ * its chunks need not match: RFC 9112 §6.3 has an intermediary remove it before forwarding.
+ */
+const NOT_FORWARDED_CHUNKED: ReadonlySet<string> = new Set([...NOT_FORWARDED, "content-length"]);
 
 /** Bodies up to this size are held so that a retry can send them again, as Envoy buffers them. */
 const REPLAY_BUFFER = 1024 * 1024;
@@ -110,7 +115,9 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
     const response = await upstream.relay(request, parent);
     // The answer's header lines go on as they came where the writer takes them so (the proxy
     // front does): no object of them is made, copied and written out again.
-    const lines = res.writeHeadLines === undefined ? undefined : response.head.forwarded(NOT_FORWARDED);
+    const head = response.head;
+    const dropped = head.get("transfer-encoding") === undefined ? NOT_FORWARDED : NOT_FORWARDED_CHUNKED;
+    const lines = res.writeHeadLines === undefined ? undefined : head.forwarded(dropped);
     if (lines !== undefined) {
       res.writeHeadLines?.(response.statusCode, lines);
       await response.body.pipeTo(res);
@@ -121,7 +128,7 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
     const answerNamed = connectionOptions(answered.connection);
     for (const key in answered) {
       const value = answered[key];
-      if (value === undefined || NOT_FORWARDED.has(key) || answerNamed?.includes(key) === true) continue;
+      if (value === undefined || dropped.has(key) || answerNamed?.includes(key) === true) continue;
       out[key] = value;
     }
     res.writeHead(response.statusCode, out);
