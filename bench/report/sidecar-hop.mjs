@@ -215,9 +215,11 @@ function nginxRatio(s, rates, limit) {
   }
   if (judged.length === 0 && noise.length === 0) return { met: undefined, text: "nginx was not measured" };
   const digits = (q) => (q === "p50" ? 3 : 2);
-  const parts = judged.map(
-    (j) =>
-      `${j.q} at ${j.rate} req/s: tandem ${num(j.tandem, digits(j.q))} ms against ${num(j.nginx, digits(j.q))} ms, ${times(j.ratio, 1)}`,
+  const parts = judged.map((j) =>
+    j.tandem <= 0
+      ? // Below the direct call's own: nothing to divide, and within any multiple of nginx's.
+        `${j.q} at ${j.rate} req/s: tandem adds nothing measurable (${num(j.tandem, digits(j.q))} ms) against ${num(j.nginx, digits(j.q))} ms`
+      : `${j.q} at ${j.rate} req/s: tandem ${num(j.tandem, digits(j.q))} ms against ${num(j.nginx, digits(j.q))} ms, ${times(j.ratio, 1)}`,
   );
   if (noise.length > 0) parts.push(`nginx's added ${noise.join(", ")} within the noise, not judged`);
   // One ratio over the limit is a miss; a pass needs at least half of the cells above the noise.
