@@ -37,4 +37,24 @@ describe("the proxy front's request reader", () => {
     }
     expect(readRequestHead(Buffer.from("GET http://a/ HTTP/1.1\r\nHost: a\r\n"))).toBe("more");
   });
+
+  it("finds the head's end in its bytes: before a body, split anywhere, and not past 8 KiB", () => {
+    const text = "POST http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody";
+    const whole = readRequestHead(Buffer.from(text, "latin1"));
+    expect(whole).toMatchObject({ headBytes: text.length - 4, bodyBytes: 4 });
+    // Cut anywhere before the blank line ends, it waits for more; a body's bytes are not the head's.
+    for (let cut = 5; cut < text.length - 4; cut++) {
+      expect(readRequestHead(Buffer.from(text.slice(0, cut), "latin1")), JSON.stringify(text.slice(0, cut))).toBe(
+        "more",
+      );
+    }
+    expect(readRequestHead(Buffer.from(`${text.slice(0, -4)}\u0001\u0000`, "latin1"))).toMatchObject({ bodyBytes: 4 });
+    // A bare CR or LF, a control character: Node's, at once, even before the end.
+    for (const bad of ["Host: a\rb", "Host: a\nb", "Host: a\u0001", "Host: \u007f"]) {
+      expect(readRequestHead(Buffer.from(`GET http://a/ HTTP/1.1\r\n${bad}`, "latin1")), bad).toBeUndefined();
+    }
+    const long = `GET http://a/ HTTP/1.1\r\nX-Long: ${"x".repeat(8 * 1024)}`;
+    expect(readRequestHead(Buffer.from(long, "latin1"))).toBeUndefined();
+    expect(readRequestHead(Buffer.from(`${long}\r\n\r\n`, "latin1"))).toBeUndefined();
+  });
 });
