@@ -59,16 +59,10 @@ export class FieldLines {
       const key = names[i] as string;
       const value = this.#value(i);
       // Own fields only: a `constructor` line is a field, not the prototype's function.
-      const seen = Object.hasOwn(fields, key) ? fields[key] : undefined;
-      if (seen === undefined) {
-        // `__proto__` assigned would set the prototype (a string is ignored): defined, it is a field.
-        if (key === "__proto__") Object.defineProperty(fields, key, { value, enumerable: true, writable: true });
-        else fields[key] = value;
-      } else if (Array.isArray(seen)) {
-        seen.push(value);
-      } else {
-        fields[key] = [seen, value];
-      }
+      const values = withValue(Object.hasOwn(fields, key) ? fields[key] : undefined, value);
+      // `__proto__` assigned would set the prototype (a string is ignored): defined, it is a field.
+      if (key === "__proto__") Object.defineProperty(fields, key, { value: values, enumerable: true, writable: true });
+      else fields[key] = values;
     }
     this.#headers = fields;
     return fields;
@@ -80,11 +74,7 @@ export class FieldLines {
     let found: string | string[] | undefined;
     const names = this.#names;
     for (let i = 0; i < names.length; i++) {
-      if (names[i] !== name) continue;
-      const value = this.#value(i);
-      if (found === undefined) found = value;
-      else if (Array.isArray(found)) found.push(value);
-      else found = [found, value];
+      if (names[i] === name) found = withValue(found, this.#value(i));
     }
     return found;
   }
@@ -125,6 +115,14 @@ export class FieldLines {
     const bounds = this.#bounds;
     return fieldValue(this.#text, (bounds[3 * line + 1] as number) + 1, bounds[3 * line + 2] as number);
   }
+}
+
+/** A field's values with `value` added: the value alone, then an array of them, as undici gives them. */
+function withValue(values: string | string[] | undefined, value: string): string | string[] {
+  if (values === undefined) return value;
+  if (!Array.isArray(values)) return [values, value];
+  values.push(value);
+  return values;
 }
 
 /**
