@@ -62,7 +62,7 @@ export class ResponseParser {
   started = false;
   /** The answer's `Keep-Alive` header: how long the upstream keeps the connection. */
   keepAliveHint: string | undefined;
-  /** The names the last head gave, line by line: see `FieldLines.read`. */
+  /** The names the last head gave, line by line: see `readAnswerFields`. */
   readonly #seen: string[] = [];
 
   /** Readies the parser for the answer to the request just sent. */
