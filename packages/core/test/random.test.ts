@@ -13,6 +13,30 @@ describe("fillRandom", () => {
     expect(untouched).toBeLessThan(20);
   });
 
+  it("fills a view that starts off a word boundary, and nothing around it", () => {
+    let untouched = 0;
+    for (let n = 0; n < 200; n++) {
+      const whole = new Uint8Array(16).fill(0xaa);
+      fillRandom(whole.subarray(1, 15));
+      expect(whole[0]).toBe(0xaa);
+      expect(whole[15]).toBe(0xaa);
+      for (let i = 1; i < 15; i++) if (whole[i] === 0xaa) untouched++;
+    }
+    // 2 800 bytes written: ~11 are 0xaa by chance; a byte never written would be, all 200 times.
+    expect(untouched).toBeLessThan(40);
+  });
+
+  it("fills the bytes after the last whole word of an aligned buffer", () => {
+    const bytes = new Uint8Array(4096 + 3).fill(0xaa);
+    let untouched = 0;
+    for (let n = 0; n < 200; n++) {
+      bytes.fill(0xaa, 4096);
+      fillRandom(bytes);
+      for (let i = 4096; i < bytes.length; i++) if (bytes[i] === 0xaa) untouched++;
+    }
+    expect(untouched).toBeLessThan(20);
+  });
+
   it("draws every byte value, evenly", () => {
     const bytes = new Uint8Array(256 * 400);
     fillRandom(bytes);
