@@ -22,6 +22,12 @@ describe("the proxy front's request reader", () => {
   it("leaves to Node what it does not read the way Node reads it", () => {
     for (const lines of [
       ["GET http://a/ HTTP/1.1", "X-Id: 1", "x-id: 2"],
+      // A target with a blank, a tab, DEL or obs-text in it; one not in absolute form.
+      ["GET http://a/b c HTTP/1.1"],
+      ["GET http://a/b\tc HTTP/1.1"],
+      ["GET http://a/b\x7fc HTTP/1.1"],
+      ["GET http://a/\u00e9 HTTP/1.1"],
+      ["GET /a HTTP/1.1"],
       ["GET http://a/ HTTP/1.1", "Constructor: x"],
       ["GET http://a/ HTTP/1.1", "__proto__: x"],
       ["GET http://a/ HTTP/1.1", "Bad Name: x"],
@@ -36,6 +42,7 @@ describe("the proxy front's request reader", () => {
       expect(readRequestHead(bytes(...lines)), JSON.stringify(lines)).toBeUndefined();
     }
     expect(readRequestHead(Buffer.from("GET http://a/ HTTP/1.1\r\nHost: a\r\n"))).toBe("more");
+    expect(read("GET http://a/!~%7E?q=x HTTP/1.1").url).toBe("http://a/!~%7E?q=x");
   });
 
   it("finds the head's end in its bytes: before a body, split anywhere, and not past 8 KiB", () => {

@@ -10,6 +10,9 @@ const CHECKED_HOST = /(?:^|\.)xn--|(?:^|\.)\d[^.]*$/;
 const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
 const DOT_SEGMENT = /\/\.|%2e/i;
 
+/** The host the last plain target named: a proxy's requests name a few upstreams, over and over. */
+let lastPlainHost: string | undefined;
+
 /**
  * The target of an absolute-form request line (`http://payments/charge?id=1`): an `http:` URL
  * as the WHATWG URL parser reads it, or undefined when it is no such URL. The request line of
@@ -37,7 +40,9 @@ export function plainProxyTarget(url: string): ProxyTarget | undefined {
     }
     const host = url.slice(7, end);
     const rest = url.slice(end);
-    if (PLAIN_HOST.test(host) && !CHECKED_HOST.test(host) && PLAIN_PATH.test(rest) && !DOT_SEGMENT.test(rest)) {
+    const plainHost = host === lastPlainHost || (PLAIN_HOST.test(host) && !CHECKED_HOST.test(host));
+    if (plainHost && PLAIN_PATH.test(rest) && !DOT_SEGMENT.test(rest)) {
+      lastPlainHost = host;
       return { host, hostname: host, port: "", credentials: false, path: plainPath(rest) };
     }
   }
