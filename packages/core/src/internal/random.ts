@@ -7,7 +7,7 @@
  */
 export function fillRandom(bytes: Uint8Array): void {
   // Whole words where the bytes start on a word boundary (a pool's buffer does): one store of
-  // four bytes per draw, where storing them one by one cost ~3x as much per byte.
+  // four bytes per draw, not four stores and shifts (4 KiB in ~20 % less time; the draws remain).
   const aligned = bytes.byteOffset % 4 === 0 ? bytes.length >>> 2 : 0;
   if (aligned > 0) {
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, aligned);
