@@ -22,9 +22,13 @@ import { startNodeProxy } from "./lib/node-proxy.mjs";
 import { startHaproxy, startNginx, startUpstream, ToolMissingError } from "./lib/proxies.mjs";
 import { pick, QUICK, writeResult } from "./lib/stats.mjs";
 
-const ROUNDS = pick(2, 1);
-// V8 compiles the hot path of a Node proxy to its final form over the first ~20 000 requests.
-const WARMUP = pick(20_000, 3000);
+// Three rounds, so that the median is a round's: now and then V8's compiler threads are still at
+// work in the counted window of one (up to ~10 k instructions a request more, on other threads).
+const ROUNDS = pick(3, 1);
+// V8 compiles most of a Node proxy's hot path over its first ~20 000 requests; after them the
+// sidecar's main thread still ran ~3 k instructions a request above where it settles, and after
+// 60 000 within ~1 k of it.
+const WARMUP = pick(60_000, 3000);
 const REQUESTS = pick(2000, 300);
 const CONNECTIONS = 4;
 

@@ -97,7 +97,7 @@ measure the code of their time. Where a scenario has several entries per subject
 median round with the fastest and slowest in brackets.${quick.length > 0 ? ` Scenario${quick.length > 1 ? "s" : ""} ${quick.join(", ")} come${quick.length > 1 ? "" : "s"} from a quick run (\`BENCH_QUICK=1\`): short rounds on a shared machine, indicative only.` : ""}
 
 **Reproduce:** \`pnpm bench\` builds the packages, runs every scenario and regenerates this page and its
-charts (about 35 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
+charts (about 45 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
 or scenario 3 records them as skipped; valgrind for scenarios 2b and 3b). \`BENCH_QUICK=1 pnpm bench\` is a smoke run of a few minutes. One
 scenario: \`pnpm --filter @tandem/bench <name>\` (${SCENARIOS.map((s) => `\`${s.name}\``).join(", ")}), then
 \`pnpm --filter @tandem/bench report\`. Raw results, every round included, are in \`bench/results/\`. Run on a

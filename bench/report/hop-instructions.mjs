@@ -81,7 +81,7 @@ nginx's and HAProxy's only one). Not counted: the kernel's work, about the same 
 proxy. A count is the same on every run, however busy the machine${
     m.rounds > 1
       ? ` (the rounds below agree within
-${spread(s)} %)`
+${spread(s)} %; V8's compiler threads are now and then still at work in a round's counted window, which is why the table gives the median round)`
       : ""
   }, where CPU seconds vary from round to round; it says how much work a request takes, not how
 long that work takes. Under callgrind a process runs some 50 times slower, so its timers fire more often per

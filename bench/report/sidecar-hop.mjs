@@ -135,7 +135,9 @@ each send time, ~6 % of a core) measured a worse direct call on this machine (on
 against 2.6 ms. This machine is a small virtual machine that wakes an idle virtual CPU slowly (\`perf sched\` shows a woken process
 waiting up to 3.5 ms for a virtual CPU that was idle), and every process on the path that sleeps between requests pays
 that wake-up: the direct call's own p99, many times its p50, is this
-machine's, and so is much of every subject's. Maximum throughput:
+machine's, and so is much of every subject's. Holding the generator to one core and the subject and the upstream to the other
+(\`taskset\`) made every subject's p99 worse here (the direct call's 10-47 ms against 3-9 ms left free, four rounds each way at
+1000 req/s), so the processes are left to the scheduler. Maximum throughput:
 autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: ${
     m.cpu === "schedstat"
       ? "the CPU time of every thread of the proxy's processes (nginx's master and worker), in the scheduler's nanoseconds (`/proc/<pid>/task/<tid>/schedstat`),"
@@ -265,7 +267,7 @@ function socketsFloor(s) {
   return ` At p50, a Node process that only moves the bytes (sockets both ways) adds ${num(sockets, 3)} ms at 1000 req/s, nginx
 ${num(nginx, 3)} ms and the sidecar ${num(tandem, 3)} ms: ${
     sockets <= 2 * nginx
-      ? "a Node process on the path can stay within 2× nginx at the median; what the sidecar adds beyond it is its own work per request (reading and checking the request, the pipeline, its client), which scenario 3b counts"
+      ? "a Node process on the path can stay within 2× nginx at the median; what the sidecar adds beyond it is its own work per request (reading and checking the request, the pipeline, its client), which scenario 3b counts and docs/architecture.md times on the path"
       : "even a Node process that does nothing else adds more than twice nginx's at the median"
   }.`;
 }
