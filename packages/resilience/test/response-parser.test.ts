@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ResponseParser } from "../src/http/h1/response-parser.js";
+import { headEnd, ResponseParser } from "../src/http/h1/response-parser.js";
 
 interface Seen {
   heads: { statusCode: number; headers: IncomingHttpHeaders; statusText: string }[];
@@ -145,6 +145,23 @@ describe("ResponseParser", () => {
 
   it("counts the bytes after the answer ends", () => {
     expect(parse("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokEXTRA").leftover).toBe(5);
+  });
+
+  it("finds a head's end where Buffer.indexOf finds CRLF CRLF, among runs of CRs and LFs (property)", () => {
+    const CRLF2 = Buffer.from("\r\n\r\n");
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom(0x0d, 0x0a, 0x61, 0x3a), { maxLength: 64 }),
+        fc.nat(70),
+        (codes, from) => {
+          const bytes = Buffer.from(codes);
+          expect(headEnd(bytes, from)).toBe(bytes.indexOf(CRLF2, from));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+    expect(headEnd(Buffer.from("\r\n\n\r\n\r\r\n\r\n"), 0)).toBe(6);
+    expect(headEnd(Buffer.from("ab\r\n\r\n"), 3)).toBe(-1);
   });
 
   it("keeps the status text and takes a status line without one", () => {

@@ -18,7 +18,6 @@ const MAX_HEAD_BYTES = 64 * 1024;
 /** The largest chunk-size line (with its extensions) or trailer section taken. */
 const MAX_LINE_BYTES = 16 * 1024;
 
-const HEAD_END = Buffer.from("\r\n\r\n");
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})[ \t]*(?:;.*)?$/;
 const NO_TRAILERS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
@@ -171,7 +170,7 @@ export class ResponseParser {
       from = Math.max(0, this.#head.length - 3);
       head = Buffer.concat([this.#head, at === 0 ? bytes : bytes.subarray(at)]);
     }
-    const end = head.indexOf(HEAD_END, from);
+    const end = headEnd(head, from);
     if (end < 0) {
       if (head.length > MAX_HEAD_BYTES) throw headError(`the answer's head is larger than ${MAX_HEAD_BYTES} bytes`);
       // A copy: `bytes` may be a slice of a buffer the socket reuses.
@@ -269,6 +268,32 @@ function addFields(fields: IncomingHttpHeaders, into: Record<string, string | st
     if (seen === undefined) into[key] = value;
     else into[key] = [...(Array.isArray(seen) ? seen : [seen]), ...(Array.isArray(value) ? value : [value])];
   }
+}
+
+/**
+ * Where the first CRLF CRLF at or after `from` in `bytes` starts, or -1. A loop rather than
+ * `Buffer.indexOf`, whose argument checks and call into C++ cost more than reading a short head
+ * here: it looks at every fourth byte, and only where that byte is a CR or an LF at the ones
+ * around it (a byte that is neither cannot be inside the four, so none of them ends before the
+ * fourth byte after it).
+ */
+export function headEnd(bytes: Uint8Array, from: number): number {
+  const length = bytes.length;
+  let i = from + 3;
+  while (i < length) {
+    const c = bytes[i] as number;
+    if (c === 0x0a) {
+      if (bytes[i - 1] === 0x0d && bytes[i - 2] === 0x0a && bytes[i - 3] === 0x0d) return i - 3;
+      // This LF can still be the second of the four: their last byte is two on.
+      i += 2;
+    } else if (c === 0x0d) {
+      // The first or the third of the four: their last byte is one or three on.
+      i += 1;
+    } else {
+      i += 4;
+    }
+  }
+  return -1;
 }
 
 function keepsAlive(connection: string | string[] | undefined, http10: boolean): boolean {
