@@ -150,14 +150,10 @@ describe("ResponseParser", () => {
   it("finds a head's end where Buffer.indexOf finds CRLF CRLF, among runs of CRs and LFs (property)", () => {
     const CRLF2 = Buffer.from("\r\n\r\n");
     fc.assert(
-      fc.property(
-        fc.array(fc.constantFrom(0x0d, 0x0a, 0x61, 0x3a), { maxLength: 64 }),
-        fc.nat(70),
-        (codes, from) => {
-          const bytes = Buffer.from(codes);
-          expect(headEnd(bytes, from)).toBe(bytes.indexOf(CRLF2, from));
-        },
-      ),
+      fc.property(fc.array(fc.constantFrom(0x0d, 0x0a, 0x61, 0x3a), { maxLength: 64 }), fc.nat(70), (codes, from) => {
+        const bytes = Buffer.from(codes);
+        expect(headEnd(bytes, from)).toBe(bytes.indexOf(CRLF2, from));
+      }),
       { numRuns: 5000 },
     );
     expect(headEnd(Buffer.from("\r\n\n\r\n\r\r\n\r\n"), 0)).toBe(6);
