@@ -35,6 +35,16 @@ describe("an answer's field lines", () => {
     expect(next("X-Longer: 5", "X: 6").headers).toEqual({ "x-longer": "5", x: "6" });
     expect(() => next("X-Longer 7")).toThrow(/has no valid name/);
     expect(() => next("X-Longer: 8\u0000")).toThrow(/X-Longer has a CR, LF or NUL/);
+    // A name found where the last head had it: its value still ends only at a CRLF.
+    expect(next("X-Longer: 9", "X: 10").headers).toEqual({ "x-longer": "9", x: "10" });
+    expect(() => next("X-Longer: 9\r1", "X: 10")).toThrow(/X-Longer has a CR, LF or NUL/);
+    expect(() => next("X-Longer: 9\n1", "X: 10")).toThrow(/X-Longer has a CR, LF or NUL/);
+    expect(() => next("X-Longer: 9\r\r", "X: 10")).toThrow(/X-Longer has a CR, LF or NUL/);
+    const last = next("X-Longer: 11", "X:  12 ");
+    expect(last.forwarded(new Set())?.text).toBe("X-Longer: 11\r\nX:  12 \r\n");
+    expect(last.get("x")).toBe("12");
+    // The last line without its CRLF ends with the text.
+    expect(readAnswerFields("X-Longer: 13\r\nX: 14", 0, "header", seen).headers).toEqual({ "x-longer": "13", x: "14" });
   });
 
   it("makes fields of names a plain object's prototype has", () => {

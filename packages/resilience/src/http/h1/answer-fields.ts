@@ -23,8 +23,6 @@ export function readAnswerFields(text: string, from: number, what = "header", se
   let at = from;
   let line = 0;
   while (at < text.length) {
-    let end = text.indexOf("\r\n", at);
-    if (end < 0) end = text.length;
     const first = text.charCodeAt(at);
     if (first === 0x20 || first === 0x09)
       throw answerError(`a ${what} is folded over two lines (obsolete line folding)`);
@@ -35,19 +33,24 @@ export function readAnswerFields(text: string, from: number, what = "header", se
       colon = at + name.length;
       key = seen?.[2 * line + 1];
     } else {
+      let lineEnd = text.indexOf("\r\n", at);
+      if (lineEnd < 0) lineEnd = text.length;
       colon = text.indexOf(":", at);
-      name = colon < 0 || colon > end ? "" : text.slice(at, colon);
+      name = colon < 0 || colon > lineEnd ? "" : text.slice(at, colon);
       key = name === "" ? undefined : fieldName(name);
-      if (key === undefined) throw answerError(`the ${what} line ${quote(text.slice(at, end))} has no valid name`);
+      if (key === undefined) throw answerError(`the ${what} line ${quote(text.slice(at, lineEnd))} has no valid name`);
       if (seen !== undefined && line < SEEN_LINES) {
         seen[2 * line] = name;
         seen[2 * line + 1] = key;
       }
     }
     line++;
-    for (let i = colon + 1; i < end; i++) {
-      const c = text.charCodeAt(i);
+    // The value, up to the line's CRLF: the line's end is found in the same pass that checks it.
+    let end = colon + 1;
+    for (; end < text.length; end++) {
+      const c = text.charCodeAt(end);
       if (c < 0x20) {
+        if (c === 0x0d && text.charCodeAt(end + 1) === 0x0a) break;
         if (c === 0x00 || c === 0x0d || c === 0x0a)
           throw answerError(`the ${what} ${name} has a CR, LF or NUL in its value`);
         if (c !== 0x09) writable = false;
