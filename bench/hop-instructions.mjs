@@ -26,8 +26,8 @@ import { pick, QUICK, writeResult } from "./lib/stats.mjs";
 // work in the counted window of one (up to ~10 k instructions a request more, on other threads).
 const ROUNDS = pick(3, 1);
 // V8 compiles most of a Node proxy's hot path over its first ~20 000 requests; after them the
-// sidecar's main thread still ran ~3 k instructions a request above where it settles, and after
-// 60 000 within ~1 k of it.
+// sidecar's main thread still ran ~3 k instructions a request above where it settles (after
+// 100 000), and after 60 000 within 0-2 k of it in one-off runs, about the spread of those runs.
 const WARMUP = pick(60_000, 3000);
 const REQUESTS = pick(2000, 300);
 const CONNECTIONS = 4;
