@@ -5,7 +5,8 @@
 // Node proxy (node:http + undici, nothing else) as the floor of a hop written in Node, and bare
 // sockets both ways (no HTTP stack at all) as the floor of any process in Node on the path.
 // - added latency: p50 and p99 at fixed rates (open loop, measured from the scheduled send time)
-//   minus the direct call's in the same round;
+//   minus the direct call's in the same round, each round made of short slices of every subject in
+//   turn, so that whatever else the machine does falls on every subject alike;
 // - max throughput: autocannon, closed loop, 64 connections;
 // - CPU seconds and RSS of the proxy process(es) while serving 1000 req/s.
 // Writes bench/results/sidecar-hop.json.
@@ -17,19 +18,38 @@ import autocannon from "autocannon";
 import { startNodeProxy } from "./lib/node-proxy.mjs";
 import { runOpenLoop } from "./lib/open-loop.mjs";
 import { CPU_CLOCK, processStats, startHaproxy, startNginx, startUpstream, ToolMissingError } from "./lib/proxies.mjs";
-import { pick, QUICK, sleep, summarizeRounds, writeResult } from "./lib/stats.mjs";
+import {
+  createLatencyHistogram,
+  decodeHistogram,
+  histogramSummary,
+  pick,
+  QUICK,
+  sleep,
+  summarizeRounds,
+  writeResult,
+} from "./lib/stats.mjs";
 
 const RATES = [500, 1000, 2000];
 const NODE_PROXY = "bare Node proxy";
 const SOCKETS = "sockets both ways";
 const ROUNDS = pick(3, 1);
-const ROUND_S = pick(6, 2);
+// A round is SLICES slices of SLICE_S seconds per subject, the subjects in turn: each subject's
+// slices are spread over the whole round, so a burst of other work on the machine (which in runs of
+// one subject after another fell on one subject's 6 s and set its p99) is shared by all.
+const SLICES = pick(6, 2);
+const SLICE_S = pick(1, 1);
+// At the start of each slice, not recorded: the generator's connections and the subject's caches.
+const SLICE_WARMUP_S = pick(0.25, 0.25);
 const WARMUP_S = pick(2, 1);
 // Once, before the first rate: V8 takes 10-20 s at 1000 req/s to compile a Node proxy's hot path
 // to its final form; measured before that, the first rounds show the start, not the steady state.
 const FIRST_WARMUP_S = pick(20, 2);
 const FIRST_WARMUP_RATE = 1000;
 const THROUGHPUT_S = pick(5, 2);
+// CPU and RSS: one run of each proxy at this rate per round.
+const CPU_RATE = 1000;
+const CPU_S = pick(6, 2);
+const CPU_WARMUP_S = pick(1, 0.5);
 const THROUGHPUT_CONNECTIONS = 64;
 
 const upstream = await startUpstream();
@@ -80,42 +100,68 @@ try {
   };
   await warmUp(FIRST_WARMUP_RATE, FIRST_WARMUP_S);
 
-  // Added latency at fixed rates, with CPU and RSS of the proxy over each run.
+  // Added latency at fixed rates.
   const latency = {};
   for (const rate of RATES) {
     latency[rate] = Object.fromEntries(names.map((n) => [n, []]));
     await warmUp(rate, WARMUP_S);
     for (let r = 0; r < ROUNDS; r++) {
-      const order = names.map((_, i) => names[(i + r) % names.length]);
-      for (const name of order) {
-        const s = subjects[name];
-        const before = processStats(s.pids);
-        const t0 = performance.now();
-        const run = await runOpenLoop({ origin: s.origin, path: s.path, headers: s.headers, rate, durationS: ROUND_S });
-        const seconds = (performance.now() - t0) / 1000;
-        const after = processStats(s.pids);
-        const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
-        latency[rate][name].push({
-          p50: run.latency.p50,
-          p90: run.latency.p90,
-          p99: run.latency.p99,
-          p999: run.latency.p999,
-          max: run.latency.max,
-          achievedRate: run.achievedRate,
-          ok: run.ok,
-          errors: run.errors,
-          statusCodes: run.statusCodes,
-          errorCodes: run.errorCodes,
-          cpuSeconds,
-          // CPU share of one core while serving this rate, scaled to 1000 req/s.
-          vcpuPer1000: s.pids.length === 0 ? null : (cpuSeconds / seconds) * (1000 / rate),
-          rssMB: s.pids.length === 0 ? null : after.rssBytes / 2 ** 20,
-          rssAnonMB: s.pids.length === 0 ? null : after.rssAnonBytes / 2 ** 20,
-        });
+      const round = Object.fromEntries(names.map((n) => [n, newRound()]));
+      for (let k = 0; k < SLICES; k++) {
+        const turn = r * SLICES + k;
+        for (const name of names.map((_, i) => names[(i + turn) % names.length])) {
+          const s = subjects[name];
+          const run = await runOpenLoop({
+            origin: s.origin,
+            path: s.path,
+            headers: s.headers,
+            rate,
+            durationS: SLICE_S,
+            warmupS: SLICE_WARMUP_S,
+          });
+          addSlice(round[name], run);
+        }
+      }
+      for (const name of names) {
+        const x = roundResult(round[name]);
+        latency[rate][name].push(x);
         console.log(
-          `${rate} req/s round ${r + 1}/${ROUNDS} ${name}: p50 ${run.latency.p50} ms p99 ${run.latency.p99} ms, ${run.ok} ok, ${run.errors} errors`,
+          `${rate} req/s round ${r + 1}/${ROUNDS} ${name}: p50 ${x.p50} ms p99 ${x.p99} ms, ${x.ok} ok, ${x.errors} errors`,
         );
       }
+    }
+  }
+
+  // CPU and RSS at 1000 req/s: runs of one proxy at a time, long enough that a run's start (a new
+  // generator's connections, caches gone cold while the others ran) counts for little.
+  const proxies = names.filter((n) => subjects[n].pids.length > 0);
+  const cpu = Object.fromEntries(proxies.map((n) => [n, []]));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of proxies.map((_, i) => proxies[(i + r) % proxies.length])) {
+      const s = subjects[name];
+      const before = processStats(s.pids);
+      const run = await runOpenLoop({
+        origin: s.origin,
+        path: s.path,
+        headers: s.headers,
+        rate: CPU_RATE,
+        durationS: CPU_S,
+        warmupS: CPU_WARMUP_S,
+      });
+      const after = processStats(s.pids);
+      const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
+      cpu[name].push({
+        cpuSeconds,
+        // CPU seconds per 1000 requests served, the warm-up's included: the share of one core it
+        // takes to serve 1000 req/s.
+        vcpuPer1000: (cpuSeconds / (run.sent + run.warmupSent)) * 1000,
+        rssMB: after.rssBytes / 2 ** 20,
+        rssAnonMB: after.rssAnonBytes / 2 ** 20,
+        errors: run.errors,
+      });
+      console.log(
+        `CPU round ${r + 1}/${ROUNDS} ${name}: ${((cpuSeconds / (run.sent + run.warmupSent)) * 1e6).toFixed(0)} µs per request`,
+      );
     }
   }
 
@@ -170,17 +216,24 @@ try {
       ]),
     ),
     throughput: Object.fromEntries(names.map((n) => [n, summarizeRounds(throughput[n].map((t) => t.rps))])),
+    cpu: Object.fromEntries(proxies.map((n) => [n, summarizeRounds(cpu[n])])),
   };
   const file = writeResult("sidecar-hop", {
     method: {
       upstream: upstream.kind,
       rates: RATES,
       rounds: ROUNDS,
-      roundSeconds: ROUND_S,
+      roundSeconds: SLICES * SLICE_S,
+      slices: SLICES,
+      sliceSeconds: SLICE_S,
+      sliceWarmupSeconds: SLICE_WARMUP_S,
       warmupSeconds: WARMUP_S,
       firstWarmupSeconds: FIRST_WARMUP_S,
       firstWarmupRate: FIRST_WARMUP_RATE,
       throughputSeconds: THROUGHPUT_S,
+      cpuRate: CPU_RATE,
+      cpuSeconds: CPU_S,
+      cpuWarmupSeconds: CPU_WARMUP_S,
       throughputConnections: THROUGHPUT_CONNECTIONS,
       tandem:
         "tandem sidecar, forward proxy on its API listener, token in Proxy-Authorization, upstream with default policies",
@@ -197,7 +250,7 @@ try {
     skipped,
     peers: { daprVcpuPer1000: 0.48, istioVcpuPer1000: 0.35 },
     targets: { addedP99MsAt1000: 0.5, maxRatioToNginxAdded: 2 },
-    rounds: { latency, added, throughput },
+    rounds: { latency, added, throughput, cpu },
     summary,
   });
   for (const rate of RATES) {
@@ -209,8 +262,8 @@ try {
             p50: summary.latency[rate][n].p50.median,
             p99: summary.latency[rate][n].p99.median,
             "added p99": summary.added[rate][n]?.p99.median,
-            "vCPU/1000": summary.latency[rate][n].vcpuPer1000?.median,
-            rssMB: summary.latency[rate][n].rssMB?.median,
+            "vCPU/1000": summary.cpu[n]?.vcpuPer1000?.median,
+            rssMB: summary.cpu[n]?.rssMB?.median,
           },
         ]),
       ),
@@ -220,4 +273,46 @@ try {
 } finally {
   for (const stop of stops.reverse()) await stop();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** One subject's part of a round: its slices' latencies in one histogram, their counts and CPU. */
+function newRound() {
+  return {
+    histogram: createLatencyHistogram(),
+    slices: 0,
+    completed: 0,
+    elapsedS: 0,
+    ok: 0,
+    errors: 0,
+    statusCodes: {},
+    errorCodes: {},
+  };
+}
+
+function addSlice(round, run) {
+  round.histogram.add(decodeHistogram(run.histogram));
+  round.slices++;
+  // A subject that falls behind takes longer than the slice to answer it: its achieved rate is lower.
+  round.completed += run.completed;
+  round.elapsedS += run.achievedRate > 0 ? run.completed / run.achievedRate : SLICE_S;
+  round.ok += run.ok;
+  round.errors += run.errors;
+  for (const [code, n] of Object.entries(run.statusCodes)) round.statusCodes[code] = (round.statusCodes[code] ?? 0) + n;
+  for (const [code, n] of Object.entries(run.errorCodes)) round.errorCodes[code] = (round.errorCodes[code] ?? 0) + n;
+}
+
+function roundResult(round) {
+  const l = histogramSummary(round.histogram);
+  return {
+    p50: l.p50,
+    p90: l.p90,
+    p99: l.p99,
+    p999: l.p999,
+    max: l.max,
+    achievedRate: Math.round((round.completed / round.elapsedS) * 10) / 10,
+    ok: round.ok,
+    errors: round.errors,
+    statusCodes: round.statusCodes,
+    errorCodes: round.errorCodes,
+  };
 }

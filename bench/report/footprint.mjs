@@ -141,7 +141,8 @@ ${num(s.underLoadAnonMB, 0)} MB at load. It runs from the CLI bundle, one module
 
 /** What nginx and HAProxy held at 1000 req/s in scenario 3, when it ran. */
 function peerRss(all) {
-  const at = all["sidecar-hop"]?.summary?.latency?.["1000"];
+  const hop = all["sidecar-hop"]?.summary;
+  const at = hop?.cpu ?? hop?.latency?.["1000"];
   if (at === undefined) return "";
   const peers = ["nginx", "HAProxy"].filter((n) => at[n]?.rssMB?.median !== undefined);
   const bare = at["bare Node proxy"]?.rssMB?.median;

@@ -43,7 +43,8 @@ token check, header filtering, the upstream's policies, the CLIENT span and the 
         ? " The bare Node proxy runs with Node's default flags, its garbage collection partly on helper threads: its total counts them."
         : ""
     }${yardsticksText(s, k, tandem)}`;
-    const hop = all?.["sidecar-hop"]?.summary?.latency?.["1000"];
+    const summary = all?.["sidecar-hop"]?.summary;
+    const hop = summary?.cpu ?? summary?.latency?.["1000"];
     const cpuTandem = hop?.[TANDEM]?.vcpuPer1000?.median;
     const cpuBare = hop?.[NODE_PROXY]?.vcpuPer1000?.median;
     if (cpuTandem !== undefined && cpuBare !== undefined) {

@@ -14,6 +14,7 @@ const WELL_UNDER = 0.5;
 export default function render(result) {
   const s = result.summary;
   const m = result.method;
+  const usage = (n) => usageOf(s, n);
   const rates = m.rates.map(String);
   const proxies = Object.keys(s.added[rates[0]] ?? {});
   const names = ["direct", ...proxies];
@@ -35,9 +36,9 @@ export default function render(result) {
     }
   }
   // Runs before the split into anonymous memory and mapped files have RSS only.
-  const anon = proxies.some((n) => s.latency["1000"]?.[n]?.rssAnonMB !== undefined);
+  const anon = proxies.some((n) => usage(n)?.rssAnonMB !== undefined);
   const cpuRows = proxies.map((n) => {
-    const at = s.latency["1000"]?.[n];
+    const at = usage(n);
     return [
       n,
       mmm(at?.vcpuPer1000, 3),
@@ -51,7 +52,7 @@ export default function render(result) {
 
   const at1000 = s.added["1000"] ?? {};
   const tandemP99 = at1000[TANDEM]?.p99.median;
-  const tandemCpu = s.latency["1000"]?.[TANDEM]?.vcpuPer1000?.median;
+  const tandemCpu = usage(TANDEM)?.vcpuPer1000?.median;
   const istio = result.peers.istioVcpuPer1000;
   const dapr = result.peers.daprVcpuPer1000;
   const p99Met = tandemP99 === undefined ? undefined : tandemP99 <= result.targets.addedP99MsAt1000;
@@ -86,7 +87,7 @@ export default function render(result) {
       `its maximum throughput is ${times(s.throughput[TANDEM].median / s.throughput[fastest].median)} ${fastest}'s (${num(s.throughput[TANDEM].median, 0)} against ${num(s.throughput[fastest].median, 0)} req/s)`,
     );
   const cpuPeer = peers
-    .map((n) => [n, s.latency["1000"]?.[n]?.vcpuPer1000?.median])
+    .map((n) => [n, usage(n)?.vcpuPer1000?.median])
     .filter(([, v]) => v !== undefined)
     .sort((x, y) => x[1] - y[1])[0];
   if (cpuPeer && tandemCpu !== undefined && tandemCpu > cpuPeer[1])
@@ -104,7 +105,11 @@ on the path then pays the same slow wake-ups, which narrows the ratios between t
       noisy += ` The bare Node proxy added ${num(floorAddedP99, 2)} ms at p99 in the same rounds, so the tail is not only the machine's:
 a process that needs more CPU per request (the sidecar) waits longer for a core on a busy machine, and its queue grows.`;
     noisy +=
-      " Judge the added p99 from a quiet machine; the p50s, the throughput and the CPU per request are steadier.";
+      m.sliceSeconds === undefined
+        ? " Judge the added p99 from a quiet machine; the p50s, the throughput and the CPU per request are steadier."
+        : ` The slices put that work on every subject alike, so the added p99s still compare the subjects, but each is the
+difference of two p99s of several milliseconds: tenths of a millisecond are within the noise here, and a quiet machine
+measures the tail better. The p50s, the throughput and the CPU per request are steadier.`;
   }
   const skipped = Object.entries(result.skipped ?? {}).map(([n, why]) => `${n}: ${why}`);
 
@@ -117,8 +122,7 @@ through three proxies on the same machine, in the same run:
 - **nginx**: ${m.nginx}.
 - **HAProxy**: ${m.haproxy}.
 ${m.nodeProxy ? `- **bare Node proxy**: ${m.nodeProxy}. Not a product: it shows what any proxy written in Node costs.\n` : ""}${m.sockets ? `- **sockets both ways**: ${m.sockets}.\n` : ""}${skipped.length > 0 ? `- Not measured: ${skipped.join("; ")}.\n` : ""}
-Latency at fixed rates: an open-loop generator (${m.generator}) sends ${rates.join(", ")} req/s, ${m.roundSeconds} s per round,
-${m.rounds} round(s) after a ${m.warmupSeconds} s warm-up, subjects in rotating order within a round${
+Latency at fixed rates: an open-loop generator (${m.generator}) sends ${rates.join(", ")} req/s, ${roundText(m)}${
     m.firstWarmupSeconds === undefined
       ? ""
       : `; before the first rate every subject is warmed up for ${m.firstWarmupSeconds} s at ${m.firstWarmupRate} req/s, since V8 takes
@@ -142,7 +146,11 @@ autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per
     m.cpu === "schedstat"
       ? "the CPU time of every thread of the proxy's processes (nginx's master and worker), in the scheduler's nanoseconds (`/proc/<pid>/task/<tid>/schedstat`),"
       : "user + system seconds of the proxy's processes (nginx's master and worker) from `/proc`, in clock ticks,"
-  } during the 1000 req/s runs, as a share of one core scaled to 1000 req/s
+  } ${
+    m.cpuSeconds === undefined
+      ? "during the 1000 req/s runs, as a share of one core scaled to 1000 req/s"
+      : `over runs of one proxy at a time at ${m.cpuRate} req/s (${m.cpuWarmupSeconds} s of warm-up and ${m.cpuSeconds} s, one per round, not sliced: a slice's start, on caches gone cold while the others ran, would count for more), per 1000 requests served`
+  }
 (vCPU per 1000 req/s); RSS at the end of those runs${
     anon
       ? `, and the anonymous part of it (the process's own memory, without the
@@ -162,7 +170,7 @@ ${table(["proxy", "vCPU per 1000 req/s", "RSS MB at 1000 req/s", ...(anon ? ["of
 
 Targets:
 
-- added p99 at most ${result.targets.addedP99MsAt1000} ms at 1000 req/s: ${verdict(p99Met)} (${num(tandemP99, 2)} ms);
+- added p99 at most ${result.targets.addedP99MsAt1000} ms at 1000 req/s: ${verdict(p99Met)} (${num(tandemP99, 2)} ms${directSpread(s)});
 - within ${ratioLimit}× nginx's added latency, at p50 and p99 at each rate where nginx's is above the
   noise (the spread of the direct call's percentile over the rounds): ${verdict(nginxMet)} (${nginxText});
 - CPU per 1000 req/s well under Dapr's published ${dapr} vCPU and Istio's ${istio} vCPU (here: at most
@@ -194,6 +202,18 @@ this hop.${nodeFloor(s, tandemCpu)}${socketsFloor(s)}${tailByCpu(s, proxies)}${n
     markdown,
     charts: { "sidecar-hop-latency.svg": latencyChart, "sidecar-hop-throughput.svg": throughputChart },
   };
+}
+
+/** How a round of the fixed rates is made: one run per subject, or slices of every subject in turn. */
+function roundText(m) {
+  if (m.sliceSeconds === undefined)
+    return `${m.roundSeconds} s per round,
+${m.rounds} round(s) after a ${m.warmupSeconds} s warm-up, subjects in rotating order within a round`;
+  return `${m.rounds} round(s) after a ${m.warmupSeconds} s warm-up. A round
+gives each subject ${m.roundSeconds} s, in ${m.slices} slices of ${m.sliceSeconds} s (each after ${m.sliceWarmupSeconds} s not recorded, a new generator's
+connections and the subject's caches), the subjects in turn, slice after slice, so that each one's slices are spread over
+the whole round: a burst of other work on the machine falls on every subject alike, where in runs of one subject after
+the other it fell on one subject's run and set its p99 (a subject's "added" p99 then ranged from -1 to +2 ms from one run to the next). A round's percentiles are those of its slices' latencies together`;
 }
 
 /**
@@ -234,12 +254,24 @@ function nginxRatio(s, rates, limit) {
   return { met: missed ? false : enough && judged.length > 0 ? true : undefined, text: parts.join("; ") };
 }
 
+/** A proxy's CPU and RSS at 1000 req/s: from runs of their own, or (older results) the latency runs at that rate. */
+function usageOf(s, name) {
+  return s.cpu?.[name] ?? s.latency["1000"]?.[name];
+}
+
+/** The direct call's own p99 at 1000 req/s and its spread over the rounds: how finely the run measures a tail. */
+function directSpread(s) {
+  const d = s.latency["1000"]?.direct?.p99;
+  if (d?.median === undefined || d.median === null) return "";
+  return `; the direct call's own p99 ${num(d.median, 2)} ms, ${num(d.min, 2)}..${num(d.max, 2)} over the rounds`;
+}
+
 /** Above this p99 of the direct call at 1000 req/s (ms), the page warns that the machine was busy. */
 const NOISY_DIRECT_P99_MS = 4;
 
 /** What the bare Node proxy says about the part of the sidecar's cost that is Node's own. */
 function nodeFloor(s, tandemCpu) {
-  const floor = s.latency["1000"]?.[NODE_PROXY]?.vcpuPer1000?.median;
+  const floor = usageOf(s, NODE_PROXY)?.vcpuPer1000?.median;
   if (floor === undefined || tandemCpu === undefined) return "";
   const us = (v) => (v * 1e6) / 1000;
   const share = Math.max(0, (tandemCpu - floor) / tandemCpu);
@@ -279,7 +311,7 @@ ${num(nginx, 3)} ms and the sidecar ${num(tandem, 3)} ms: ${
  */
 function tailByCpu(s, proxies) {
   const rows = proxies
-    .map((n) => [n, s.latency["1000"]?.[n]?.vcpuPer1000?.median, s.added["1000"]?.[n]?.p99.median])
+    .map((n) => [n, usageOf(s, n)?.vcpuPer1000?.median, s.added["1000"]?.[n]?.p99.median])
     .filter(([, cpu, p99]) => cpu !== undefined && cpu !== null && p99 !== undefined)
     .sort((x, y) => x[1] - y[1]);
   if (rows.length < 3) return "";

@@ -40,9 +40,9 @@ describe("the sidecar hop's verdicts", () => {
   it("meets the p99 target only when tandem's added p99 at 1000 req/s is at most 0.5 ms", () => {
     const result = committed("sidecar-hop");
     result.summary.added["1000"][TANDEM].p99.median = 0.62;
-    expect(p99Line(renderHop(result).markdown)).toContain("**missed** (0.62 ms)");
+    expect(p99Line(renderHop(result).markdown)).toContain("**missed** (0.62 ms;");
     result.summary.added["1000"][TANDEM].p99.median = 0.41;
-    expect(p99Line(renderHop(result).markdown)).toContain("**met** (0.41 ms)");
+    expect(p99Line(renderHop(result).markdown)).toContain("**met** (0.41 ms;");
   });
 
   it("judges the ratio to nginx only where nginx's added latency is above the direct call's spread", () => {
