@@ -66,6 +66,7 @@ export { CancelSignal } from "./internal/cancel-signal.js";
 export type { ChildTraceHeaders } from "./internal/child-trace-headers.js";
 export { CHILD_TRACE_HEADERS } from "./internal/child-trace-headers.js";
 export { connectionOptions, FieldLines } from "./internal/field-lines.js";
+export type { SeenNames } from "./internal/http-grammar.js";
 export {
   badFieldValue,
   fieldName,
@@ -73,6 +74,8 @@ export {
   HTTP_CHUNKED_LAST,
   HTTP_DIGITS,
   HTTP_TOKEN,
+  noteName,
+  seenName,
 } from "./internal/http-grammar.js";
 export { fillRandom, randomHex } from "./internal/random.js";
 export type { Problem } from "./problem.js";

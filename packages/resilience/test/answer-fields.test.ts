@@ -1,4 +1,4 @@
-import { FieldLines } from "@tandem/core";
+import { FieldLines, type SeenNames } from "@tandem/core";
 import { describe, expect, it } from "vitest";
 import { readAnswerFields } from "../src/http/h1/answer-fields.js";
 
@@ -21,7 +21,7 @@ describe("an answer's field lines", () => {
   });
 
   it("reads each head alike whatever names the heads before it gave", () => {
-    const seen: string[] = [];
+    const seen: SeenNames = [];
     const next = (...lines: string[]) =>
       readAnswerFields(`${STATUS}${lines.map((line) => `${line}\r\n`).join("")}`, STATUS.length, "header", seen);
     expect(next("Content-Type: a", "X: 1").headers).toEqual({ "content-type": "a", x: "1" });
@@ -45,6 +45,19 @@ describe("an answer's field lines", () => {
     expect(last.get("x")).toBe("12");
     // The last line without its CRLF ends with the text.
     expect(readAnswerFields("X-Longer: 13\r\nX: 14", 0, "header", seen).headers).toEqual({ "x-longer": "13", x: "14" });
+  });
+
+  it("reads the lines in the bytes given with the text, up to the text's end, and keeps no view of them", () => {
+    const seen: SeenNames = [];
+    const socket = Buffer.from("X-A: 1\r\n\r\n", "latin1");
+    expect(readAnswerFields("X-A: 1\r\n", 0, "header", seen, socket).headers).toEqual({ "x-a": "1" });
+    // The socket's buffer is written over by the next read: the names noted are copies.
+    socket.write("X-B: 2\r\n\r\n", "latin1");
+    expect(readAnswerFields("X-B: 2\r\n", 0, "header", seen, socket).headers).toEqual({ "x-b": "2" });
+    // A CR that ends the text is no line end, whatever byte follows it.
+    expect(() => readAnswerFields("X: 1\r", 0, "header", undefined, Buffer.from("X: 1\r\n"))).toThrow(
+      /X has a CR, LF or NUL/,
+    );
   });
 
   it("makes fields of names a plain object's prototype has", () => {

@@ -28,6 +28,53 @@ export function fieldName(name: string): string | undefined {
 }
 
 /**
+ * A reader's note, kept from one head to the next on a connection, of the names the last head
+ * gave line by line: per line the name lower-cased, then its bytes as written. A peer writes the
+ * same names in the same order message after message, and a name found where the last head had
+ * it is compared in its bytes, not cut out as a string, looked up and checked again.
+ */
+export type SeenNames = (string | Uint8Array)[];
+
+/** How many lines of a head a `SeenNames` keeps. */
+const SEEN_LINES = 32;
+
+/**
+ * The lower-cased name of the field line at `at` in `bytes`, when it is the name `seen` has for
+ * line `line` and a colon follows it before `end`; undefined otherwise. The colon is at `at` plus
+ * the name's length.
+ */
+export function seenName(
+  seen: SeenNames,
+  line: number,
+  bytes: Uint8Array,
+  at: number,
+  end: number,
+): string | undefined {
+  const key = seen[2 * line] as string | undefined;
+  if (key === undefined) return undefined;
+  const written = seen[2 * line + 1] as Uint8Array;
+  const n = written.length;
+  if (at + n >= end || bytes[at + n] !== 0x3a) return undefined;
+  for (let i = 0; i < n; i++) if (bytes[at + i] !== written[i]) return undefined;
+  return key;
+}
+
+/** Notes in `seen` that line `line` is named `key`, written as the bytes from `at` to `colon`. */
+export function noteName(
+  seen: SeenNames,
+  line: number,
+  key: string,
+  bytes: Uint8Array,
+  at: number,
+  colon: number,
+): void {
+  if (line >= SEEN_LINES) return;
+  seen[2 * line] = key;
+  // A copy: `bytes` may be a view of a buffer the socket reuses.
+  seen[2 * line + 1] = new Uint8Array(bytes.subarray(at, colon));
+}
+
+/**
  * Whether `value` holds a character a field value may not: a control character other than a
  * tab, DEL, or anything beyond latin1 (RFC 9110 5.5 allows visible characters, blanks and
  * obs-text). A loop, cheaper than a regular expression for the short values of most headers.

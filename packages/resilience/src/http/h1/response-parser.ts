@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { HTTP_DIGITS as DIGITS, type FieldLines, HTTP_CHUNKED_LAST } from "@tandem/core";
+import { HTTP_DIGITS as DIGITS, type FieldLines, HTTP_CHUNKED_LAST, type SeenNames } from "@tandem/core";
 import { answerError as headError, quote, readAnswerFields } from "./answer-fields.js";
 import { Http1Error } from "./http1-error.js";
 
@@ -62,7 +62,7 @@ export class ResponseParser {
   /** The answer's `Keep-Alive` header: how long the upstream keeps the connection. */
   keepAliveHint: string | undefined;
   /** The names the last head gave, line by line: see `readAnswerFields`. */
-  readonly #seen: string[] = [];
+  readonly #seen: SeenNames = [];
 
   /** Readies the parser for the answer to the request just sent. */
   expect(sink: ResponseSink, head: boolean): void {
@@ -181,18 +181,19 @@ export class ResponseParser {
     const consumedBefore = this.#head === undefined ? 0 : this.#head.length;
     this.#head = undefined;
     // With the last line's CRLF: every line of the text ends with one.
-    this.#parseHead(head.toString("latin1", 0, end + 2));
+    this.#parseHead(head, head.toString("latin1", 0, end + 2));
     return at + (end + 4 - consumedBefore);
   }
 
-  #parseHead(text: string): void {
+  /** `text`: the head's lines, each with its CRLF, decoded from `bytes` (the head and what follows). */
+  #parseHead(bytes: Buffer, text: string): void {
     const lineEnd = text.indexOf("\r\n");
     const statusLine = text.slice(0, lineEnd);
     const status = STATUS_LINE.exec(statusLine);
     if (status === null) throw headError(`the status line ${quote(statusLine)} is not HTTP/1.0 or HTTP/1.1`);
     const statusCode = Number(status[2]);
     const http10 = status[1] === "0";
-    const head = readAnswerFields(text, lineEnd + 2, "header", this.#seen);
+    const head = readAnswerFields(text, lineEnd + 2, "header", this.#seen, bytes);
     if (statusCode < 200) {
       if (statusCode === 101) throw headError("the upstream switched protocols (101) without being asked to");
       // 100 Continue, 103 Early Hints: the answer is still to come.
