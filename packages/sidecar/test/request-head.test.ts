@@ -1,3 +1,4 @@
+import type { SeenNames } from "@tandem/core";
 import { describe, expect, it } from "vitest";
 import { type RequestHead, readRequestHead } from "../src/internal/front/request-head.js";
 
@@ -17,6 +18,43 @@ describe("the proxy front's request reader", () => {
       bytes("POST http://payments/charge HTTP/1.1", "Host: payments", "X-Note:  a b \t", "Content-Length: 3").length,
     );
     expect(head.headers).toEqual({ host: "payments", "x-note": "a b", "content-length": "3" });
+  });
+
+  it("reads each line whole: no header line, a colon in a value, an empty value, a hundred lines", () => {
+    expect(read("GET http://a/ HTTP/1.1")).toMatchObject({ url: "http://a/", headers: {} });
+    expect(read("GET http://a/ HTTP/1.1", "X-Url: http://b:80/c", "X-Empty:", "X-Last: z").headers).toEqual({
+      "x-url": "http://b:80/c",
+      "x-empty": "",
+      "x-last": "z",
+    });
+    const hundred = Array.from({ length: 100 }, (_, i) => `X-${i}: ${i}`);
+    const headers = read("GET http://a/ HTTP/1.1", ...hundred).headers;
+    expect(Object.keys(headers)).toHaveLength(100);
+    expect(headers["x-99"]).toBe("99");
+    // A head cut short after many lines, then a shorter one: each read on its own.
+    expect(readRequestHead(Buffer.from(`GET http://a/ HTTP/1.1\r\n${hundred.join("\r\n")}\r\n`))).toBe("more");
+    expect(read("GET http://a/ HTTP/1.1", "Host: a").headers).toEqual({ host: "a" });
+  });
+
+  it("reads each head of a connection alike whatever names the heads before it gave", () => {
+    const seen: SeenNames = [];
+    const next = (...lines: string[]) => readRequestHead(bytes(...lines), seen);
+    const first = next("GET http://a/ HTTP/1.1", "Host: a", "X-Id: 1");
+    expect(first).toMatchObject({ headers: { host: "a", "x-id": "1" } });
+    expect(next("GET http://a/ HTTP/1.1", "Host: b", "X-Id: 2")).toMatchObject({ headers: { host: "b", "x-id": "2" } });
+    // Other names where the last head had these: longer, shorter, another case, no colon after.
+    expect(next("GET http://a/ HTTP/1.1", "Hostname: c", "X-I: 3")).toMatchObject({
+      headers: { hostname: "c", "x-i": "3" },
+    });
+    expect(next("GET http://a/ HTTP/1.1", "HOSTNAME: d", "x-i: 4", "X-More: 5")).toMatchObject({
+      headers: { hostname: "d", "x-i": "4", "x-more": "5" },
+    });
+    expect(next("GET http://a/ HTTP/1.1", "HOSTNAMES: e")).toMatchObject({ headers: { hostnames: "e" } });
+    expect(next("GET http://a/ HTTP/1.1", "HOSTNAMES e")).toBeUndefined();
+    // A name noted is still refused given twice, and one given as the noted one with a blank.
+    expect(next("GET http://a/ HTTP/1.1", "HOSTNAMES: f", "hostnames: g")).toBeUndefined();
+    expect(next("GET http://a/ HTTP/1.1", "HOSTNAMES : h")).toBeUndefined();
+    expect(next("GET http://a/ HTTP/1.1", "HOSTNAMES: i")).toMatchObject({ headers: { hostnames: "i" } });
   });
 
   it("leaves to Node what it does not read the way Node reads it", () => {

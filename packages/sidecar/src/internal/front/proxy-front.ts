@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, Server } from "node:http";
 import type { Socket } from "node:net";
-import type { ProxyIncoming, ProxyTarget } from "@tandem/core";
+import type { ProxyIncoming, ProxyTarget, SeenNames } from "@tandem/core";
 import { answerClientError } from "../io.js";
 import { type AnswerSink, FrontResponse } from "./front-response.js";
 import { type RequestHead, readRequestHead } from "./request-head.js";
@@ -176,6 +176,8 @@ class FrontConnection implements AnswerSink {
   #target: ProxyTarget | undefined;
   #response: FrontResponse | undefined;
   #ended = false;
+  /** The names the last head on this connection gave, line by line: see `readRequestHead`. */
+  readonly #seen: SeenNames = [];
 
   constructor(front: ProxyFront, socket: Socket) {
     this.#front = front;
@@ -293,7 +295,7 @@ class FrontConnection implements AnswerSink {
   #advance(): void {
     const buffer = this.#buffer as Buffer;
     if (this.#phase === HEAD) {
-      const head = readRequestHead(buffer);
+      const head = readRequestHead(buffer, this.#seen);
       if (head === "more") return;
       const target = head === undefined ? undefined : this.#front.handler.accept(head);
       if (head === undefined || target === undefined) {

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { fieldName, fieldValue, HTTP_DIGITS } from "@tandem/core";
+import { fieldName, fieldValue, HTTP_DIGITS, noteName, type SeenNames, seenName } from "@tandem/core";
 
 /** The methods the front serves; llhttp knows more, and a request with any other goes to Node. */
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
@@ -29,7 +29,9 @@ export interface RequestHead {
 /**
  * Reads the request head at the start of `buffer`, for the front to serve: `"more"` when the head
  * is not complete yet, `undefined` when the front leaves the request to Node's HTTP server, which
- * answers it as it always did (Node then reads the same bytes again).
+ * answers it as it always did (Node then reads the same bytes again). `seen`: the connection's
+ * note of the names its last head gave, line by line (a client sends the same names request after
+ * request).
  *
  * The front takes only what it reads in one way that Node also reads in that way: an HTTP/1.1
  * request of a method Node knows, an absolute `http://` target of visible ASCII, CRLF line ends,
@@ -38,7 +40,7 @@ export interface RequestHead {
  * `keep-alive`, and one plain `Content-Length`. Anything else is Node's to accept or refuse, so
  * the front never accepts a request Node would refuse, nor reads one differently.
  */
-export function readRequestHead(buffer: Buffer): RequestHead | "more" | undefined {
+export function readRequestHead(buffer: Buffer, seen?: SeenNames): RequestHead | "more" | undefined {
   // Whatever is not a proxied request (the sidecar's own API, bytes that are not HTTP at all) is
   // recognised by its first bytes, and goes to Node at once.
   const space = methodEnd(buffer);
@@ -51,8 +53,9 @@ export function readRequestHead(buffer: Buffer): RequestHead | "more" | undefine
   if (end === MORE) return "more";
   if (end < 0 || end + 4 > MAX_HEAD_BYTES) return undefined;
   const head = buffer.toString("latin1", 0, end);
-  const lineEnd = head.indexOf("\r\n");
-  const line = lineEnd === -1 ? head : head.slice(0, lineEnd);
+  const lines = lineCount;
+  const lineEnd = lines === 0 ? end : (LINE_ENDS[0] as number);
+  const line = lines === 0 ? head : head.slice(0, lineEnd);
   const method = line.slice(0, space);
   const versionAt = line.lastIndexOf(" ");
   if (!METHODS.has(method) || versionAt <= space || line.slice(versionAt + 1) !== "HTTP/1.1") return undefined;
@@ -62,17 +65,23 @@ export function readRequestHead(buffer: Buffer): RequestHead | "more" | undefine
   // cost). A name the prototype has (`__proto__`, `constructor`) reads as given twice, and the
   // request goes to Node.
   const headers: IncomingHttpHeaders = {};
-  let count = 0;
   let bodyBytes = 0;
-  for (let at = lineEnd; at !== -1; ) {
-    const next = head.indexOf("\r\n", at + 2);
-    const field = next === -1 ? head.slice(at + 2) : head.slice(at + 2, next);
-    at = next;
-    const colon = field.indexOf(":");
-    if (colon <= 0 || ++count > MAX_HEADERS) return undefined;
-    const name = fieldName(field.slice(0, colon));
-    if (name === undefined || headers[name] !== undefined) return undefined;
-    const value = fieldValue(field, colon + 1, field.length);
+  if (lines > MAX_HEADERS) return undefined;
+  // Each header line, from the CRLF before it to the one after it (the head's end after the last).
+  for (let k = 0; k < lines; k++) {
+    const from = (LINE_ENDS[k] as number) + 2;
+    const to = k + 1 < lines ? (LINE_ENDS[k + 1] as number) : end;
+    let name = seen === undefined ? undefined : seenName(seen, k, buffer, from, to);
+    let colon = name === undefined ? from : from + name.length;
+    if (name === undefined) {
+      while (colon < to && buffer[colon] !== 0x3a) colon++;
+      if (colon === from || colon === to) return undefined;
+      name = fieldName(head.slice(from, colon));
+      if (name === undefined) return undefined;
+      if (seen !== undefined) noteName(seen, k, name, buffer, from, colon);
+    }
+    if (headers[name] !== undefined) return undefined;
+    const value = fieldValue(head, colon + 1, to);
     switch (name) {
       case "transfer-encoding":
       case "expect":
@@ -83,7 +92,7 @@ export function readRequestHead(buffer: Buffer): RequestHead | "more" | undefine
         break;
       case "content-length":
         // Node's parser takes spaces after the digits, not tabs.
-        if (!HTTP_DIGITS.test(value) || field.includes("\t")) return undefined;
+        if (!HTTP_DIGITS.test(value) || head.slice(colon, to).includes("\t")) return undefined;
         bodyBytes = Number(value);
         break;
     }
@@ -102,6 +111,7 @@ export function readRequestHead(buffer: Buffer): RequestHead | "more" | undefine
  */
 function headEnd(bytes: Buffer): number {
   const length = bytes.length;
+  lineCount = 0;
   for (let i = 0; i < length; i++) {
     if (i >= MAX_HEAD_BYTES) return NOT_PLAIN;
     const c = bytes[i] as number;
@@ -110,10 +120,22 @@ function headEnd(bytes: Buffer): number {
     if (i + 1 === length) return MORE;
     if (bytes[i + 1] !== 0x0a) return NOT_PLAIN;
     if (i + 3 < length && bytes[i + 2] === 0x0d && bytes[i + 3] === 0x0a) return i;
+    // A line end, not the head's: past the most lines the front reads, the count stops growing
+    // (and the head goes to Node, for its header count).
+    if (lineCount < LINE_ENDS.length) LINE_ENDS[lineCount] = i;
+    lineCount++;
     i++;
   }
   return MORE;
 }
+
+/**
+ * Where `headEnd` found each line end but the head's last (the request line's first), and how
+ * many: its one pass over the bytes finds them, so the lines are not searched for again. Written
+ * by each call, read right after it: one request head is read at a time.
+ */
+const LINE_ENDS = new Int32Array(MAX_HEADERS + 2);
+let lineCount = 0;
 
 /** A target holds visible ASCII: no blank, no control character, no obs-text. */
 function visibleAscii(text: string): boolean {
