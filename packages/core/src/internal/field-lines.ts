@@ -73,8 +73,11 @@ export class FieldLines {
     if (this.#headers !== undefined) return this.#headers[name];
     let found: string | string[] | undefined;
     const names = this.#names;
+    const length = name.length;
     for (let i = 0; i < names.length; i++) {
-      if (names[i] === name) found = withValue(found, this.#value(i));
+      // The lengths first: most names differ in length, and comparing two lengths needs no call.
+      const other = names[i] as string;
+      if (other.length === length && other === name) found = withValue(found, this.#value(i));
     }
     return found;
   }
