@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { headEnd, ResponseParser } from "../src/http/h1/response-parser.js";
+import { headEnd, ResponseParser, statusLine } from "../src/http/h1/response-parser.js";
 
 interface Seen {
   heads: { statusCode: number; headers: IncomingHttpHeaders; statusText: string }[];
@@ -158,6 +158,42 @@ describe("ResponseParser", () => {
     );
     expect(headEnd(Buffer.from("\r\n\n\r\n\r\r\n\r\n"), 0)).toBe(6);
     expect(headEnd(Buffer.from("ab\r\n\r\n"), 3)).toBe(-1);
+  });
+
+  it("reads a status line as RFC 9112's grammar does, checked against a regular expression of it", () => {
+    const GRAMMAR = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
+    const part = (...choices: string[]) => fc.constantFrom(...choices);
+    const lines = fc
+      .tuple(
+        part("HTTP/1.1", "HTTP/1.0", "HTTP/1.2", "HTTP/2", "http/1.1", "HTTP/1.1 ", ""),
+        part(" ", "", "  ", "\t"),
+        fc.array(part("0", "2", "9", ":", "/", "x", " "), { maxLength: 4 }),
+        part("", " ", "\t", "\r"),
+        fc.array(part("OK", " ", "\r", "\n", "\t", "\u00e9", "x"), { maxLength: 4 }),
+      )
+      .map(
+        ([version, blank, digits, separator, text]) =>
+          `${version}${blank}${digits.join("")}${separator}${text.join("")}`,
+      );
+    fc.assert(
+      fc.property(lines, (line) => {
+        const match = GRAMMAR.exec(line);
+        const read = statusLine(Buffer.from(line, "latin1"), line, line.length);
+        expect(read).toEqual(match === null ? undefined : { code: Number(match[2]), text: match[3] ?? "" });
+      }),
+      { numRuns: 20000 },
+    );
+    for (const [line, code] of [
+      ["HTTP/1.1 200 OK", 200],
+      ["HTTP/1.0 404", 404],
+      ["HTTP/1.1 599 ", 599],
+      ["HTTP/1.1 200 200 OK", 200],
+    ] as const) {
+      expect(statusLine(Buffer.from(line), line, line.length)?.code, line).toBe(code);
+    }
+    for (const line of ["HTTP/1.1 20 OK", "HTTP/1.1 2000", "HTTP/1.1  200 OK", "HTTP/1.2 200 OK", "HTTP/1.1 200\tOK"]) {
+      expect(statusLine(Buffer.from(line), line, line.length), line).toBeUndefined();
+    }
   });
 
   it("keeps the status text and takes a status line without one", () => {

@@ -18,7 +18,6 @@ const MAX_HEAD_BYTES = 64 * 1024;
 /** The largest chunk-size line (with its extensions) or trailer section taken. */
 const MAX_LINE_BYTES = 16 * 1024;
 
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: ([^\r\n]*))?$/;
 const CHUNK_SIZE = /^([0-9A-Fa-f]{1,15})[ \t]*(?:;.*)?$/;
 const NO_TRAILERS: Record<string, string | string[]> = Object.freeze({}) as Record<string, string | string[]>;
 
@@ -188,11 +187,11 @@ export class ResponseParser {
   /** `text`: the head's lines, each with its CRLF, decoded from `bytes` (the head and what follows). */
   #parseHead(bytes: Buffer, text: string): void {
     const lineEnd = text.indexOf("\r\n");
-    const statusLine = text.slice(0, lineEnd);
-    const status = STATUS_LINE.exec(statusLine);
-    if (status === null) throw headError(`the status line ${quote(statusLine)} is not HTTP/1.0 or HTTP/1.1`);
-    const statusCode = Number(status[2]);
-    const http10 = status[1] === "0";
+    const status = statusLine(bytes, text, lineEnd);
+    if (status === undefined)
+      throw headError(`the status line ${quote(text.slice(0, lineEnd))} is not HTTP/1.0 or HTTP/1.1`);
+    const statusCode = status.code;
+    const http10 = bytes[7] === 0x30;
     const head = readAnswerFields(text, lineEnd + 2, "header", this.#seen, bytes);
     if (statusCode < 200) {
       if (statusCode === 101) throw headError("the upstream switched protocols (101) without being asked to");
@@ -223,7 +222,7 @@ export class ResponseParser {
       this.#state = State.UntilClose;
       this.keepAlive = false;
     }
-    this.#sink?.head(statusCode, head, status[3] ?? "");
+    this.#sink?.head(statusCode, head, status.text);
     if (this.#state === State.Done) this.#finish(NO_TRAILERS);
   }
 
@@ -270,6 +269,34 @@ function addFields(fields: IncomingHttpHeaders, into: Record<string, string | st
     else into[key] = [...(Array.isArray(seen) ? seen : [seen]), ...(Array.isArray(value) ? value : [value])];
   }
 }
+
+/**
+ * The status code and text of the status line that ends at `lineEnd` (`text` is `bytes` decoded),
+ * when it is `HTTP/1.0` or `HTTP/1.1`, a space, three digits, and nothing more or a space and a
+ * text without CR or LF (RFC 9112 §4); undefined otherwise. Read in the bytes: a regular
+ * expression's match costs an array and its strings for every answer.
+ */
+export function statusLine(
+  bytes: Uint8Array,
+  text: string,
+  lineEnd: number,
+): { code: number; text: string } | undefined {
+  if (lineEnd < 12 || (lineEnd > 12 && bytes[12] !== 0x20)) return undefined;
+  for (let i = 0; i < 7; i++) if (bytes[i] !== HTTP_1[i]) return undefined;
+  const minor = bytes[7] as number;
+  if ((minor !== 0x30 && minor !== 0x31) || bytes[8] !== 0x20) return undefined;
+  let code = 0;
+  for (let i = 9; i < 12; i++) {
+    const digit = (bytes[i] as number) - 0x30;
+    if (digit < 0 || digit > 9) return undefined;
+    code = code * 10 + digit;
+  }
+  for (let i = 13; i < lineEnd; i++) if (bytes[i] === 0x0d || bytes[i] === 0x0a) return undefined;
+  return { code, text: lineEnd > 13 ? text.slice(13, lineEnd) : "" };
+}
+
+/** `HTTP/1.`, as bytes. */
+const HTTP_1 = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e];
 
 /**
  * Where the first CRLF CRLF at or after `from` in `bytes` starts, or -1. A loop rather than
