@@ -2,9 +2,6 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { HeadLines } from "../contract/concern.js";
 import { fieldValue } from "./http-grammar.js";
 
-// Connection options that name no field (RFC 9110 7.6.1): most messages say only one of these.
-const PLAIN_CONNECTION = new Set(["keep-alive", "close"]);
-
 /**
  * The field lines of a message's head as they arrived, checked by the reader that found them
  * (the upstream client's answer reader, the sidecar's proxy front), and made into an object only
@@ -133,7 +130,9 @@ function withValue(values: string | string[] | undefined, value: string): string
  * this hop only. Undefined when it gives only `keep-alive` or `close`, as most do.
  */
 export function connectionOptions(value: string | string[] | undefined): string[] | undefined {
-  if (value === undefined || (typeof value === "string" && PLAIN_CONNECTION.has(value))) return undefined;
+  // Options that name no field: most messages say only one of these. Compared, not looked up in
+  // a set: a value read from a message is a new string, which a lookup would hash first.
+  if (value === undefined || value === "keep-alive" || value === "close") return undefined;
   return String(value)
     .toLowerCase()
     .split(/\s*,\s*/);
