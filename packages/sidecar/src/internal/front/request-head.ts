@@ -120,8 +120,8 @@ function headEnd(bytes: Buffer): number {
     if (i + 1 === length) return MORE;
     if (bytes[i + 1] !== 0x0a) return NOT_PLAIN;
     if (i + 3 < length && bytes[i + 2] === 0x0d && bytes[i + 3] === 0x0a) return i;
-    // A line end, not the head's: past the most lines the front reads, the count stops growing
-    // (and the head goes to Node, for its header count).
+    // A line end, not the head's: noted up to a little past the most lines the front reads; the
+    // count goes on, and a head with more lines goes to Node.
     if (lineCount < LINE_ENDS.length) LINE_ENDS[lineCount] = i;
     lineCount++;
     i++;
