@@ -109,7 +109,7 @@ try {
       const round = Object.fromEntries(names.map((n) => [n, newRound()]));
       for (let k = 0; k < SLICES; k++) {
         const turn = r * SLICES + k;
-        for (const name of names.map((_, i) => names[(i + turn) % names.length])) {
+        for (const name of rotated(names, turn)) {
           const s = subjects[name];
           const run = await runOpenLoop({
             origin: s.origin,
@@ -137,7 +137,7 @@ try {
   const proxies = names.filter((n) => subjects[n].pids.length > 0);
   const cpu = Object.fromEntries(proxies.map((n) => [n, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    for (const name of proxies.map((_, i) => proxies[(i + r) % proxies.length])) {
+    for (const name of rotated(proxies, r)) {
       const s = subjects[name];
       const before = processStats(s.pids);
       const run = await runOpenLoop({
@@ -150,18 +150,17 @@ try {
       });
       const after = processStats(s.pids);
       const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
+      // CPU seconds per request served, the warm-up's included.
+      const perRequest = cpuSeconds / (run.sent + run.warmupSent);
       cpu[name].push({
         cpuSeconds,
-        // CPU seconds per 1000 requests served, the warm-up's included: the share of one core it
-        // takes to serve 1000 req/s.
-        vcpuPer1000: (cpuSeconds / (run.sent + run.warmupSent)) * 1000,
+        // CPU seconds per 1000 requests: the share of one core it takes to serve 1000 req/s.
+        vcpuPer1000: perRequest * 1000,
         rssMB: after.rssBytes / 2 ** 20,
         rssAnonMB: after.rssAnonBytes / 2 ** 20,
         errors: run.errors,
       });
-      console.log(
-        `CPU round ${r + 1}/${ROUNDS} ${name}: ${((cpuSeconds / (run.sent + run.warmupSent)) * 1e6).toFixed(0)} µs per request`,
-      );
+      console.log(`CPU round ${r + 1}/${ROUNDS} ${name}: ${(perRequest * 1e6).toFixed(0)} µs per request`);
     }
   }
 
@@ -275,11 +274,10 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** One subject's part of a round: its slices' latencies in one histogram, their counts and CPU. */
+/** One subject's part of a round: its slices' latencies in one histogram, and their counts. */
 function newRound() {
   return {
     histogram: createLatencyHistogram(),
-    slices: 0,
     completed: 0,
     elapsedS: 0,
     ok: 0,
@@ -291,7 +289,6 @@ function newRound() {
 
 function addSlice(round, run) {
   round.histogram.add(decodeHistogram(run.histogram));
-  round.slices++;
   // A subject that falls behind takes longer than the slice to answer it: its achieved rate is lower.
   round.completed += run.completed;
   round.elapsedS += run.achievedRate > 0 ? run.completed / run.achievedRate : SLICE_S;
@@ -315,4 +312,9 @@ function roundResult(round) {
     statusCodes: round.statusCodes,
     errorCodes: round.errorCodes,
   };
+}
+
+/** `list` from its `by`-th item on, then its first ones: each subject goes first in turn. */
+function rotated(list, by) {
+  return list.map((_, i) => list[(i + by) % list.length]);
 }
