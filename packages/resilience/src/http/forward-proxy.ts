@@ -2,12 +2,15 @@ import { propagation, ROOT_CONTEXT } from "@opentelemetry/api";
 import {
   connectionOptions,
   type ProxyIncoming,
+  type ProxyOutgoing,
   type ProxyRequest,
   payloadTooLarge,
   TandemError,
   type UpstreamRequest,
 } from "@tandem/core";
 import type { LocalHttp } from "./local-http.js";
+import type { RelayResponse } from "./relay-body.js";
+import type { AnswerWriter } from "./upstream.js";
 
 // Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never forwarded.
 const HOP_BY_HOP = new Set([
@@ -112,26 +115,76 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
       signal,
     };
     if (hasBody(req)) request.body = await requestBody(req, maxBodyBytes);
-    const response = await upstream.relay(request, parent);
-    // The answer's header lines go on as they came where the writer takes them so (the proxy
-    // front does): no object of them is made, copied and written out again.
-    const head = response.head;
-    const dropped = head.get("transfer-encoding") === undefined ? NOT_FORWARDED : NOT_FORWARDED_CHUNKED;
-    const lines = res.writeHeadLines === undefined ? undefined : head.forwarded(dropped);
-    if (lines !== undefined) {
-      res.writeHeadLines?.(response.statusCode, lines);
-      await response.body.pipeTo(res);
-      return;
+    const answer = new ProxyAnswer(res);
+    let response: RelayResponse;
+    try {
+      response = await upstream.relay(request, parent, answer);
+    } catch (error) {
+      answer.abandon();
+      throw error;
     }
-    const out: Record<string, string | string[]> = {};
-    const answered = response.headers;
-    const answerNamed = connectionOptions(answered.connection);
-    for (const key in answered) {
-      const value = answered[key];
-      if (value === undefined || dropped.has(key) || answerNamed?.includes(key) === true) continue;
-      out[key] = value;
-    }
-    res.writeHead(response.statusCode, out);
-    await response.body.pipeTo(res);
+    await answer.sent(response);
   };
+}
+
+/**
+ * The answer of one forward-proxy request, written to its client as soon as the pipeline has it
+ * (`AnswerWriter`), or else once `relay` resolves. Writing it throws nothing into the pipeline: a
+ * failure is kept for the proxy to throw.
+ */
+class ProxyAnswer implements AnswerWriter {
+  readonly #res: ProxyOutgoing;
+  #piped: Promise<void> | undefined;
+  #error: unknown;
+  #failed = false;
+
+  constructor(res: ProxyOutgoing) {
+    this.#res = res;
+  }
+
+  answer(response: RelayResponse): void {
+    try {
+      this.#piped = writeAnswer(this.#res, response);
+    } catch (error) {
+      this.#failed = true;
+      this.#error = error;
+    }
+  }
+
+  /** Settles once the client has `response` (the request's final answer) whole. */
+  sent(response: RelayResponse): Promise<void> {
+    if (this.#piped === undefined && !this.#failed) this.answer(response);
+    if (this.#failed) return Promise.reject(this.#error);
+    return this.#piped as Promise<void>;
+  }
+
+  /** The pipeline failed after all: a body still being written is left to fail unheard. */
+  abandon(): void {
+    this.#piped?.catch(() => {});
+  }
+}
+
+/**
+ * Writes the answer's head to the client and pipes its body after it. The answer's header lines
+ * go on as they came where the writer takes them so (the proxy front does): no object of them is
+ * made, copied and written out again.
+ */
+function writeAnswer(res: ProxyOutgoing, response: RelayResponse): Promise<void> {
+  const head = response.head;
+  const dropped = head.get("transfer-encoding") === undefined ? NOT_FORWARDED : NOT_FORWARDED_CHUNKED;
+  const lines = res.writeHeadLines === undefined ? undefined : head.forwarded(dropped);
+  if (lines !== undefined) {
+    res.writeHeadLines?.(response.statusCode, lines);
+    return response.body.pipeTo(res);
+  }
+  const out: Record<string, string | string[]> = {};
+  const answered = response.headers;
+  const answerNamed = connectionOptions(answered.connection);
+  for (const key in answered) {
+    const value = answered[key];
+    if (value === undefined || dropped.has(key) || answerNamed?.includes(key) === true) continue;
+    out[key] = value;
+  }
+  res.writeHead(response.statusCode, out);
+  return response.body.pipeTo(res);
 }

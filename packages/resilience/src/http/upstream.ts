@@ -95,6 +95,21 @@ interface Outgoing {
   start: number;
   /** The answer's body is relayed (`relay`), not read through a stream (`request`). */
   relay: boolean;
+  /** Attempts the request may make: the last one's answer is final, whatever its status. */
+  attempts: number;
+  /** Told of the final answer as soon as an attempt has it (`relay`'s caller), until then. */
+  writer: AnswerWriter | undefined;
+}
+
+/**
+ * Who a relayed answer goes to: told of the answer the request ends with as soon as an attempt
+ * has it, before the pipeline's bookkeeping of it (the breaker, outlier detection, the latency
+ * window, the span, the duration histogram), so that the answer's way to the client does not wait
+ * for that work. Not told of an answer that is retried, nor in a hedged race (the race decides).
+ */
+export interface AnswerWriter {
+  /** `response` is final: `relay` resolves with it. Called once at most; must not throw. */
+  answer(response: RelayResponse): void;
 }
 
 /** An answer: undici's (a readable body) for `request`, or one whose body is relayed for `relay`. */
@@ -193,22 +208,22 @@ export class Upstream {
    * on as it arrives (the forward proxy): its body is written straight to a client
    * (`body.pipeTo(res)`), with no readable stream in between.
    */
-  relay(request: UpstreamRequest, parent: Context): Promise<RelayResponse> {
-    return this.#run(request, parent, true) as Promise<RelayResponse>;
+  relay(request: UpstreamRequest, parent: Context, writer?: AnswerWriter): Promise<RelayResponse> {
+    return this.#run(request, parent, true, writer) as Promise<RelayResponse>;
   }
 
   /** Waits for the first DNS answer of a `dns:` upstream, if it is still to come, then admits the request. */
-  #run(request: UpstreamRequest, parent: Context, relay: boolean): Promise<Answer> {
+  #run(request: UpstreamRequest, parent: Context, relay: boolean, writer?: AnswerWriter): Promise<Answer> {
     const resolving = this.#dns?.ready(this.#rt.now());
-    if (resolving !== undefined) return resolving.then(() => this.#admit(request, parent, relay));
-    return this.#admit(request, parent, relay);
+    if (resolving !== undefined) return resolving.then(() => this.#admit(request, parent, relay, writer));
+    return this.#admit(request, parent, relay, writer);
   }
 
   /**
    * The rate limit and the bulkhead, then the request. Not an async function: a request let in
    * at once costs no promise or suspended frame of its own here, only `#send`'s.
    */
-  #admit(request: UpstreamRequest, parent: Context, relay: boolean): Promise<Answer> {
+  #admit(request: UpstreamRequest, parent: Context, relay: boolean, writer: AnswerWriter | undefined): Promise<Answer> {
     // One clock reading for the rate limit, the deadline, the retry budget and the first attempt.
     const now = this.#rt.now();
     if (this.#rate !== undefined) {
@@ -219,15 +234,15 @@ export class Upstream {
       }
     }
     const bulkhead = this.#bulkhead;
-    if (bulkhead === undefined) return this.#send(request, parent, now, relay, undefined);
+    if (bulkhead === undefined) return this.#send(request, parent, now, relay, writer, undefined);
     const entered = bulkhead.enter();
-    if (entered === true) return this.#send(request, parent, now, relay, bulkhead);
+    if (entered === true) return this.#send(request, parent, now, relay, writer, bulkhead);
     if (entered === false) {
       this.#rt.events.rejected("bulkhead");
       return Promise.reject(new BulkheadRejectedError(this.name, bulkhead.maxConcurrent, bulkhead.maxQueued));
     }
     return this.#queued(entered, request.signal).then(() =>
-      this.#send(request, parent, this.#rt.now(), relay, bulkhead),
+      this.#send(request, parent, this.#rt.now(), relay, writer, bulkhead),
     );
   }
 
@@ -237,6 +252,7 @@ export class Upstream {
     parent: Context,
     now: number,
     relay: boolean,
+    writer: AnswerWriter | undefined,
     bulkhead: Bulkhead | undefined,
   ): Promise<Answer> {
     try {
@@ -252,6 +268,8 @@ export class Upstream {
       const deadline = now + this.settings.timeout.total;
       if (mayRetry) this.#budget?.request(now);
       const path = pathWithQuery(request);
+      const hedge = replayable && IDEMPOTENT_METHODS.has(method) && this.settings.hedging !== undefined;
+      const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
       const out: Outgoing = {
         method,
         request,
@@ -264,9 +282,9 @@ export class Upstream {
         sent: 0,
         start: now,
         relay,
+        attempts,
+        writer: hedge ? undefined : writer,
       };
-      const hedge = replayable && IDEMPOTENT_METHODS.has(method) && this.settings.hedging !== undefined;
-      const attempts = mayRetry ? (retry?.attempts ?? 1) : 1;
       for (let attempt = 1; ; attempt++) {
         const last = attempt >= attempts;
         let outcome: Answer | TandemError;
@@ -351,6 +369,13 @@ export class Upstream {
       statusCode = response.statusCode;
       const now = this.#rt.now();
       answeredAt = now;
+      const writer = out.writer;
+      // An answer `#send` does not retry (a status not retried on, or the last attempt's) is the
+      // request's: it goes on to the caller now, and what the pipeline notes of it follows.
+      if (writer !== undefined && (!this.#retryOn.has(statusCode) || out.sent >= out.attempts)) {
+        out.writer = undefined;
+        writer.answer(response as RelayResponse);
+      }
       this.#guard(response, endpoint, deadline - now, request.signal);
       endpoint.observe(now - started, now);
       if (statusCode < 500) this.#latency.record(now - started);
