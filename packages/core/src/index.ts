@@ -63,8 +63,8 @@ export type { LoggedEvent } from "./events/event-log.js";
 export { EventLog } from "./events/event-log.js";
 export { fullJitterDelay } from "./internal/backoff.js";
 export { CancelSignal } from "./internal/cancel-signal.js";
-export type { ChildTraceHeaders } from "./internal/child-trace-headers.js";
-export { CHILD_TRACE_HEADERS } from "./internal/child-trace-headers.js";
+export type { ChildTraceLines } from "./internal/child-trace-lines.js";
+export { CHILD_TRACE_LINES } from "./internal/child-trace-lines.js";
 export { connectionOptions, FieldLines } from "./internal/field-lines.js";
 export type { SeenNames } from "./internal/http-grammar.js";
 export {

@@ -10,7 +10,7 @@ import {
   type SpanExporter,
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace";
-import { CHILD_TRACE_HEADERS, type ChildTraceHeaders, type Config, ConfigError, type Facets } from "@tandem/core";
+import { CHILD_TRACE_LINES, type ChildTraceLines, type Config, ConfigError, type Facets } from "@tandem/core";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { PooledIdGenerator } from "../src/traces/pooled-ids.js";
@@ -245,13 +245,23 @@ describe("startTracing", () => {
     await off.close();
   });
 
-  it("without an exporter writes a child's trace headers itself, as the span and the W3C propagator would", async () => {
+  it("without an exporter writes a child's trace header lines itself, as the span and the W3C propagator would", async () => {
     const tracing = start();
-    const writer = tracing.tracer as unknown as ChildTraceHeaders;
-    const write = (parent = ROOT_CONTEXT, headers: Record<string, string> = { accept: "text/plain" }) =>
-      writer[CHILD_TRACE_HEADERS](parent, "GET", SpanKind.CLIENT, headers);
+    const writer = tracing.tracer as unknown as ChildTraceLines;
+    /** The lines written for a child of `parent`, as the headers they are. */
+    const write = (parent = ROOT_CONTEXT): Record<string, string> | undefined => {
+      const lines = writer[CHILD_TRACE_LINES](parent, "GET", SpanKind.CLIENT);
+      if (lines === undefined) return undefined;
+      expect(lines === "" || lines.endsWith("\r\n")).toBe(true);
+      const fields: Record<string, string> = {};
+      for (const line of lines.split("\r\n").slice(0, -1)) {
+        const colon = line.indexOf(": ");
+        fields[line.slice(0, colon)] = line.slice(colon + 2);
+      }
+      return fields;
+    };
     const viaSpan = (parent = ROOT_CONTEXT) => {
-      const headers: Record<string, string> = { accept: "text/plain" };
+      const headers: Record<string, string> = {};
       propagation.inject(trace.setSpan(parent, tracing.tracer.startSpan("GET", {}, parent)), headers);
       return headers;
     };
@@ -260,7 +270,6 @@ describe("startTracing", () => {
     // No parent: a new trace, sampled, exactly the shape the propagator writes.
     const root = write() as Record<string, string>;
     expect(Object.keys(root).sort()).toEqual(Object.keys(viaSpan()).sort());
-    expect(root.accept).toBe("text/plain");
     expect(root.traceparent).toMatch(traceparent);
     expect(root.traceparent?.endsWith("-01")).toBe(true);
     expect(write()?.traceparent?.slice(3, 35)).not.toBe(root.traceparent?.slice(3, 35));
@@ -273,19 +282,17 @@ describe("startTracing", () => {
       traceState: new TraceState("vendor=abc,other=1"),
       isRemote: true,
     });
-    const given = { accept: "text/plain" };
-    const child = write(parent, given) as Record<string, string>;
+    const child = write(parent) as Record<string, string>;
     const reference = viaSpan(parent);
-    expect(given).toEqual({ accept: "text/plain" });
+    expect(Object.keys(child).sort()).toEqual(["traceparent", "tracestate"]);
     expect(child.traceparent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-00$/);
     expect(child.traceparent?.slice(36, 52)).not.toBe("b7ad6b7169203331");
     expect(child.traceparent?.slice(0, 36)).toBe(reference.traceparent?.slice(0, 36));
     expect(child.tracestate).toBe("vendor=abc,other=1");
     expect(child.tracestate).toBe(reference.tracestate);
 
-    // Suppressed tracing sends nothing: the headers as they were, not copied.
-    const plain = { accept: "text/plain" };
-    expect(write(suppressTracing(ROOT_CONTEXT), plain)).toBe(plain);
+    // Suppressed tracing sends nothing.
+    expect(writer[CHILD_TRACE_LINES](suppressTracing(ROOT_CONTEXT), "GET", SpanKind.CLIENT)).toBe("");
     // Baggage is the propagator's to write: the caller is told to go through it.
     const bagged = propagation.setBaggage(parent, propagation.createBaggage({ user: { value: "7" } }));
     expect(write(bagged)).toBeUndefined();
@@ -300,7 +307,7 @@ describe("startTracing", () => {
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
     const theirs = start();
     expect(
-      (theirs.tracer as unknown as ChildTraceHeaders)[CHILD_TRACE_HEADERS](ROOT_CONTEXT, "GET", SpanKind.CLIENT, {}),
+      (theirs.tracer as unknown as ChildTraceLines)[CHILD_TRACE_LINES](ROOT_CONTEXT, "GET", SpanKind.CLIENT),
     ).toBeUndefined();
     await theirs.close();
   });

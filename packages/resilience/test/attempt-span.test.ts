@@ -8,7 +8,7 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { CHILD_TRACE_HEADERS } from "@tandem/core";
+import { CHILD_TRACE_LINES } from "@tandem/core";
 import { Endpoint } from "@tandem/resilience";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endAttemptSpan, startAttemptSpan } from "../src/http/attempt-span.js";
@@ -61,26 +61,27 @@ describe("attempt spans without a tracer SDK", () => {
     expect(untraced.headers.traceparent).toBe("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
   });
 
-  it("lets a tracer that records nothing write the child's headers itself, and starts no span then", () => {
+  it("lets a tracer that records nothing write the child's header lines itself, and starts no span nor copies the headers then", () => {
     const calls: unknown[][] = [];
     let spans = 0;
-    let answer: Record<string, string> | undefined;
+    let answer: string | undefined;
     const tracer = {
       startSpan: (...args: unknown[]) => {
         spans++;
         return noop.startSpan(...(args as Parameters<Tracer["startSpan"]>));
       },
       startActiveSpan: noop.startActiveSpan.bind(noop),
-      [CHILD_TRACE_HEADERS]: (...args: unknown[]) => {
+      [CHILD_TRACE_LINES]: (...args: unknown[]) => {
         calls.push(args);
         return answer;
       },
     } as unknown as Tracer;
     const headers = { accept: "text/plain" };
-    answer = { accept: "text/plain", traceparent: "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01" };
+    answer = "traceparent: 00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01\r\n";
     const written = startAttemptSpan(tracer, ROOT_CONTEXT, "PATCH", endpoint, "/x", 0, headers);
-    expect(written).toEqual({ span: undefined, headers: answer });
-    expect(calls).toEqual([[ROOT_CONTEXT, "PATCH", SpanKind.CLIENT, headers]]);
+    expect(written).toEqual({ span: undefined, headers, lines: answer });
+    expect(written.headers).toBe(headers);
+    expect(calls).toEqual([[ROOT_CONTEXT, "PATCH", SpanKind.CLIENT]]);
     startAttemptSpan(tracer, ROOT_CONTEXT, "BREW", endpoint, "/x", 0, headers);
     expect(calls[1]?.[1]).toBe("HTTP");
     expect(spans).toBe(0);
@@ -89,6 +90,7 @@ describe("attempt spans without a tracer SDK", () => {
     const spanned = startAttemptSpan(tracer, ROOT_CONTEXT, "GET", endpoint, "/x", 0, headers);
     expect(spans).toBe(1);
     expect(spanned.span).toBeDefined();
+    expect(spanned.lines).toBe("");
     endAttemptSpan(spanned.span, 200, "");
   });
 });

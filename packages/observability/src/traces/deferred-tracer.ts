@@ -1,12 +1,12 @@
 import type { Context, Span, SpanKind, SpanOptions, Tracer, TracerOptions, TracerProvider } from "@opentelemetry/api";
-import { CHILD_TRACE_HEADERS, type ChildTraceHeaders } from "@tandem/core";
+import { CHILD_TRACE_LINES, type ChildTraceLines } from "@tandem/core";
 
 /**
  * A tracer that finds the tracer it stands for at its first span, so a tracer can be handed out
  * before the settings it needs (the config file) are known. Afterwards each call costs one
  * indirection: no closure or timer per span.
  */
-export class DeferredTracer implements Tracer, ChildTraceHeaders {
+export class DeferredTracer implements Tracer, ChildTraceLines {
   #tracer: Tracer | undefined;
   readonly #resolve: () => Tracer;
 
@@ -19,15 +19,10 @@ export class DeferredTracer implements Tracer, ChildTraceHeaders {
     return this.#tracer.startSpan(name, options, context);
   }
 
-  /** The tracer's own, when it has one (see `CHILD_TRACE_HEADERS`). */
-  [CHILD_TRACE_HEADERS](
-    parent: Context,
-    name: string,
-    kind: SpanKind,
-    headers: Record<string, string>,
-  ): Record<string, string> | undefined {
+  /** The tracer's own, when it has one (see `CHILD_TRACE_LINES`). */
+  [CHILD_TRACE_LINES](parent: Context, name: string, kind: SpanKind): string | undefined {
     this.#tracer ??= this.#resolve();
-    return (this.#tracer as Partial<ChildTraceHeaders>)[CHILD_TRACE_HEADERS]?.(parent, name, kind, headers);
+    return (this.#tracer as Partial<ChildTraceLines>)[CHILD_TRACE_LINES]?.(parent, name, kind);
   }
 
   startActiveSpan<F extends (span: Span) => unknown>(name: string, fn: F): ReturnType<F>;

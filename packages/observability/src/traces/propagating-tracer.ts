@@ -16,7 +16,7 @@ import {
 } from "@opentelemetry/api";
 import { isTracingSuppressed } from "@opentelemetry/core";
 import type { Sampler } from "@opentelemetry/sdk-trace";
-import { CHILD_TRACE_HEADERS, type ChildTraceHeaders } from "@tandem/core";
+import { CHILD_TRACE_LINES, type ChildTraceLines } from "@tandem/core";
 import { PooledIdGenerator } from "./pooled-ids.js";
 
 const NO_LINKS: Link[] = [];
@@ -28,14 +28,14 @@ const NO_ATTRIBUTES = Object.freeze({});
  * trace state), so trace headers still reach downstream services as before, but it records
  * nothing: no span object with attributes, times and events per operation.
  */
-export class PropagatingTracer implements Tracer, ChildTraceHeaders {
+export class PropagatingTracer implements Tracer, ChildTraceLines {
   readonly #sampler: Sampler;
   readonly #ids = new PooledIdGenerator();
   #w3c: boolean;
 
   /**
    * `w3c`: the global propagator is the W3C trace context and baggage pair tandem registers, so
-   * a child's trace headers can be written without going through it (`CHILD_TRACE_HEADERS`).
+   * a child's trace headers can be written without going through it (`CHILD_TRACE_LINES`).
    */
   constructor(sampler: Sampler, w3c = false) {
     this.#sampler = sampler;
@@ -55,26 +55,18 @@ export class PropagatingTracer implements Tracer, ChildTraceHeaders {
   }
 
   /**
-   * What the W3C propagator would write for a child span (`traceparent`, and `tracestate` when
-   * there is one), with no span object and no context copy. Not for baggage: left to the
-   * propagator.
+   * The header lines the W3C propagator would write for a child span (`traceparent`, and
+   * `tracestate` when there is one), with no span object and no context copy. Not for baggage:
+   * left to the propagator.
    */
-  [CHILD_TRACE_HEADERS](
-    parent: Context,
-    name: string,
-    kind: SpanKind,
-    headers: Record<string, string>,
-  ): Record<string, string> | undefined {
+  [CHILD_TRACE_LINES](parent: Context, name: string, kind: SpanKind): string | undefined {
     if (!this.#w3c || propagation.getBaggage(parent) !== undefined) return undefined;
     const child = this.#childContext(parent, name, kind, NO_ATTRIBUTES, NO_LINKS);
-    if (child === undefined) return headers;
-    const out = { ...headers };
-    out.traceparent = `00-${child.traceId}-${child.spanId}-0${Number(child.traceFlags || TraceFlags.NONE).toString(16)}`;
-    if (child.traceState !== undefined) {
-      const state = child.traceState.serialize();
-      if (state !== "") out.tracestate = state;
-    }
-    return out;
+    if (child === undefined) return "";
+    const flags = child.traceFlags & TraceFlags.SAMPLED ? "01" : "00";
+    const lines = `traceparent: 00-${child.traceId}-${child.spanId}-${flags}\r\n`;
+    const state = child.traceState?.serialize() ?? "";
+    return state === "" ? lines : `${lines}tracestate: ${state}\r\n`;
   }
 
   /** The context the SDK would give a new span under `parent`; `undefined` when tracing is suppressed. */

@@ -8,17 +8,27 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { CHILD_TRACE_HEADERS, type ChildTraceHeaders } from "@tandem/core";
+import { CHILD_TRACE_LINES, type ChildTraceLines } from "@tandem/core";
 import type { Endpoint } from "./endpoint.js";
 
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
+
+/** An attempt's span, and what its request sends of the trace: `headers`, and `lines` after them. */
+export interface AttemptTrace {
+  span: Span | undefined;
+  headers: Record<string, string>;
+  /** Trace header lines written into the head as they are (each ending with CRLF), or "". */
+  lines: string;
+}
 
 /**
  * Starts the CLIENT span of one attempt as a child of `parent` (OpenTelemetry HTTP semantic
  * conventions) and writes its W3C `traceparent`/`tracestate` into a copy of `headers`. With the
  * API's no-op tracer the span does not record: then only an existing context is propagated, and
  * with none the headers are returned as they are (no copy, no work). A tracer that records nothing
- * and can write a child's trace headers itself (`CHILD_TRACE_HEADERS`) does so, and no span is made.
+ * and can write a child's trace header lines itself (`CHILD_TRACE_LINES`) does so, and no span is
+ * made nor the headers copied: the lines go into the head after them, in place of any trace
+ * headers they give.
  */
 export function startAttemptSpan(
   tracer: Tracer | undefined,
@@ -28,12 +38,12 @@ export function startAttemptSpan(
   path: string,
   resendCount: number,
   headers: Record<string, string>,
-): { span: Span | undefined; headers: Record<string, string> } {
-  if (tracer === undefined) return { span: undefined, headers: inject(parent, headers) };
+): AttemptTrace {
+  if (tracer === undefined) return { span: undefined, headers: inject(parent, headers), lines: "" };
   const known = KNOWN_METHODS.has(method);
   const name = known ? method : "HTTP";
-  const written = (tracer as Partial<ChildTraceHeaders>)[CHILD_TRACE_HEADERS]?.(parent, name, SpanKind.CLIENT, headers);
-  if (written !== undefined) return { span: undefined, headers: written };
+  const lines = (tracer as Partial<ChildTraceLines>)[CHILD_TRACE_LINES]?.(parent, name, SpanKind.CLIENT);
+  if (lines !== undefined) return { span: undefined, headers, lines };
   const span = tracer.startSpan(name, { kind: SpanKind.CLIENT }, parent);
   if (span.isRecording()) {
     const server = serverOf(endpoint);
@@ -46,7 +56,7 @@ export function startAttemptSpan(
     if (!known) span.setAttribute("http.request.method_original", method);
     if (resendCount > 0) span.setAttribute("http.request.resend_count", resendCount);
   }
-  return { span, headers: inject(trace.setSpan(parent, span), headers) };
+  return { span, headers: inject(trace.setSpan(parent, span), headers), lines: "" };
 }
 
 /** Ends an attempt's span with its status code, or `error.type` when it failed. */

@@ -29,6 +29,7 @@ import { AttemptSignal } from "./attempt-signal.js";
 import { endAttemptSpan, startAttemptSpan } from "./attempt-span.js";
 import { DnsEndpoints } from "./dns-endpoints.js";
 import { Endpoint } from "./endpoint.js";
+import type { Http1DispatchOptions } from "./h1/http1-pool.js";
 import { IDEMPOTENT_METHODS } from "./idempotent-methods.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
 import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
@@ -355,10 +356,11 @@ export class Upstream {
     try {
       // A body that stalls longer than an attempt may take fails rather than hangs.
       const undiciTimeout = undiciTimeoutMs(timeoutMs);
-      const options: Dispatcher.DispatchOptions = {
+      const options: Http1DispatchOptions = {
         method: method as Dispatcher.HttpMethod,
         path,
         headers: traced.headers,
+        traceLines: traced.lines,
         body,
         headersTimeout: undiciTimeout,
         bodyTimeout: undiciTimeout,

@@ -8,6 +8,16 @@ import { Http1Error } from "./http1-error.js";
 import { type RequestHead, requestHead } from "./request-head.js";
 
 /** Options of an `Http1Pool`; the defaults are undici's `Pool`'s as tandem sets them. */
+/** What `Http1Pool.dispatch` takes beyond undici's options. */
+export interface Http1DispatchOptions extends Dispatcher.DispatchOptions {
+  /**
+   * Trace header lines (`traceparent`, `tracestate`; each `name: value` ending with CRLF) written
+   * into the head as they are, in place of any trace headers `headers` gives: see
+   * `CHILD_TRACE_LINES`.
+   */
+  traceLines?: string | undefined;
+}
+
 export interface Http1PoolOptions {
   /** Connections open at most; further requests wait in order (default 128). */
   connections?: number;
@@ -92,6 +102,7 @@ export class Http1Pool extends UndiciDispatcher implements ConnectionOwner {
         options.headers as Record<string, string | string[] | undefined> | null | undefined,
         this.#hostHeader,
         options.body,
+        (options as Http1DispatchOptions).traceLines,
       );
     } catch (error) {
       callbacks.onResponseError?.(undefined, error as Error);

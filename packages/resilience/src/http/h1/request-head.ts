@@ -32,6 +32,8 @@ let goodPath = "/";
  * of unknown length. Refuses, with undici's error codes, what would let a caller write another
  * request into this one (a CR or LF in a method, path, name or value) and the headers that
  * belong to the connection (`Transfer-Encoding`, `Keep-Alive`, `Upgrade`, `Expect`).
+ * `traceLines`, the attempt's trace header lines as a tracer wrote them (`CHILD_TRACE_LINES`),
+ * go in as they are, and any `traceparent` or `tracestate` in `headers` is left out then.
  */
 export function requestHead(
   method: string,
@@ -39,6 +41,7 @@ export function requestHead(
   headers: Record<string, string | string[] | undefined> | null | undefined,
   host: string,
   body: unknown,
+  traceLines = "",
 ): RequestHead {
   if (method !== goodMethod) {
     if (!TOKEN.test(method)) throw invalid(`the method ${JSON.stringify(method)} is not an HTTP token`);
@@ -63,6 +66,7 @@ export function requestHead(
         declared = String(value);
         continue;
       }
+      if (traceLines !== "" && (key === "traceparent" || key === "tracestate")) continue;
       if (key === "host") hasHost = true;
       else if (key === "connection") {
         const token = String(value).toLowerCase();
@@ -82,6 +86,7 @@ export function requestHead(
       }
     }
   }
+  text += traceLines;
   if (!hasHost) text += `host: ${host}\r\n`;
   text += close ? "connection: close\r\n" : "connection: keep-alive\r\n";
   const declaredLength = declared === undefined ? -1 : contentLength(declared);
