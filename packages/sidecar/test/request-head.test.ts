@@ -83,6 +83,55 @@ describe("the proxy front's request reader", () => {
     expect(read("GET http://a/!~%7E?q=x HTTP/1.1").url).toBe("http://a/!~%7E?q=x");
   });
 
+  it("reads the request line as its parts read as strings would: method, absolute target, HTTP/1.1", () => {
+    // The request line as it was read in its string: kept as the measure of the byte reader.
+    const known = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+    const reference = (line: string) => {
+      const space = line.indexOf(" ");
+      const method = line.slice(0, space);
+      const versionAt = line.lastIndexOf(" ");
+      if (space <= 0 || !known.includes(method) || versionAt <= space || line.slice(versionAt + 1) !== "HTTP/1.1")
+        return undefined;
+      const url = line.slice(space + 1, versionAt);
+      if (!url.startsWith("http://") || /[^\x21-\x7e]/.test(url)) return undefined;
+      return { method, url };
+    };
+    const methods = [...known, "TRACE", "CONNECT", "GE", "GETS", "PATC", "OPTION", "DELETES", "get", ""];
+    const targets = [
+      "http://a/",
+      "http://a/b?c=d",
+      "https://a/",
+      "/a",
+      "http://",
+      "http:/a",
+      "http://a/b\tc",
+      "http://a/\u00e9",
+      "",
+    ];
+    const versions = ["HTTP/1.1", "HTTP/1.0", "HTTP/1.1 ", "HTTP/2", "http/1.1", "HTTP/1.11", "XHTTP/1.1", ""];
+    let served = 0;
+    for (const method of methods) {
+      for (const first of [" ", "  ", "\t"]) {
+        for (const target of targets) {
+          for (const second of [" ", "  ", ""]) {
+            for (const version of versions) {
+              const line = `${method}${first}${target}${second}${version}`;
+              const head = readRequestHead(bytes(line, "Host: a"));
+              const expected = reference(line);
+              expect(head === undefined ? undefined : head, JSON.stringify(line)).toEqual(
+                expected === undefined ? undefined : expect.objectContaining(expected),
+              );
+              if (expected !== undefined) served++;
+            }
+          }
+        }
+      }
+    }
+    // Every method of the front's, with the three targets in absolute form (the target's own checks
+    // come after: \`http://\` names no host).
+    expect(served).toBe(known.length * 3);
+  });
+
   it("finds the head's end in its bytes: before a body, split anywhere, and not past 8 KiB", () => {
     const text = "POST http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody";
     const whole = readRequestHead(Buffer.from(text, "latin1"));

@@ -2,7 +2,9 @@ import type { IncomingHttpHeaders } from "node:http";
 import { fieldName, fieldValue, HTTP_DIGITS, noteName, type SeenNames, seenName } from "@tandem/core";
 
 /** The methods the front serves; llhttp knows more, and a request with any other goes to Node. */
-const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
+const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+/** What ends the request line: the last blank on it, and the only version the front reads. */
+const VERSION = " HTTP/1.1";
 const LONGEST_METHOD = 7;
 /** The largest head the front reads; a larger one goes to Node, which allows 16 KiB. */
 const MAX_HEAD_BYTES = 8 * 1024;
@@ -52,15 +54,16 @@ export function readRequestHead(buffer: Buffer, seen?: SeenNames): RequestHead |
   // here for the rest of a head that cannot be served.
   if (end === MORE) return "more";
   if (end < 0 || end + 4 > MAX_HEAD_BYTES) return undefined;
-  const head = buffer.toString("latin1", 0, end);
   const lines = lineCount;
   const lineEnd = lines === 0 ? end : (LINE_ENDS[0] as number);
-  const line = lines === 0 ? head : head.slice(0, lineEnd);
-  const method = line.slice(0, space);
-  const versionAt = line.lastIndexOf(" ");
-  if (!METHODS.has(method) || versionAt <= space || line.slice(versionAt + 1) !== "HTTP/1.1") return undefined;
-  const url = line.slice(space + 1, versionAt);
-  if (!url.startsWith("http://") || !visibleAscii(url)) return undefined;
+  // The request line in its bytes: a method of the front's, a target of visible ASCII in absolute
+  // form, and HTTP/1.1 after the last blank (no string made of a part that may be refused).
+  const method = knownMethod(buffer, space);
+  const versionAt = lineEnd - VERSION.length;
+  if (method === undefined || versionAt <= space || !startsWithAt(buffer, versionAt, VERSION)) return undefined;
+  if (!startsWithAt(buffer, space + 1, "http://") || !visibleAsciiBytes(buffer, space + 1, versionAt)) return undefined;
+  const head = buffer.toString("latin1", 0, end);
+  const url = head.slice(space + 1, versionAt);
   // A plain object, not a prototype-less one: V8 keeps that one a slow dictionary (~10x the
   // cost). A name the prototype has (`__proto__`, `constructor`) reads as given twice, and the
   // request goes to Node.
@@ -138,12 +141,25 @@ const LINE_ENDS = new Int32Array(MAX_HEADERS + 2);
 let lineCount = 0;
 
 /** A target holds visible ASCII: no blank, no control character, no obs-text. */
-function visibleAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+function visibleAsciiBytes(bytes: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = bytes[i] as number;
     if (c <= 0x20 || c >= 0x7f) return false;
   }
   return true;
+}
+
+/** Whether `bytes` hold `text` (ASCII) at `at`. */
+function startsWithAt(bytes: Buffer, at: number, text: string): boolean {
+  if (at + text.length > bytes.length) return false;
+  for (let i = 0; i < text.length; i++) if (bytes[at + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** The method of the front's (a constant string) that the first `length` bytes spell, if any. */
+function knownMethod(bytes: Buffer, length: number): string | undefined {
+  for (const method of METHODS) if (method.length === length && startsWithAt(bytes, 0, method)) return method;
+  return undefined;
 }
 
 /**
