@@ -65,7 +65,7 @@ export { fullJitterDelay } from "./internal/backoff.js";
 export { CancelSignal } from "./internal/cancel-signal.js";
 export type { ChildTraceLines } from "./internal/child-trace-lines.js";
 export { CHILD_TRACE_LINES } from "./internal/child-trace-lines.js";
-export { connectionOptions, FieldLines } from "./internal/field-lines.js";
+export { connectionOptions, FieldLines, type Framing } from "./internal/field-lines.js";
 export type { SeenNames } from "./internal/http-grammar.js";
 export {
   badFieldValue,

@@ -20,6 +20,41 @@ describe("an answer's field lines", () => {
     expect(read("Set-Cookie: a=1", "Set-Cookie: b=2").get("set-cookie")).toEqual(["a=1", "b=2"]);
   });
 
+  it("finds the fields that frame the answer in one pass, as `get` finds each, from lines or an object", () => {
+    const lines = [
+      "Connection: keep-alive, Upgrade",
+      "Keep-Alive: timeout=5",
+      "Transfer-Encoding: gzip",
+      "transfer-encoding: chunked",
+      "Content-Length: 2",
+      "X-Connection: no",
+      "Connection-Length: 10",
+      "Keep-Alives: no",
+    ];
+    for (const head of [
+      read(...lines),
+      FieldLines.of(read(...lines).headers),
+      read("Content-Type: text/plain"),
+      read(),
+    ]) {
+      const framing = head.framing();
+      expect(framing).toEqual({
+        connection: head.get("connection"),
+        keepAlive: head.get("keep-alive"),
+        transferEncoding: head.get("transfer-encoding"),
+        contentLength: head.get("content-length"),
+      });
+      // Found once: asked again, the same object.
+      expect(head.framing()).toBe(framing);
+    }
+    expect(read(...lines).framing()).toEqual({
+      connection: "keep-alive, Upgrade",
+      keepAlive: "timeout=5",
+      transferEncoding: ["gzip", "chunked"],
+      contentLength: "2",
+    });
+  });
+
   it("reads each head alike whatever names the heads before it gave", () => {
     const seen: SeenNames = [];
     const next = (...lines: string[]) =>

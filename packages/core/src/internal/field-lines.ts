@@ -21,6 +21,7 @@ export class FieldLines {
   /** Whether every value is one a writer takes as it is (no control character but tab, no DEL). */
   readonly #writable: boolean;
   #headers: IncomingHttpHeaders | undefined;
+  #framing: Framing | undefined;
 
   /**
    * The lines of `text` from `from` to its end, each ending with CRLF: `names` (lower case) and
@@ -80,6 +81,47 @@ export class FieldLines {
   }
 
   /**
+   * The fields that frame the message and say what becomes of its connection, found in one pass
+   * over the names (each `get` is a pass of its own), once: the HTTP client reads all four of
+   * every answer, a proxy two of them again.
+   */
+  framing(): Framing {
+    if (this.#framing !== undefined) return this.#framing;
+    let framing: Framing;
+    if (this.#headers !== undefined) {
+      const h = this.#headers;
+      framing = {
+        connection: h.connection,
+        keepAlive: h["keep-alive"],
+        transferEncoding: h["transfer-encoding"],
+        contentLength: h["content-length"],
+      };
+    } else {
+      framing = { connection: undefined, keepAlive: undefined, transferEncoding: undefined, contentLength: undefined };
+      const names = this.#names;
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i] as string;
+        // By length first: most names are none of the four, and comparing lengths needs no call.
+        switch (name.length) {
+          case 10:
+            if (name === "connection") framing.connection = withValue(framing.connection, this.#value(i));
+            else if (name === "keep-alive") framing.keepAlive = withValue(framing.keepAlive, this.#value(i));
+            break;
+          case 14:
+            if (name === "content-length") framing.contentLength = withValue(framing.contentLength, this.#value(i));
+            break;
+          case 17:
+            if (name === "transfer-encoding")
+              framing.transferEncoding = withValue(framing.transferEncoding, this.#value(i));
+            break;
+        }
+      }
+    }
+    this.#framing = framing;
+    return framing;
+  }
+
+  /**
    * The lines a proxy passes on, as they came: all but those whose name is in `drop` (lower
    * case) or that the Connection header names. Undefined when a value holds a character a
    * writer refuses (a control character, DEL), or when the fields came as an object (`of`): the
@@ -87,7 +129,7 @@ export class FieldLines {
    */
   forwarded(drop: ReadonlySet<string>): HeadLines | undefined {
     if (!this.#writable) return undefined;
-    const named = connectionOptions(this.get("connection"));
+    const named = connectionOptions(this.framing().connection);
     const text = this.#text;
     const names = this.#names;
     const bounds = this.#bounds;
@@ -115,6 +157,14 @@ export class FieldLines {
     const bounds = this.#bounds;
     return fieldValue(this.#text, (bounds[3 * line + 1] as number) + 1, bounds[3 * line + 2] as number);
   }
+}
+
+/** What `FieldLines.framing` finds: each field's value, an array when it is given more than once. */
+export interface Framing {
+  connection: string | string[] | undefined;
+  keepAlive: string | string[] | undefined;
+  transferEncoding: string | string[] | undefined;
+  contentLength: string | string[] | undefined;
 }
 
 /** A field's values with `value` added: the value alone, then an array of them, as undici gives them. */

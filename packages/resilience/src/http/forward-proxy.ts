@@ -171,7 +171,7 @@ class ProxyAnswer implements AnswerWriter {
  */
 function writeAnswer(res: ProxyOutgoing, response: RelayResponse): Promise<void> {
   const head = response.head;
-  const dropped = head.get("transfer-encoding") === undefined ? NOT_FORWARDED : NOT_FORWARDED_CHUNKED;
+  const dropped = head.framing().transferEncoding === undefined ? NOT_FORWARDED : NOT_FORWARDED_CHUNKED;
   const lines = res.writeHeadLines === undefined ? undefined : head.forwarded(dropped);
   if (lines !== undefined) {
     res.writeHeadLines?.(response.statusCode, lines);

@@ -12,6 +12,9 @@ const DOT_SEGMENT = /\/\.|%2e/i;
 
 /** The host the last plain target named: a proxy's requests name a few upstreams, over and over. */
 let lastPlainHost: string | undefined;
+/** The path and query the last plain target gave as written, and as `plainPath` made it. */
+let lastPlainRest: string | undefined;
+let lastPlainPath = "/";
 
 /**
  * The target of an absolute-form request line (`http://payments/charge?id=1`): an `http:` URL
@@ -41,9 +44,13 @@ export function plainProxyTarget(url: string): ProxyTarget | undefined {
     const host = url.slice(7, end);
     const rest = url.slice(end);
     const plainHost = host === lastPlainHost || (PLAIN_HOST.test(host) && !CHECKED_HOST.test(host));
-    if (plainHost && PLAIN_PATH.test(rest) && !DOT_SEGMENT.test(rest)) {
-      lastPlainHost = host;
-      return { host, hostname: host, port: "", credentials: false, path: plainPath(rest) };
+    if (!plainHost) return undefined;
+    lastPlainHost = host;
+    if (rest === lastPlainRest) return { host, hostname: host, port: "", credentials: false, path: lastPlainPath };
+    if (PLAIN_PATH.test(rest) && !DOT_SEGMENT.test(rest)) {
+      lastPlainRest = rest;
+      lastPlainPath = plainPath(rest);
+      return { host, hostname: host, port: "", credentials: false, path: lastPlainPath };
     }
   }
   return undefined;

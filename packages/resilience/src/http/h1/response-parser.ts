@@ -198,11 +198,9 @@ export class ResponseParser {
       // 100 Continue, 103 Early Hints: the answer is still to come.
       return;
     }
-    this.keepAlive = keepsAlive(head.get("connection"), http10);
-    const hint = head.get("keep-alive");
+    const { connection, keepAlive: hint, transferEncoding, contentLength } = head.framing();
+    this.keepAlive = keepsAlive(connection, http10);
     this.keepAliveHint = hint === undefined ? undefined : String(hint);
-    const transferEncoding = head.get("transfer-encoding");
-    const contentLength = head.get("content-length");
     if (this.#noBody || statusCode === 204 || statusCode === 304) {
       this.#state = State.Done;
     } else if (transferEncoding !== undefined) {
