@@ -296,12 +296,16 @@ function socketsFloor(s) {
   const nginx = at[NGINX]?.p50.median;
   const tandem = at[TANDEM]?.p50.median;
   if (sockets === undefined || nginx === undefined || tandem === undefined) return "";
+  const beyond =
+    sockets > 0 && tandem > 0
+      ? ` The sidecar's added p50 is ${times(tandem / sockets)} that of the process that only moves the bytes.`
+      : "";
   return ` At p50, a Node process that only moves the bytes (sockets both ways) adds ${num(sockets, 3)} ms at 1000 req/s, nginx
 ${num(nginx, 3)} ms and the sidecar ${num(tandem, 3)} ms: ${
     sockets <= 2 * nginx
       ? "a Node process on the path can stay within 2× nginx at the median; what the sidecar adds beyond it is its own work per request (reading and checking the request, the pipeline, its client), which scenario 3b counts and docs/architecture.md times on the path"
       : "even a Node process that does nothing else adds more than twice nginx's at the median"
-  }.`;
+  }.${beyond}`;
 }
 
 /**
