@@ -1,52 +1,37 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { ROOT_CONTEXT } from "@opentelemetry/api";
 import { ConfigStore } from "@tandem/config";
-import type { Metrics } from "@tandem/core";
 import { DeadlineWheel, LocalHttp } from "@tandem/resilience";
 import { pino } from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RelayResponse } from "../src/http/relay-body.js";
+import { statusInstance } from "./helpers/status-instance.js";
+import { closedAfterAll, observingMetrics } from "./helpers/stub-metrics.js";
 
 const logger = pino({ level: "silent" });
-
-/** An instance that answers every request with `status`, counting them. */
-async function instance(status: number): Promise<{ url: string; hits: number; close(): Promise<void> }> {
-  const self = { url: "", hits: 0, close: async () => {} };
-  const server = createServer((req, res) => {
-    self.hits++;
-    req.resume();
-    res.statusCode = status;
-    res.end(String(status));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  self.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  self.close = () => {
-    server.closeAllConnections();
-    return new Promise((r) => server.close(() => r()));
-  };
-  return self;
-}
 
 const fastRetry = { attempts: 2, backoff: { base: 1, max: 1 }, on: [503], budget: { ratio: 1, minPerSecond: 1000 } };
 const timeout = { attempt: 2000, total: 5000 };
 
 describe("the answer writer of a relayed request", () => {
   const events: string[] = [];
-  const metrics = {
-    histogram: () => ({ observe: () => events.push("observed") }),
-    counter: () => ({ inc: () => {} }),
-    gauge: () => ({ set: () => {} }),
-  } as unknown as Metrics;
-  const open: { close(): Promise<void> }[] = [];
-  afterAll(async () => {
-    await Promise.all(open.map((o) => o.close()));
-  });
+  const metrics = observingMetrics(() => events.push("observed"));
+  const open = closedAfterAll();
 
   async function setup(upstreams: Record<string, unknown>): Promise<LocalHttp> {
     const http = new LocalHttp(new ConfigStore({ upstreams }, logger), metrics, logger, new DeadlineWheel());
     open.push(http);
     return http;
+  }
+
+  /** An upstream `svc` of two instances answering `first` and `second`, round-robin, retried on 503. */
+  async function retried(first: number, second: number) {
+    const a = await statusInstance(first);
+    const b = await statusInstance(second);
+    open.push(a, b);
+    const http = await setup({
+      svc: { endpoints: [a.url, b.url], loadBalancer: "round-robin", timeout, retry: fastRetry },
+    });
+    return { http, first: a, second: b };
   }
 
   /** Relays one request of `method` to `name`: the answers the writer was told of, and the one `relay` gave. */
@@ -68,7 +53,7 @@ describe("the answer writer of a relayed request", () => {
   }
 
   it("is told of the answer before the pipeline's bookkeeping of it, and relay resolves with the same one", async () => {
-    const ok = await instance(200);
+    const ok = await statusInstance(200);
     open.push(ok);
     const http = await setup({ svc: { endpoints: [ok.url], loadBalancer: "round-robin", timeout } });
     for (let i = 0; i < 3; i++) {
@@ -79,12 +64,7 @@ describe("the answer writer of a relayed request", () => {
   });
 
   it("is never told of an answer that is retried: only of the one the request ends with", async () => {
-    const down = await instance(503);
-    const ok = await instance(200);
-    open.push(down, ok);
-    const http = await setup({
-      svc: { endpoints: [down.url, ok.url], loadBalancer: "round-robin", timeout, retry: fastRetry },
-    });
+    const { http, first: down } = await retried(503, 200);
     for (let i = 0; i < 6; i++) {
       const { told, response, events } = await relayed(http, "svc");
       expect(response.statusCode).toBe(200);
@@ -96,12 +76,7 @@ describe("the answer writer of a relayed request", () => {
   });
 
   it("is told of the last attempt's answer, and of an answer no retry may follow, whatever the status", async () => {
-    const down = await instance(503);
-    const other = await instance(503);
-    open.push(down, other);
-    const http = await setup({
-      svc: { endpoints: [down.url, other.url], loadBalancer: "round-robin", timeout, retry: fastRetry },
-    });
+    const { http, first: down, second: other } = await retried(503, 503);
     const last = await relayed(http, "svc");
     expect(down.hits + other.hits).toBe(2);
     expect(last.told).toEqual([last.response]);
@@ -113,7 +88,7 @@ describe("the answer writer of a relayed request", () => {
   });
 
   it("is not told in a hedged race, which decides the answer itself", async () => {
-    const ok = await instance(200);
+    const ok = await statusInstance(200);
     open.push(ok);
     const http = await setup({
       svc: { endpoints: [ok.url], loadBalancer: "round-robin", timeout, hedging: { after: 1000, maxHedges: 1 } },

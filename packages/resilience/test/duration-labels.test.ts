@@ -1,45 +1,21 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { ConfigStore } from "@tandem/config";
-import { isFixedLabels, type Labels, type Metrics } from "@tandem/core";
+import { isFixedLabels, type Labels } from "@tandem/core";
 import { DeadlineWheel, LocalHttp } from "@tandem/resilience";
 import { pino } from "pino";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { statusInstance } from "./helpers/status-instance.js";
+import { closedAfterAll, observingMetrics } from "./helpers/stub-metrics.js";
 
 const logger = pino({ level: "silent" });
 
-/** An instance that answers with the status in the path (`/503`), 200 for anything else. */
-async function instance(): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
-    req.resume();
-    res.statusCode = Number(req.url?.slice(1)) || 200;
-    res.end("ok");
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((r) => server.close(() => r()));
-    },
-  };
-}
-
 describe("the attempt duration histogram", () => {
   const observed: { labels: Labels; seconds: number }[] = [];
-  const metrics = {
-    histogram: () => ({ observe: (labels: Labels, seconds: number) => observed.push({ labels, seconds }) }),
-    counter: () => ({ inc: () => {} }),
-    gauge: () => ({ set: () => {} }),
-  } as unknown as Metrics;
-  const open: { close(): Promise<void> }[] = [];
-  afterAll(async () => {
-    await Promise.all(open.map((o) => o.close()));
-  });
+  const metrics = observingMetrics((labels, seconds) => observed.push({ labels, seconds }));
+  const open = closedAfterAll();
 
   it("labels every attempt with its own method, endpoint, status and error, one fixed object per outcome", async () => {
-    const a = await instance();
-    const b = await instance();
+    const a = await statusInstance();
+    const b = await statusInstance();
     open.push(a, b);
     const http = new LocalHttp(
       new ConfigStore(
