@@ -68,6 +68,7 @@ export { CHILD_TRACE_LINES } from "./internal/child-trace-lines.js";
 export { connectionOptions, FieldLines, type Framing } from "./internal/field-lines.js";
 export type { SeenNames } from "./internal/http-grammar.js";
 export {
+  asciiAt,
   badFieldValue,
   fieldName,
   fieldValue,

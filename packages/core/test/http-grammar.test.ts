@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { badFieldValue, fieldName, fieldValue, HTTP_CHUNKED_LAST } from "../src/internal/http-grammar.js";
+import { asciiAt, badFieldValue, fieldName, fieldValue, HTTP_CHUNKED_LAST } from "../src/internal/http-grammar.js";
 
 describe("fieldName", () => {
   it("lower-cases a token, the same string each time, and refuses what is not one", () => {
@@ -41,5 +41,18 @@ describe("HTTP_CHUNKED_LAST", () => {
     for (const yes of ["chunked", "gzip, chunked", "Gzip,CHUNKED ", " chunked"])
       expect(HTTP_CHUNKED_LAST.test(yes), yes).toBe(true);
     for (const no of ["chunked, gzip", "notchunked", "gzip", ""]) expect(HTTP_CHUNKED_LAST.test(no), no).toBe(false);
+  });
+});
+
+describe("asciiAt", () => {
+  it("finds ASCII text in bytes only where every byte of it is, and not past their end", () => {
+    const bytes = Buffer.from("GET http://a/ HTTP/1.1", "latin1");
+    expect(asciiAt(bytes, 0, "GET")).toBe(true);
+    expect(asciiAt(bytes, 13, " HTTP/1.1")).toBe(true);
+    expect(asciiAt(bytes, 13, " HTTP/1.0")).toBe(false);
+    expect(asciiAt(bytes, 14, " HTTP/1.1")).toBe(false);
+    expect(asciiAt(bytes, 14, "HTTP/1.1 ")).toBe(false);
+    expect(asciiAt(bytes, 0, "get")).toBe(false);
+    expect(asciiAt(bytes, 22, "")).toBe(true);
   });
 });

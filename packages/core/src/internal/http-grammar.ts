@@ -27,6 +27,13 @@ export function fieldName(name: string): string | undefined {
   return lower;
 }
 
+/** Whether `bytes` hold the ASCII `text` at `at`: a head's fixed parts compared where they are. */
+export function asciiAt(bytes: Uint8Array, at: number, text: string): boolean {
+  if (at + text.length > bytes.length) return false;
+  for (let i = 0; i < text.length; i++) if (bytes[at + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
 /**
  * A reader's note, kept from one head to the next on a connection, of the names the last head
  * gave line by line: per line the name lower-cased, then its bytes as written. A peer writes the

@@ -46,12 +46,12 @@ export function plainProxyTarget(url: string): ProxyTarget | undefined {
     const plainHost = host === lastPlainHost || (PLAIN_HOST.test(host) && !CHECKED_HOST.test(host));
     if (!plainHost) return undefined;
     lastPlainHost = host;
-    if (rest === lastPlainRest) return { host, hostname: host, port: "", credentials: false, path: lastPlainPath };
-    if (PLAIN_PATH.test(rest) && !DOT_SEGMENT.test(rest)) {
+    if (rest !== lastPlainRest) {
+      if (!PLAIN_PATH.test(rest) || DOT_SEGMENT.test(rest)) return undefined;
       lastPlainRest = rest;
       lastPlainPath = plainPath(rest);
-      return { host, hostname: host, port: "", credentials: false, path: lastPlainPath };
     }
+    return { host, hostname: host, port: "", credentials: false, path: lastPlainPath };
   }
   return undefined;
 }

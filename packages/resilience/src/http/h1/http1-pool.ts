@@ -7,7 +7,6 @@ import { Exchange, type ExchangeHandler } from "./exchange.js";
 import { Http1Error } from "./http1-error.js";
 import { type RequestHead, requestHead } from "./request-head.js";
 
-/** Options of an `Http1Pool`; the defaults are undici's `Pool`'s as tandem sets them. */
 /** What `Http1Pool.dispatch` takes beyond undici's options. */
 export interface Http1DispatchOptions extends Dispatcher.DispatchOptions {
   /**
@@ -18,6 +17,7 @@ export interface Http1DispatchOptions extends Dispatcher.DispatchOptions {
   traceLines?: string | undefined;
 }
 
+/** Options of an `Http1Pool`; the defaults are undici's `Pool`'s as tandem sets them. */
 export interface Http1PoolOptions {
   /** Connections open at most; further requests wait in order (default 128). */
   connections?: number;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { HTTP_DIGITS as DIGITS, type FieldLines, HTTP_CHUNKED_LAST, type SeenNames } from "@tandem/core";
+import { asciiAt, HTTP_DIGITS as DIGITS, type FieldLines, HTTP_CHUNKED_LAST, type SeenNames } from "@tandem/core";
 import { answerError as headError, quote, readAnswerFields } from "./answer-fields.js";
 import { Http1Error } from "./http1-error.js";
 
@@ -280,7 +280,7 @@ export function statusLine(
   lineEnd: number,
 ): { code: number; text: string } | undefined {
   if (lineEnd < 12 || (lineEnd > 12 && bytes[12] !== 0x20)) return undefined;
-  for (let i = 0; i < 7; i++) if (bytes[i] !== HTTP_1[i]) return undefined;
+  if (!asciiAt(bytes, 0, "HTTP/1.")) return undefined;
   const minor = bytes[7] as number;
   if ((minor !== 0x30 && minor !== 0x31) || bytes[8] !== 0x20) return undefined;
   let code = 0;
@@ -292,9 +292,6 @@ export function statusLine(
   for (let i = 13; i < lineEnd; i++) if (bytes[i] === 0x0d || bytes[i] === 0x0a) return undefined;
   return { code, text: lineEnd > 13 ? text.slice(13, lineEnd) : "" };
 }
-
-/** `HTTP/1.`, as bytes. */
-const HTTP_1 = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e];
 
 /**
  * Where the first CRLF CRLF at or after `from` in `bytes` starts, or -1. A loop rather than

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { fieldName, fieldValue, HTTP_DIGITS, noteName, type SeenNames, seenName } from "@tandem/core";
+import { asciiAt, fieldName, fieldValue, HTTP_DIGITS, noteName, type SeenNames, seenName } from "@tandem/core";
 
 /** The methods the front serves; llhttp knows more, and a request with any other goes to Node. */
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
@@ -60,8 +60,8 @@ export function readRequestHead(buffer: Buffer, seen?: SeenNames): RequestHead |
   // form, and HTTP/1.1 after the last blank (no string made of a part that may be refused).
   const method = knownMethod(buffer, space);
   const versionAt = lineEnd - VERSION.length;
-  if (method === undefined || versionAt <= space || !startsWithAt(buffer, versionAt, VERSION)) return undefined;
-  if (!startsWithAt(buffer, space + 1, "http://") || !visibleAsciiBytes(buffer, space + 1, versionAt)) return undefined;
+  if (method === undefined || versionAt <= space || !asciiAt(buffer, versionAt, VERSION)) return undefined;
+  if (!asciiAt(buffer, space + 1, "http://") || !visibleAsciiBytes(buffer, space + 1, versionAt)) return undefined;
   const head = buffer.toString("latin1", 0, end);
   const url = head.slice(space + 1, versionAt);
   // A plain object, not a prototype-less one: V8 keeps that one a slow dictionary (~10x the
@@ -149,16 +149,9 @@ function visibleAsciiBytes(bytes: Buffer, from: number, to: number): boolean {
   return true;
 }
 
-/** Whether `bytes` hold `text` (ASCII) at `at`. */
-function startsWithAt(bytes: Buffer, at: number, text: string): boolean {
-  if (at + text.length > bytes.length) return false;
-  for (let i = 0; i < text.length; i++) if (bytes[at + i] !== text.charCodeAt(i)) return false;
-  return true;
-}
-
 /** The method of the front's (a constant string) that the first `length` bytes spell, if any. */
 function knownMethod(bytes: Buffer, length: number): string | undefined {
-  for (const method of METHODS) if (method.length === length && startsWithAt(bytes, 0, method)) return method;
+  for (const method of METHODS) if (method.length === length && asciiAt(bytes, 0, method)) return method;
   return undefined;
 }
 
