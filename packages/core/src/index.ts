@@ -73,8 +73,8 @@ export {
   fieldName,
   fieldValue,
   HTTP_CHUNKED_LAST,
-  HTTP_DIGITS,
   HTTP_TOKEN,
+  httpDigits,
   noteName,
   seenName,
 } from "./internal/http-grammar.js";

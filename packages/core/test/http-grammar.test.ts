@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { asciiAt, badFieldValue, fieldName, fieldValue, HTTP_CHUNKED_LAST } from "../src/internal/http-grammar.js";
+import {
+  asciiAt,
+  badFieldValue,
+  fieldName,
+  fieldValue,
+  HTTP_CHUNKED_LAST,
+  httpDigits,
+} from "../src/internal/http-grammar.js";
 
 describe("fieldName", () => {
   it("lower-cases a token, the same string each time, and refuses what is not one", () => {
@@ -41,6 +48,23 @@ describe("HTTP_CHUNKED_LAST", () => {
     for (const yes of ["chunked", "gzip, chunked", "Gzip,CHUNKED ", " chunked"])
       expect(HTTP_CHUNKED_LAST.test(yes), yes).toBe(true);
     for (const no of ["chunked, gzip", "notchunked", "gzip", ""]) expect(HTTP_CHUNKED_LAST.test(no), no).toBe(false);
+  });
+});
+
+describe("httpDigits", () => {
+  it("takes 1 to 15 ASCII digits and nothing else, as /^\\d{1,15}$/ does", () => {
+    for (const good of ["0", "7", "42", "000", "123456789012345"]) expect(httpDigits(good), good).toBe(true);
+    const bad = ["", " 1", "1 ", "+1", "-1", "1.0", "1e3", "0x1", "1,2", "١", "1234567890123456", "/", ":"];
+    for (const value of bad) expect(httpDigits(value), value).toBe(false);
+    // Every one- and two-character string of the first 256 code points, against the expression.
+    for (let a = 0; a < 256; a++) {
+      const one = String.fromCharCode(a);
+      expect(httpDigits(one), one).toBe(/^\d{1,15}$/.test(one));
+      for (let b = 0; b < 256; b += 17) {
+        const two = one + String.fromCharCode(b);
+        expect(httpDigits(two), two).toBe(/^\d{1,15}$/.test(two));
+      }
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import { badFieldValue, HTTP_DIGITS as DIGITS, fieldName, HTTP_TOKEN as TOKEN } from "@tandem/core";
+import { badFieldValue, fieldName, httpDigits, HTTP_TOKEN as TOKEN } from "@tandem/core";
 import { Http1Error } from "./http1-error.js";
 
 /** A request body as the pipeline hands it on: bytes of known length, or a stream sent once. */
@@ -125,7 +125,7 @@ function field(name: string, value: string): string {
 }
 
 function contentLength(value: string): number {
-  if (!DIGITS.test(value)) throw invalid(`the content-length header ${JSON.stringify(value)} is not a number of bytes`);
+  if (!httpDigits(value)) throw invalid(`the content-length header ${JSON.stringify(value)} is not a number of bytes`);
   return Number(value);
 }
 

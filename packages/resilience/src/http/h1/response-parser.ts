@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { asciiAt, HTTP_DIGITS as DIGITS, type FieldLines, HTTP_CHUNKED_LAST, type SeenNames } from "@tandem/core";
+import { asciiAt, type FieldLines, HTTP_CHUNKED_LAST, httpDigits, type SeenNames } from "@tandem/core";
 import { answerError as headError, quote, readAnswerFields } from "./answer-fields.js";
 import { Http1Error } from "./http1-error.js";
 
@@ -329,12 +329,12 @@ function keepsAlive(connection: string | string[] | undefined, http10: boolean):
 
 /** A Content-Length: digits, the same number however many times it is given (RFC 9110 §8.6). */
 function parseContentLength(value: string | string[]): number {
-  if (typeof value === "string" && DIGITS.test(value)) return Number(value);
+  if (typeof value === "string" && httpDigits(value)) return Number(value);
   const values = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(","));
   let length: number | undefined;
   for (const v of values) {
     const text = v.trim();
-    if (!DIGITS.test(text)) throw headError(`the Content-Length ${quote(String(value))} is not a number of bytes`);
+    if (!httpDigits(text)) throw headError(`the Content-Length ${quote(String(value))} is not a number of bytes`);
     const n = Number(text);
     if (length !== undefined && n !== length)
       throw headError(`the answer gives two Content-Lengths (${quote(String(value))})`);

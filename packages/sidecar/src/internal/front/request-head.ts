@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { asciiAt, fieldName, fieldValue, HTTP_DIGITS, noteName, type SeenNames, seenName } from "@tandem/core";
+import { asciiAt, fieldName, fieldValue, httpDigits, noteName, type SeenNames, seenName } from "@tandem/core";
 
 /** The methods the front serves; llhttp knows more, and a request with any other goes to Node. */
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
@@ -95,7 +95,7 @@ export function readRequestHead(buffer: Buffer, seen?: SeenNames): RequestHead |
         break;
       case "content-length":
         // Node's parser takes spaces after the digits, not tabs.
-        if (!HTTP_DIGITS.test(value) || head.slice(colon, to).includes("\t")) return undefined;
+        if (!httpDigits(value) || head.slice(colon, to).includes("\t")) return undefined;
         bodyBytes = Number(value);
         break;
     }
