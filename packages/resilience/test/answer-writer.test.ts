@@ -87,6 +87,23 @@ describe("the answer writer of a relayed request", () => {
     expect(post.events).toEqual(["told 503", "observed", "resolved"]);
   });
 
+  it("is told from inside the read that brought the answer's head, before the body that came with it", async () => {
+    const ok = await statusInstance(200);
+    open.push(ok);
+    const http = await setup({ svc: { endpoints: [ok.url], loadBalancer: "round-robin", timeout } });
+    const upstream = http.upstream("svc");
+    if (upstream === undefined) throw new Error("no upstream svc");
+    const bodyDone: boolean[] = [];
+    const writer = { answer: (response: RelayResponse) => bodyDone.push(response.body.destroyed) };
+    for (let i = 0; i < 3; i++) {
+      const response = await upstream.relay({ method: "GET", path: "/" }, ROOT_CONTEXT, writer);
+      // The body ("200") came in the read that brought the head: taken in by the time relay resolves.
+      expect(response.body.destroyed).toBe(true);
+      await response.body.dump();
+    }
+    expect(bodyDone).toEqual([false, false, false]);
+  });
+
   it("is not told in a hedged race, which decides the answer itself", async () => {
     const ok = await statusInstance(200);
     open.push(ok);

@@ -33,19 +33,33 @@ const HIGH_WATER_BYTES = 64 * 1024;
 const DUMP_LIMIT_BYTES = 128 * 1024;
 
 /**
+ * Who an attempt's answer goes on to as soon as its head is read, from inside the read that
+ * brought it: before the attempt's promise settles, before the rest of the answer's bytes in that
+ * read are taken in, so that nothing between the upstream's answer and the client's waits for a
+ * microtask or for the pipeline. Told only of an answer that `final` says the request ends with.
+ */
+export interface EarlyAnswer {
+  /** Whether an answer of `statusCode` is the request's, not one to be retried. */
+  final(statusCode: number): boolean;
+  /** `response` is the request's answer; called once at most, must not throw. */
+  answer(response: RelayResponse): void;
+}
+
+/**
  * Sends one request through undici's dispatcher for the forward proxy: resolves with the answer's
  * status and headers once they arrive, its body a `RelayBody` that writes each chunk to the client
  * as it comes, with no Readable stream, no pipe and none of their ticks and listeners in between.
  * `signal` aborts it, before the answer (the promise rejects at once, even while the request waits
- * for a connection) or while the body is relayed.
+ * for a connection) or while the body is relayed. `early`, if given, has a final answer first.
  */
 export function dispatchForRelay(
   dispatcher: Dispatcher,
   options: Dispatcher.DispatchOptions,
   signal: AttemptAbort,
+  early?: EarlyAnswer,
 ): Promise<RelayResponse> {
   return new Promise((resolve, reject) => {
-    new RelayHandler(resolve, reject, signal, options.body).send((handler) =>
+    new RelayHandler(resolve, reject, signal, options.body, early).send((handler) =>
       dispatcher.dispatch(options, handler as unknown as Dispatcher.DispatchHandler),
     );
   });
@@ -53,11 +67,26 @@ export function dispatchForRelay(
 
 /** undici's handler of one relayed request: its body is a `RelayBody`. */
 class RelayHandler extends AttemptHandler<RelayResponse> {
+  readonly #early: EarlyAnswer | undefined;
   #body: RelayBody | undefined;
+
+  constructor(
+    resolve: (answer: RelayResponse) => void,
+    reject: (error: unknown) => void,
+    signal: AttemptAbort,
+    requestBody: unknown,
+    early: EarlyAnswer | undefined,
+  ) {
+    super(resolve, reject, signal, requestBody);
+    this.#early = early;
+  }
 
   protected answer(controller: Controller, statusCode: number, head: FieldLines): RelayResponse {
     this.#body = new RelayBody(controller, () => this.release());
-    return new RelayResponse(statusCode, head, this.#body);
+    const response = new RelayResponse(statusCode, head, this.#body);
+    const early = this.#early;
+    if (early?.final(statusCode)) early.answer(response);
+    return response;
   }
 
   onResponseData(_controller: Controller, chunk: Buffer): void {

@@ -33,7 +33,7 @@ import type { Http1DispatchOptions } from "./h1/http1-pool.js";
 import { IDEMPOTENT_METHODS } from "./idempotent-methods.js";
 import { LoadBalancer, type LoadBalancing } from "./load-balancer.js";
 import { OutlierDetector, type OutlierSettings } from "./outlier-detector.js";
-import { dispatchForRelay, type RelayResponse } from "./relay-body.js";
+import { dispatchForRelay, type EarlyAnswer, type RelayResponse } from "./relay-body.js";
 import { type BodyGuard, bodyErrors, dispatchForResponse, guardBody } from "./response-body.js";
 
 /** An upstream's settings as the config file gives them, durations in ms. */
@@ -104,13 +104,45 @@ interface Outgoing {
 
 /**
  * Who a relayed answer goes to: told of the answer the request ends with as soon as an attempt
- * has it, before the pipeline's bookkeeping of it (the breaker, outlier detection, the latency
- * window, the span, the duration histogram), so that the answer's way to the client does not wait
- * for that work. Not told of an answer that is retried, nor in a hedged race (the race decides).
+ * has it, from inside the read that brought its head, before the attempt's promise settles and
+ * before the pipeline's bookkeeping of it (the breaker, outlier detection, the latency window, the
+ * span, the duration histogram), so that the answer's way to the client waits for none of that.
+ * Not told of an answer that is retried, nor in a hedged race (the race decides).
  */
 export interface AnswerWriter {
   /** `response` is final: `relay` resolves with it. Called once at most; must not throw. */
   answer(response: RelayResponse): void;
+}
+
+/**
+ * An attempt's answer for the request's `AnswerWriter`, told from inside the read that brought its
+ * head (`EarlyAnswer`) when `#send` will not retry it: a status not retried on, or the last
+ * attempt's. The attempt's end is read off the clock before the writer writes, so its duration
+ * (the histogram, the breaker, the latency window) does not count the client's write.
+ */
+class FinalAnswer implements EarlyAnswer {
+  readonly #writer: AnswerWriter;
+  readonly #retryOn: ReadonlySet<string | number>;
+  readonly #last: boolean;
+  readonly #rt: UpstreamRuntime;
+  /** When the writer was told, if it was: the attempt's end. */
+  at: number | undefined;
+
+  constructor(writer: AnswerWriter, retryOn: ReadonlySet<string | number>, last: boolean, rt: UpstreamRuntime) {
+    this.#writer = writer;
+    this.#retryOn = retryOn;
+    this.#last = last;
+    this.#rt = rt;
+  }
+
+  final(statusCode: number): boolean {
+    return this.#last || !this.#retryOn.has(statusCode);
+  }
+
+  answer(response: RelayResponse): void {
+    this.at = this.#rt.now();
+    this.#writer.answer(response);
+  }
 }
 
 /** An answer: undici's (a readable body) for `request`, or one whose body is relayed for `relay`. */
@@ -353,6 +385,9 @@ export class Upstream {
     let errorType = "";
     let answeredAt: number | undefined;
     const traced = startAttemptSpan(this.#rt.tracer, out.parent, method, endpoint, path, out.sent++, headers);
+    const writer = out.writer;
+    const early =
+      writer === undefined ? undefined : new FinalAnswer(writer, this.#retryOn, out.sent >= out.attempts, this.#rt);
     try {
       // A body that stalls longer than an attempt may take fails rather than hangs.
       const undiciTimeout = undiciTimeoutMs(timeoutMs);
@@ -366,18 +401,14 @@ export class Upstream {
         bodyTimeout: undiciTimeout,
       };
       const response: Answer = out.relay
-        ? await dispatchForRelay(endpoint.pool, options, signal)
+        ? await dispatchForRelay(endpoint.pool, options, signal, early)
         : await dispatchForResponse(endpoint.pool, options, signal);
       statusCode = response.statusCode;
-      const now = this.#rt.now();
+      // An answer the writer had (see `FinalAnswer`) ended the attempt when the writer was told.
+      const told = early?.at;
+      const now = told ?? this.#rt.now();
       answeredAt = now;
-      const writer = out.writer;
-      // An answer `#send` does not retry (a status not retried on, or the last attempt's) is the
-      // request's: it goes on to the caller now, and what the pipeline notes of it follows.
-      if (writer !== undefined && (!this.#retryOn.has(statusCode) || out.sent >= out.attempts)) {
-        out.writer = undefined;
-        writer.answer(response as RelayResponse);
-      }
+      if (told !== undefined) out.writer = undefined;
       this.#guard(response, endpoint, deadline - now, request.signal);
       endpoint.observe(now - started, now);
       if (statusCode < 500) this.#latency.record(now - started);
