@@ -182,12 +182,12 @@ describe("the forward proxy", () => {
           `X-Client-Case:  as sent \r\nConnection: keep-alive\r\nVia: 1.1 elsewhere\r\ntraceparent: ${parent}\r\n`,
         )
       ).split("\r\n\r\n");
-      // The request went on less its hop-by-hop fields, with the sidecar's Via, Host and trace
-      // context in their place.
+      // The request went on less its hop-by-hop fields, with the sidecar's Host and trace context
+      // in their place and its entry after the client's in Via (RFC 9110 §7.6.3).
       const sent = received[0]?.split("\r\n") ?? [];
       expect(sent[0]).toBe("GET /lines HTTP/1.1");
       expect(sent).toContain("x-client-case: as sent");
-      expect(sent).toContain("via: 1.1 tandem");
+      expect(sent).toContain("via: 1.1 elsewhere, 1.1 tandem");
       expect(sent).toContain(`host: 127.0.0.1:${(raw.address() as AddressInfo).port}`);
       const sentNames = sent.slice(1).map((l) => l.slice(0, l.indexOf(":")).toLowerCase());
       expect(sentNames).not.toContain("proxy-authorization");

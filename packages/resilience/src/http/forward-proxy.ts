@@ -102,7 +102,9 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
       if (value === undefined || HOP_BY_HOP.has(key) || named?.includes(key) === true) continue;
       headers[key] = Array.isArray(value) ? value.join(", ") : value;
     }
-    headers.via = "1.1 tandem";
+    // RFC 9110 §7.6.3: each proxy appends its entry to the Via the request came with.
+    // (Node's server gives several Via lines as one value, joined by commas.)
+    headers.via = given.via === undefined ? "1.1 tandem" : `${given.via}, 1.1 tandem`;
     // Without trace headers there is no context to continue: no propagator run, no context built.
     const parent =
       given.traceparent === undefined && given.baggage === undefined
