@@ -98,8 +98,8 @@ interface Outgoing {
   relay: boolean;
   /** Attempts the request may make: the last one's answer is final, whatever its status. */
   attempts: number;
-  /** Told of the final answer as soon as an attempt has it (`relay`'s caller), until then. */
-  writer: AnswerWriter | undefined;
+  /** Told of the final answer as soon as an attempt has it (`relay`'s caller); none in a hedged race. */
+  readonly writer: AnswerWriter | undefined;
 }
 
 /**
@@ -404,11 +404,10 @@ export class Upstream {
         ? await dispatchForRelay(endpoint.pool, options, signal, early)
         : await dispatchForResponse(endpoint.pool, options, signal);
       statusCode = response.statusCode;
-      // An answer the writer had (see `FinalAnswer`) ended the attempt when the writer was told.
-      const told = early?.at;
-      const now = told ?? this.#rt.now();
+      // An answer the writer had (see `FinalAnswer`) ended the attempt when the writer was told;
+      // it is the request's last, so no later attempt can tell the writer again.
+      const now = early?.at ?? this.#rt.now();
       answeredAt = now;
-      if (told !== undefined) out.writer = undefined;
       this.#guard(response, endpoint, deadline - now, request.signal);
       endpoint.observe(now - started, now);
       if (statusCode < 500) this.#latency.record(now - started);
