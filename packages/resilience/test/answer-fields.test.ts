@@ -20,6 +20,17 @@ describe("an answer's field lines", () => {
     expect(read("Set-Cookie: a=1", "Set-Cookie: b=2").get("set-cookie")).toEqual(["a=1", "b=2"]);
   });
 
+  it("says whether a field is given as `get` finds it, from lines or an object, an empty value included", () => {
+    const lines = ["X-Empty:", "Set-Cookie: a=1", "set-cookie: b=2", "Content-Type: text/plain"];
+    for (const head of [read(...lines), FieldLines.of(read(...lines).headers)]) {
+      for (const name of ["x-empty", "set-cookie", "content-type", "content-typ", "x-emptys", "cookie", ""]) {
+        expect(head.has(name), name).toBe(head.get(name) !== undefined);
+      }
+      expect(head.has("x-empty")).toBe(true);
+      expect(head.has("content-length")).toBe(false);
+    }
+  });
+
   it("finds the fields that frame the answer in one pass, as `get` finds each, from lines or an object", () => {
     const lines = [
       "Connection: keep-alive, Upgrade",

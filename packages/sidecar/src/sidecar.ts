@@ -320,13 +320,10 @@ export class Sidecar implements SidecarControl {
    * included) goes to Node's server and `#handle`, which answer it as they always did.
    */
   #accept(head: RequestHead): ProxyTarget | undefined {
-    const headers = head.headers;
     // The head has each name once, so a Host is the one Host; Origin and Sec-Fetch-Site are
     // refused by `#dispatch`, a wrong token by `#proxy`.
-    if (headers.host === undefined || headers.origin !== undefined || headers["sec-fetch-site"] !== undefined) {
-      return undefined;
-    }
-    if (this.#token !== undefined && !this.#token.matches(headers["proxy-authorization"])) return undefined;
+    if (!head.hasHost || head.browser) return undefined;
+    if (this.#token !== undefined && !this.#token.matches(head.authorization)) return undefined;
     if (head.bodyBytes > Math.min(this.#maxBody, FRONT_MAX_BODY)) return undefined;
     // A target that is not plain (a port, credentials, characters `new URL` has to read) may be
     // one Node's parser refuses: Node reads it.

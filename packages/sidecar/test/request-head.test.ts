@@ -20,6 +20,30 @@ describe("the proxy front's request reader", () => {
     expect(head.headers).toEqual({ host: "payments", "x-note": "a b", "content-length": "3" });
   });
 
+  it("keeps the header lines as they came, and notes what the sidecar's checks read", () => {
+    const head = read(
+      "GET http://a/ HTTP/1.1",
+      "Host: a",
+      "Proxy-Authorization: Bearer t",
+      "X-Case:  As Sent ",
+      "Connection: keep-alive",
+      "X-Last: z",
+    );
+    expect(head).toMatchObject({ hasHost: true, authorization: "Bearer t", browser: false });
+    // Passed on less the names dropped, each kept line byte for byte with its CRLF.
+    expect(head.lines.forwarded(new Set(["host", "proxy-authorization", "connection"]))?.text).toBe(
+      "X-Case:  As Sent \r\nX-Last: z\r\n",
+    );
+    expect(head.lines.has("x-case")).toBe(true);
+    expect(head.lines.has("x-other")).toBe(false);
+    expect(head.lines.framing().connection).toBe("keep-alive");
+    for (const browser of ["Origin: https://a", "Sec-Fetch-Site: cross-site"]) {
+      expect(read("GET http://a/ HTTP/1.1", "Host: a", browser)).toMatchObject({ browser: true });
+    }
+    expect(read("GET http://a/ HTTP/1.1", "X-A: 1")).toMatchObject({ hasHost: false, authorization: undefined });
+    expect(read("GET http://a/ HTTP/1.1").lines.forwarded(new Set())?.text).toBe("");
+  });
+
   it("reads each line whole: no header line, a colon in a value, an empty value, a hundred lines", () => {
     expect(read("GET http://a/ HTTP/1.1")).toMatchObject({ url: "http://a/", headers: {} });
     expect(read("GET http://a/ HTTP/1.1", "X-Url: http://b:80/c", "X-Empty:", "X-Last: z").headers).toEqual({

@@ -230,6 +230,32 @@ describe("the forward proxy", () => {
       const control = await ask("/control");
       expect(control.startsWith("HTTP/1.1 500 ")).toBe(true);
       expect(control).not.toContain("X-Bad");
+      // Without trace context to continue, the request's lines go on byte for byte as they came
+      // (the name's case, the blanks around the value), less the hop's; Via, Content-Length and
+      // Idempotency-Key are the proxy's and the pipeline's to write, once.
+      received.length = 0;
+      await rawExchange(
+        own.api,
+        `POST http://raw/lines HTTP/1.1\r\nHost: raw\r\nX-Client-Case:  as sent \r\nProxy-Authorization: Bearer ${own.token}\r\n` +
+          "X-Empty:\r\nVia: 1.1 elsewhere\r\nTE: trailers\r\nIdempotency-Key: k-1\r\nContent-Length: 0\r\nX-Last: z\r\n\r\n",
+      );
+      const passed = received[0]?.split("\r\n") ?? [];
+      expect(passed[0]).toBe("POST /lines HTTP/1.1");
+      expect(passed).toContain("X-Client-Case:  as sent ");
+      expect(passed).toContain("X-Empty:");
+      expect(passed).toContain("X-Last: z");
+      expect(passed).toContain("via: 1.1 elsewhere, 1.1 tandem");
+      expect(passed).toContain("idempotency-key: k-1");
+      expect(passed).toContain("content-length: 0");
+      const passedNames = passed.slice(1).map((l) => l.slice(0, l.indexOf(":")).toLowerCase());
+      expect(passedNames).not.toContain("proxy-authorization");
+      expect(passedNames).not.toContain("te");
+      for (const once of ["via", "host", "connection", "traceparent", "idempotency-key", "content-length"]) {
+        expect(
+          passedNames.filter((n) => n === once),
+          once,
+        ).toHaveLength(1);
+      }
     } finally {
       await own.stop();
       await new Promise((r) => raw.close(r));

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import type { SidecarClient } from "../client/sidecar-client.js";
 import type { TandemEnv } from "../env.js";
+import type { FieldLines } from "../internal/field-lines.js";
 import type { Logger } from "./logger.js";
 import type { RouteDefinition } from "./routes.js";
 import type { Facets } from "./runtime.js";
@@ -68,6 +69,12 @@ export interface ProxyTarget {
 export interface ProxyIncoming extends AsyncIterable<Buffer> {
   readonly method?: string | undefined;
   readonly headers: IncomingHttpHeaders;
+  /**
+   * The header lines as they came, each name once and every value one a writer takes, where the
+   * reader has them (the sidecar's proxy front does): the forward proxy passes them on as they
+   * are rather than copying `headers` into another object and writing that out again.
+   */
+  readonly lines?: FieldLines | undefined;
 }
 
 /**

@@ -80,6 +80,18 @@ export class FieldLines {
     return found;
   }
 
+  /** Whether a field `name` (lower case) is given: `get` without reading its value. */
+  has(name: string): boolean {
+    if (this.#headers !== undefined) return this.#headers[name] !== undefined;
+    const names = this.#names;
+    const length = name.length;
+    for (let i = 0; i < names.length; i++) {
+      const other = names[i] as string;
+      if (other.length === length && other === name) return true;
+    }
+    return false;
+  }
+
   /**
    * The fields that frame the message and say what becomes of its connection, found in one pass
    * over the names (each `get` is a pass of its own), once: the HTTP client reads all four of

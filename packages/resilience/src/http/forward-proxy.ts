@@ -1,16 +1,16 @@
-import { propagation, ROOT_CONTEXT } from "@opentelemetry/api";
+import { type Context, propagation, ROOT_CONTEXT } from "@opentelemetry/api";
 import {
   connectionOptions,
+  type FieldLines,
   type ProxyIncoming,
   type ProxyOutgoing,
   type ProxyRequest,
   payloadTooLarge,
   TandemError,
-  type UpstreamRequest,
 } from "@tandem/core";
 import type { LocalHttp } from "./local-http.js";
 import type { RelayResponse } from "./relay-body.js";
-import type { AnswerWriter } from "./upstream.js";
+import type { AnswerWriter, RelayRequest } from "./upstream.js";
 
 // Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: never forwarded.
 const HOP_BY_HOP = new Set([
@@ -37,15 +37,39 @@ const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, SIDECAR_ONLY]
  */
 const NOT_FORWARDED_CHUNKED: ReadonlySet<string> = new Set([...NOT_FORWARDED, "content-length"]);
 
+/**
+ * What of a request's lines is not passed on as it came: the hop's, and what the proxy writes
+ * itself (its Via) or the pipeline reads (Content-Length, Idempotency-Key).
+ */
+const NOT_PASSED: ReadonlySet<string> = new Set([...HOP_BY_HOP, "via", "content-length", "idempotency-key"]);
+
+/** RFC 9110 §7.6.3: each proxy appends its entry to the Via the request came with. */
+function via(given: string | string[] | undefined): string {
+  // Several Via lines are one value, joined by commas.
+  if (given === undefined) return "1.1 tandem";
+  return `${Array.isArray(given) ? given.join(", ") : given}, 1.1 tandem`;
+}
+
+/**
+ * Whether the request carries trace context (or baggage): the propagator reads it from the
+ * headers object then, and the attempt writes its own trace headers in place of the caller's.
+ */
+function traced(lines: FieldLines): boolean {
+  return lines.has("traceparent") || lines.has("tracestate") || lines.has("baggage");
+}
+
 /** Bodies up to this size are held so that a retry can send them again, as Envoy buffers them. */
 const REPLAY_BUFFER = 1024 * 1024;
 
 /**
- * The request body for the pipeline: none, the bytes of a small body of known length (so it
- * can be retried), or the stream itself (sent once).
+ * The request body for the pipeline: the bytes of a small body of known length (so it can be
+ * retried), or the stream itself (sent once). `length`: its Content-Length, if it gave one.
  */
-async function requestBody(req: ProxyIncoming, limit: number): Promise<Buffer | AsyncIterable<Buffer>> {
-  const length = req.headers["content-length"];
+async function requestBody(
+  req: ProxyIncoming,
+  length: string | string[] | undefined,
+  limit: number,
+): Promise<Buffer | AsyncIterable<Buffer>> {
   if (length !== undefined && Number(length) <= Math.min(REPLAY_BUFFER, limit)) {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk);
@@ -54,10 +78,9 @@ async function requestBody(req: ProxyIncoming, limit: number): Promise<Buffer | 
   return limited(req, limit);
 }
 
-/** Whether the request has a body to send on (most proxied requests, GETs, have none). */
-function hasBody(req: ProxyIncoming): boolean {
-  const length = req.headers["content-length"];
-  return length === undefined ? req.headers["transfer-encoding"] !== undefined : length !== "0";
+/** Whether a request with this framing has a body to send on (most proxied requests, GETs, have none). */
+function hasBody(length: string | string[] | undefined, transferEncoding: string | string[] | undefined): boolean {
+  return length === undefined ? transferEncoding !== undefined : length !== "0";
 }
 
 /** The body as it streams, failing with 413 once it passes `limit` bytes. */
@@ -92,31 +115,40 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
         },
       );
     }
-    // The Connection header's own list is split only when it names more than `keep-alive` or
-    // `close`, as most say.
-    const named = connectionOptions(req.headers.connection);
-    const headers: Record<string, string> = {};
-    const given = req.headers;
-    for (const key in given) {
-      const value = given[key];
-      if (value === undefined || HOP_BY_HOP.has(key) || named?.includes(key) === true) continue;
-      headers[key] = Array.isArray(value) ? value.join(", ") : value;
+    const lines = req.lines;
+    const passed = lines === undefined || traced(lines) ? undefined : lines.forwarded(NOT_PASSED);
+    let request: RelayRequest;
+    let parent: Context = ROOT_CONTEXT;
+    let length: string | string[] | undefined;
+    let chunked: string | string[] | undefined;
+    if (lines !== undefined && passed !== undefined) {
+      // The lines as they came, but those of the hop and those written below: no object is made
+      // of them, copied and written out again.
+      ({ contentLength: length, transferEncoding: chunked } = lines.framing());
+      const headers: Record<string, string> = { via: via(lines.get("via")) };
+      if (length !== undefined) headers["content-length"] = String(length);
+      if (lines.has("idempotency-key")) headers["idempotency-key"] = String(lines.get("idempotency-key"));
+      request = { method: req.method ?? "GET", path: target.path, headers, signal, headLines: passed.text };
+    } else {
+      const given = req.headers;
+      // The Connection header's own list is split only when it names more than `keep-alive` or
+      // `close`, as most say.
+      const named = connectionOptions(given.connection);
+      const headers: Record<string, string> = {};
+      for (const key in given) {
+        const value = given[key];
+        if (value === undefined || HOP_BY_HOP.has(key) || named?.includes(key) === true) continue;
+        headers[key] = Array.isArray(value) ? value.join(", ") : value;
+      }
+      headers.via = via(given.via);
+      // Without trace headers there is no context to continue: no propagator run, no context built.
+      if (given.traceparent !== undefined || given.baggage !== undefined)
+        parent = propagation.extract(ROOT_CONTEXT, given);
+      length = given["content-length"];
+      chunked = given["transfer-encoding"];
+      request = { method: req.method ?? "GET", path: target.path, headers, signal };
     }
-    // RFC 9110 §7.6.3: each proxy appends its entry to the Via the request came with.
-    // (Node's server gives several Via lines as one value, joined by commas.)
-    headers.via = given.via === undefined ? "1.1 tandem" : `${given.via}, 1.1 tandem`;
-    // Without trace headers there is no context to continue: no propagator run, no context built.
-    const parent =
-      given.traceparent === undefined && given.baggage === undefined
-        ? ROOT_CONTEXT
-        : propagation.extract(ROOT_CONTEXT, given);
-    const request: UpstreamRequest = {
-      method: req.method ?? "GET",
-      path: target.path,
-      headers,
-      signal,
-    };
-    if (hasBody(req)) request.body = await requestBody(req, maxBodyBytes);
+    if (hasBody(length, chunked)) request.body = await requestBody(req, length, maxBodyBytes);
     const answer = new ProxyAnswer(res);
     let response: RelayResponse;
     try {

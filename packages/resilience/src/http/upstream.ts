@@ -80,7 +80,7 @@ export interface UpstreamRuntime {
 /** One request on its way through the pipeline: what every attempt sends, and where it stands. */
 interface Outgoing {
   method: string;
-  request: UpstreamRequest;
+  request: RelayRequest;
   headers: Record<string, string>;
   body: Dispatcher.DispatchOptions["body"];
   deadline: number;
@@ -112,6 +112,16 @@ interface Outgoing {
 export interface AnswerWriter {
   /** `response` is final: `relay` resolves with it. Called once at most; must not throw. */
   answer(response: RelayResponse): void;
+}
+
+/** A request `relay` sends: an `UpstreamRequest`, and header lines a proxy passes on as they came. */
+export interface RelayRequest extends UpstreamRequest {
+  /**
+   * Header lines (each `name: value` ending with CRLF) written into every attempt's head after
+   * `headers`, as they are: checked already by the reader that read them (the proxy front), none
+   * of the hop's, none that `headers` gives too.
+   */
+  headLines?: string | undefined;
 }
 
 /**
@@ -241,7 +251,7 @@ export class Upstream {
    * on as it arrives (the forward proxy): its body is written straight to a client
    * (`body.pipeTo(res)`), with no readable stream in between.
    */
-  relay(request: UpstreamRequest, parent: Context, writer?: AnswerWriter): Promise<RelayResponse> {
+  relay(request: RelayRequest, parent: Context, writer?: AnswerWriter): Promise<RelayResponse> {
     return this.#run(request, parent, true, writer) as Promise<RelayResponse>;
   }
 
@@ -396,6 +406,7 @@ export class Upstream {
         path,
         headers: traced.headers,
         traceLines: traced.lines,
+        headLines: request.headLines,
         body,
         headersTimeout: undiciTimeout,
         bodyTimeout: undiciTimeout,

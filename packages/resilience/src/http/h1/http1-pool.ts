@@ -15,6 +15,11 @@ export interface Http1DispatchOptions extends Dispatcher.DispatchOptions {
    * `CHILD_TRACE_LINES`.
    */
   traceLines?: string | undefined;
+  /**
+   * Header lines a proxy passes on as they came (each `name: value` ending with CRLF), checked
+   * already by the reader that read them: written into the head after `headers`, as they are.
+   */
+  headLines?: string | undefined;
 }
 
 /** Options of an `Http1Pool`; the defaults are undici's `Pool`'s as tandem sets them. */
@@ -103,6 +108,7 @@ export class Http1Pool extends UndiciDispatcher implements ConnectionOwner {
         this.#hostHeader,
         options.body,
         (options as Http1DispatchOptions).traceLines,
+        (options as Http1DispatchOptions).headLines,
       );
     } catch (error) {
       callbacks.onResponseError?.(undefined, error as Error);

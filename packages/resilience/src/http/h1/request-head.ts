@@ -34,6 +34,8 @@ let goodPath = "/";
  * belong to the connection (`Transfer-Encoding`, `Keep-Alive`, `Upgrade`, `Expect`).
  * `traceLines`, the attempt's trace header lines as a tracer wrote them (`CHILD_TRACE_LINES`),
  * go in as they are, and any `traceparent` or `tracestate` in `headers` is left out then.
+ * `headLines`, lines a proxy passes on as they came (`Http1DispatchOptions.headLines`), go in
+ * after `headers` as they are: their reader checked them.
  */
 export function requestHead(
   method: string,
@@ -42,6 +44,7 @@ export function requestHead(
   host: string,
   body: unknown,
   traceLines = "",
+  headLines = "",
 ): RequestHead {
   if (method !== goodMethod) {
     if (!TOKEN.test(method)) throw invalid(`the method ${JSON.stringify(method)} is not an HTTP token`);
@@ -86,6 +89,7 @@ export function requestHead(
       }
     }
   }
+  text += headLines;
   text += traceLines;
   if (!hasHost) text += `host: ${host}\r\n`;
   text += close ? "connection: close\r\n" : "connection: keep-alive\r\n";

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, Server } from "node:http";
 import type { Socket } from "node:net";
-import type { ProxyIncoming, ProxyTarget, SeenNames } from "@tandem/core";
+import type { FieldLines, ProxyIncoming, ProxyTarget, SeenNames } from "@tandem/core";
 import { answerClientError } from "../io.js";
 import { type AnswerSink, FrontResponse } from "./front-response.js";
 import { type RequestHead, readRequestHead } from "./request-head.js";
@@ -28,16 +28,21 @@ export interface FrontOptions {
 export class FrontRequest implements ProxyIncoming {
   readonly method: string;
   readonly url: string;
-  readonly headers: IncomingHttpHeaders;
+  readonly lines: FieldLines;
   readonly target: ProxyTarget;
   readonly #body: Buffer | undefined;
 
   constructor(head: RequestHead, target: ProxyTarget, body: Buffer | undefined) {
     this.method = head.method;
     this.url = head.url;
-    this.headers = head.headers;
+    this.lines = head.lines;
     this.target = target;
     this.#body = body;
+  }
+
+  /** The header lines as an object, made when first read: the forward proxy reads `lines`. */
+  get headers(): IncomingHttpHeaders {
+    return this.lines.headers;
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {

@@ -1,5 +1,14 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { asciiAt, fieldName, fieldValue, httpDigits, noteName, type SeenNames, seenName } from "@tandem/core";
+import {
+  asciiAt,
+  FieldLines,
+  fieldName,
+  fieldValue,
+  httpDigits,
+  noteName,
+  type SeenNames,
+  seenName,
+} from "@tandem/core";
 
 /** The methods the front serves; llhttp knows more, and a request with any other goes to Node. */
 const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
@@ -16,16 +25,47 @@ const MORE = -1;
 const NOT_PLAIN = -2;
 
 /** A request head the front read and will serve. */
-export interface RequestHead {
+export class RequestHead {
   readonly method: string;
   /** The request target as written: absolute form, `http://payments/charge`. */
   readonly url: string;
-  /** Header names in lower case, values without surrounding blanks, each name once. */
-  readonly headers: IncomingHttpHeaders;
+  /** The header lines as they came, each name once: what a proxy passes on as it is. */
+  readonly lines: FieldLines;
   /** The head's length in bytes, the blank line included. */
   readonly headBytes: number;
   /** The declared body length, 0 without `Content-Length`. */
   readonly bodyBytes: number;
+  /** What the sidecar's checks read, noted as the lines were read: whether a `Host` came, ... */
+  readonly hasHost: boolean;
+  /** ... the `Proxy-Authorization`, ... */
+  readonly authorization: string | undefined;
+  /** ... and whether an `Origin` or a `Sec-Fetch-Site` came (a browser's request). */
+  readonly browser: boolean;
+
+  constructor(
+    method: string,
+    url: string,
+    lines: FieldLines,
+    headBytes: number,
+    bodyBytes: number,
+    hasHost: boolean,
+    authorization: string | undefined,
+    browser: boolean,
+  ) {
+    this.method = method;
+    this.url = url;
+    this.lines = lines;
+    this.headBytes = headBytes;
+    this.bodyBytes = bodyBytes;
+    this.hasHost = hasHost;
+    this.authorization = authorization;
+    this.browser = browser;
+  }
+
+  /** Header names in lower case, values without surrounding blanks: made of `lines` when first read. */
+  get headers(): IncomingHttpHeaders {
+    return this.lines.headers;
+  }
 }
 
 /**
@@ -62,14 +102,16 @@ export function readRequestHead(buffer: Buffer, seen?: SeenNames): RequestHead |
   const versionAt = lineEnd - VERSION.length;
   if (method === undefined || versionAt <= space || !asciiAt(buffer, versionAt, VERSION)) return undefined;
   if (!asciiAt(buffer, space + 1, "http://") || !visibleAsciiBytes(buffer, space + 1, versionAt)) return undefined;
-  const head = buffer.toString("latin1", 0, end);
+  // With the last line's CRLF: every line of the text ends with one, as `FieldLines` has them.
+  const head = buffer.toString("latin1", 0, end + 2);
   const url = head.slice(space + 1, versionAt);
-  // A plain object, not a prototype-less one: V8 keeps that one a slow dictionary (~10x the
-  // cost). A name the prototype has (`__proto__`, `constructor`) reads as given twice, and the
-  // request goes to Node.
-  const headers: IncomingHttpHeaders = {};
-  let bodyBytes = 0;
   if (lines > MAX_HEADERS) return undefined;
+  const names: string[] = [];
+  const bounds: number[] = [];
+  let bodyBytes = 0;
+  let hasHost = false;
+  let authorization: string | undefined;
+  let browser = false;
   // Each header line, from the CRLF before it to the one after it (the head's end after the last).
   for (let k = 0; k < lines; k++) {
     const from = (LINE_ENDS[k] as number) + 2;
@@ -80,29 +122,48 @@ export function readRequestHead(buffer: Buffer, seen?: SeenNames): RequestHead |
       while (colon < to && buffer[colon] !== 0x3a) colon++;
       if (colon === from || colon === to) return undefined;
       name = fieldName(head.slice(from, colon));
-      if (name === undefined) return undefined;
+      // A name the prototype of a plain object has (`__proto__`, `constructor`) is Node's to read:
+      // its headers object would not hold it as a field. Checked once, before the name is noted.
+      if (name === undefined || name in PLAIN) return undefined;
       if (seen !== undefined) noteName(seen, k, name, buffer, from, colon);
     }
-    if (headers[name] !== undefined) return undefined;
-    const value = fieldValue(head, colon + 1, to);
+    // Each name once. The names so far compared in turn: a head has a few, and most differ in length.
+    for (let j = 0; j < k; j++) if ((names[j] as string) === name) return undefined;
     switch (name) {
       case "transfer-encoding":
       case "expect":
       case "upgrade":
         return undefined;
       case "connection":
-        if (value.toLowerCase() !== "keep-alive") return undefined;
+        if (fieldValue(head, colon + 1, to).toLowerCase() !== "keep-alive") return undefined;
         break;
-      case "content-length":
+      case "content-length": {
         // Node's parser takes spaces after the digits, not tabs.
+        const value = fieldValue(head, colon + 1, to);
         if (!httpDigits(value) || head.slice(colon, to).includes("\t")) return undefined;
         bodyBytes = Number(value);
         break;
+      }
+      case "host":
+        hasHost = true;
+        break;
+      case "proxy-authorization":
+        authorization = fieldValue(head, colon + 1, to);
+        break;
+      case "origin":
+      case "sec-fetch-site":
+        browser = true;
+        break;
     }
-    headers[name] = value;
+    names.push(name);
+    bounds.push(from, colon, to);
   }
-  return { method, url, headers, headBytes: end + 4, bodyBytes };
+  const fields = new FieldLines(head, lines === 0 ? end + 2 : (LINE_ENDS[0] as number) + 2, names, bounds, true);
+  return new RequestHead(method, url, fields, end + 4, bodyBytes, hasHost, authorization, browser);
 }
+
+/** What a plain object has from its prototype: no header of these names is read here. */
+const PLAIN: object = {};
 
 /**
  * Where the head at the start of `bytes` ends (the CR of its blank line), every byte before it
