@@ -1,6 +1,6 @@
 import type { SeenNames } from "@tandem/core";
 import { describe, expect, it } from "vitest";
-import { type RequestHead, readRequestHead } from "../src/internal/front/request-head.js";
+import { headEnd, MORE, NOT_PLAIN, type RequestHead, readRequestHead } from "../src/internal/front/request-head.js";
 
 const bytes = (...lines: string[]) => Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1");
 
@@ -174,5 +174,60 @@ describe("the proxy front's request reader", () => {
     const long = `GET http://a/ HTTP/1.1\r\nX-Long: ${"x".repeat(8 * 1024)}`;
     expect(readRequestHead(Buffer.from(long, "latin1"))).toBeUndefined();
     expect(readRequestHead(Buffer.from(`${long}\r\n\r\n`, "latin1"))).toBeUndefined();
+  });
+
+  it("finds the head's end as a byte-at-a-time reading does, whatever the bytes", () => {
+    // The reference: each byte in turn, as the scanner read them before its inner loop.
+    const reference = (bytes: Buffer): number => {
+      for (let i = 0; i < bytes.length; i++) {
+        if (i >= 8 * 1024) return NOT_PLAIN;
+        const c = bytes[i] as number;
+        if ((c >= 0x20 && c !== 0x7f) || c === 0x09) continue;
+        if (c !== 0x0d) return NOT_PLAIN;
+        if (i + 1 === bytes.length) return MORE;
+        if (bytes[i + 1] !== 0x0a) return NOT_PLAIN;
+        if (i + 3 < bytes.length && bytes[i + 2] === 0x0d && bytes[i + 3] === 0x0a) return i;
+        i++;
+      }
+      return MORE;
+    };
+    // Pieces rather than single bytes, so that line ends and heads' ends come often.
+    const pieces = [
+      "\r\n",
+      "\r\n",
+      "\r\n\r\n",
+      "a",
+      "ab:",
+      "\t",
+      " ",
+      "\r",
+      "\n",
+      "\u007f",
+      "\u0000",
+      "\u001f",
+      "\u0080\u00ff",
+    ];
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    let found = 0;
+    for (let t = 0; t < 50_000; t++) {
+      let text = "";
+      for (let n = 1 + (next() % 8); n > 0; n--) text += pieces[next() % pieces.length];
+      const bytes = Buffer.from(text, "latin1");
+      const end = headEnd(bytes);
+      expect(end, JSON.stringify([...bytes])).toBe(reference(bytes));
+      if (end >= 0) found++;
+    }
+    expect(found).toBeGreaterThan(100);
+    // Around the 8 KiB bound: a line end across it, the bound itself, a head that ends just before.
+    for (const at of [8 * 1024 - 5, 8 * 1024 - 4, 8 * 1024 - 3, 8 * 1024 - 2, 8 * 1024 - 1, 8 * 1024]) {
+      for (const tail of ["\r\n", "\r\n\r\n", "\r\nx", "\r\n\r\nxx"]) {
+        const bytes = Buffer.from(`${"x".repeat(at)}${tail}`, "latin1");
+        expect(headEnd(bytes), `${at} ${JSON.stringify(tail)}`).toBe(reference(bytes));
+      }
+    }
   });
 });

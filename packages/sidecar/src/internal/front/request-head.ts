@@ -21,8 +21,8 @@ const MAX_HEAD_BYTES = 8 * 1024;
 const MAX_HEADERS = 100;
 
 /** `headEnd`: the end has not come yet; a byte no head may hold came. */
-const MORE = -1;
-const NOT_PLAIN = -2;
+export const MORE = -1;
+export const NOT_PLAIN = -2;
 
 /** A request head the front read and will serve. */
 export class RequestHead {
@@ -173,24 +173,31 @@ const PLAIN: object = {};
  * `NOT_PLAIN` at the first byte no head may hold, or past `MAX_HEAD_BYTES`. One pass over the
  * bytes, before any string is made of them.
  */
-function headEnd(bytes: Buffer): number {
+export function headEnd(bytes: Buffer): number {
   const length = bytes.length;
-  lineCount = 0;
-  for (let i = 0; i < length; i++) {
-    if (i >= MAX_HEAD_BYTES) return NOT_PLAIN;
-    const c = bytes[i] as number;
-    if ((c >= 0x20 && c !== 0x7f) || c === 0x09) continue;
+  const limit = Math.min(length, MAX_HEAD_BYTES);
+  const ends = LINE_ENDS;
+  let count = 0;
+  let i = 0;
+  for (;;) {
+    // The bytes up to the next that is not plain: a loop that loads and compares, nothing more.
+    let c = 0;
+    for (; i < limit; i++) {
+      c = bytes[i] as number;
+      if (c < 0x20 ? c !== 0x09 : c === 0x7f) break;
+    }
+    lineCount = count;
+    if (i >= limit) return i >= length ? MORE : NOT_PLAIN;
     if (c !== 0x0d) return NOT_PLAIN;
     if (i + 1 === length) return MORE;
     if (bytes[i + 1] !== 0x0a) return NOT_PLAIN;
     if (i + 3 < length && bytes[i + 2] === 0x0d && bytes[i + 3] === 0x0a) return i;
     // A line end, not the head's: noted up to a little past the most lines the front reads; the
     // count goes on, and a head with more lines goes to Node.
-    if (lineCount < LINE_ENDS.length) LINE_ENDS[lineCount] = i;
-    lineCount++;
-    i++;
+    if (count < ends.length) ends[count] = i;
+    count++;
+    i += 2;
   }
-  return MORE;
 }
 
 /**
