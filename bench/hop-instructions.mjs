@@ -31,6 +31,24 @@ const ROUNDS = pick(3, 1);
 const WARMUP = pick(60_000, 3000);
 const REQUESTS = pick(2000, 300);
 const CONNECTIONS = 4;
+/**
+ * A second request: the same, with ten header lines more, as a service's HTTP client sends them.
+ * What each proxy does per header line shows in the difference.
+ */
+const MORE_HEADERS = {
+  "user-agent": "checkout/2.3.1 node/24",
+  accept: "application/json",
+  "accept-encoding": "gzip, br",
+  "accept-language": "en-GB,en;q=0.9",
+  "content-type": "application/json",
+  "x-request-id": "5f0c6e1a-8b7d-4a52-9d3e-2c1f0b9a7e64",
+  "x-tenant": "acme",
+  "cache-control": "no-cache",
+  cookie: "session=abc123; theme=dark",
+  "x-forwarded-for": "10.1.2.3",
+};
+/** The proxies counted with `MORE_HEADERS` too (the yardsticks read no header). */
+const WITH_HEADERS = new Set(["tandem sidecar", "bare Node proxy", "nginx", "HAProxy"]);
 
 const version = valgrindOrSkip("hop-instructions");
 if (version === undefined) process.exit(0);
@@ -40,6 +58,7 @@ const hostPort = upstream.url.slice("http://".length);
 const dir = mkdtempSync(join(tmpdir(), "tandem-bench-instr-"));
 const skipped = {};
 const rounds = {};
+const roundsWithHeaders = {};
 try {
   const config = join(dir, "tandem.yaml");
   writeFileSync(config, `upstreams:\n  upstream:\n    endpoints: [${upstream.url}]\n`);
@@ -76,8 +95,12 @@ try {
     nginx: async (wrap) => reverseProxy(await startNginx({ upstream: hostPort, wrap, masterProcess: false })),
     HAProxy: async (wrap) => reverseProxy(await startHaproxy({ upstream: hostPort, wrap })),
   };
+  const runs = [];
+  for (const name of Object.keys(subjects)) runs.push({ name, more: false });
+  for (const name of Object.keys(subjects)) if (WITH_HEADERS.has(name)) runs.push({ name, more: true });
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [name, start] of Object.entries(subjects)) {
+    for (const { name, more } of runs) {
+      const start = subjects[name];
       if (skipped[name] !== undefined) continue;
       const outDir = mkdtempSync(join(dir, "cg-"));
       let subject;
@@ -90,21 +113,26 @@ try {
         continue;
       }
       try {
+        const target = more
+          ? { ...subject.target, headers: { ...subject.target.headers, ...MORE_HEADERS } }
+          : subject.target;
         const counts = await countInstructions({
           pids: subject.pids,
           outDir,
-          target: subject.target,
+          target,
           warmup: WARMUP,
           requests: REQUESTS,
           connections: CONNECTIONS,
         });
-        noteRound(rounds, name, counts, r + 1, ROUNDS);
+        if (more) console.log("with 10 more request headers:");
+        noteRound(more ? roundsWithHeaders : rounds, name, counts, r + 1, ROUNDS);
       } finally {
         await subject.stop();
       }
     }
   }
   const summary = summarizeCounts(rounds);
+  const summaryWithHeaders = summarizeCounts(roundsWithHeaders);
   const file = writeResult("hop-instructions", {
     method: {
       tool: `${version}, callgrind`,
@@ -113,11 +141,14 @@ try {
       warmupRequests: WARMUP,
       requests: REQUESTS,
       connections: CONNECTIONS,
+      moreHeaders: MORE_HEADERS,
     },
     baseline: "bare Node proxy",
     skipped,
     rounds,
     summary,
+    roundsWithHeaders,
+    summaryWithHeaders,
   });
   console.table(
     Object.fromEntries(

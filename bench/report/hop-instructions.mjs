@@ -92,9 +92,38 @@ ${runLine(result, "hop-instructions.json")}
 
 ${table(["proxy", "k instructions per request", "of which main thread", "× nginx", "× bare Node proxy"], rows)}
 
-${findings}
+${findings}${moreHeadersText(result, kmmm)}
 `;
   return { markdown };
+}
+
+/** The second request, with more header lines: what each proxy does per line. */
+function moreHeadersText(result, kmmm) {
+  const s = result.summary;
+  const w = result.summaryWithHeaders ?? {};
+  const names = Object.keys(w).filter((n) => s[n] !== undefined);
+  if (names.length === 0) return "";
+  const lines = Object.keys(result.method.moreHeaders ?? {});
+  const count = lines.length;
+  const perLine = (n) => (w[n].perRequest.median - s[n].perRequest.median) / count;
+  const nginx = w[NGINX]?.perRequest?.median;
+  const rows = names.map((n) => [
+    n,
+    kmmm(w[n].perRequest),
+    kmmm(w[n].mainThreadPerRequest),
+    num(perLine(n), 0),
+    nginx === undefined ? "n/a" : times(w[n].perRequest.median / nginx, 1),
+  ]);
+  const order = [...names].sort((a, b) => perLine(a) - perLine(b));
+  return `
+
+The same request with ${count} header lines more, as a service's HTTP client sends them (${lines.map((l) => `\`${l}\``).join(", ")}),
+counted the same way (the two yardsticks read no header, and are left out): what a proxy does for each header line it
+passes on is the difference, divided by ${count}.
+
+${table(["proxy", "k instructions per request", "of which main thread", "instructions per header line", "× nginx"], rows)}
+
+Per header line, in the order of the work: ${order.map((n) => `${n} ${num(perLine(n), 0)}`).join(", ")} instructions.`;
 }
 
 /** What the two yardsticks below the bare Node proxy say of Node's own share. */
