@@ -241,12 +241,16 @@ describe("the forward proxy", () => {
       );
       const passed = received[0]?.split("\r\n") ?? [];
       expect(passed[0]).toBe("POST /lines HTTP/1.1");
-      expect(passed).toContain("X-Client-Case:  as sent ");
-      expect(passed).toContain("X-Empty:");
-      expect(passed).toContain("X-Last: z");
-      expect(passed).toContain("via: 1.1 elsewhere, 1.1 tandem");
-      expect(passed).toContain("idempotency-key: k-1");
-      expect(passed).toContain("content-length: 0");
+      for (const line of [
+        "X-Client-Case:  as sent ",
+        "X-Empty:",
+        "X-Last: z",
+        "via: 1.1 elsewhere, 1.1 tandem",
+        "idempotency-key: k-1",
+        "content-length: 0",
+      ]) {
+        expect(passed).toContain(line);
+      }
       const passedNames = passed.slice(1).map((l) => l.slice(0, l.indexOf(":")).toLowerCase());
       expect(passedNames).not.toContain("proxy-authorization");
       expect(passedNames).not.toContain("te");
