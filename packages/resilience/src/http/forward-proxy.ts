@@ -127,7 +127,8 @@ export function forwardProxy(http: LocalHttp): (request: ProxyRequest) => Promis
       ({ contentLength: length, transferEncoding: chunked } = lines.framing());
       const headers: Record<string, string> = { via: via(lines.get("via")) };
       if (length !== undefined) headers["content-length"] = String(length);
-      if (lines.has("idempotency-key")) headers["idempotency-key"] = String(lines.get("idempotency-key"));
+      const key = lines.get("idempotency-key");
+      if (key !== undefined) headers["idempotency-key"] = String(key);
       request = { method: req.method ?? "GET", path: target.path, headers, signal, headLines: passed.text };
     } else {
       const given = req.headers;
