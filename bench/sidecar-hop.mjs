@@ -8,10 +8,13 @@
 //   minus the direct call's in the same round, each round made of short slices of every subject in
 //   turn, so that whatever else the machine does falls on every subject alike;
 // - max throughput: autocannon, closed loop, 64 connections;
-// - CPU seconds and RSS of the proxy process(es) while serving 1000 req/s.
+// - CPU seconds and RSS of the proxy process(es) while serving 1000 req/s;
+// - added latency again at 1000 req/s with the proxy on a core of its own (the generator and the
+//   upstream held to the other one), as when the upstream runs on another host.
 // Writes bench/results/sidecar-hop.json.
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSidecar } from "@tandem/testkit";
 import autocannon from "autocannon";
@@ -51,6 +54,9 @@ const CPU_RATE = 1000;
 const CPU_S = pick(6, 2);
 const CPU_WARMUP_S = pick(1, 0.5);
 const THROUGHPUT_CONNECTIONS = 64;
+// The proxy on a core of its own: one rate, the same rounds and slices.
+const OWN_CORE_RATE = 1000;
+const OWN_CORE_WARMUP_S = pick(2, 1);
 
 const upstream = await startUpstream();
 const hostPort = upstream.url.slice("http://".length);
@@ -100,11 +106,9 @@ try {
   };
   await warmUp(FIRST_WARMUP_RATE, FIRST_WARMUP_S);
 
-  // Added latency at fixed rates.
-  const latency = {};
-  for (const rate of RATES) {
-    latency[rate] = Object.fromEntries(names.map((n) => [n, []]));
-    await warmUp(rate, WARMUP_S);
+  /** `ROUNDS` rounds at `rate`, each of `SLICES` slices of every subject in turn: each subject's rounds. */
+  const measureRounds = async (rate, label) => {
+    const rounds = Object.fromEntries(names.map((n) => [n, []]));
     for (let r = 0; r < ROUNDS; r++) {
       const round = Object.fromEntries(names.map((n) => [n, newRound()]));
       for (let k = 0; k < SLICES; k++) {
@@ -124,12 +128,20 @@ try {
       }
       for (const name of names) {
         const x = roundResult(round[name]);
-        latency[rate][name].push(x);
+        rounds[name].push(x);
         console.log(
-          `${rate} req/s round ${r + 1}/${ROUNDS} ${name}: p50 ${x.p50} ms p99 ${x.p99} ms, ${x.ok} ok, ${x.errors} errors`,
+          `${label} round ${r + 1}/${ROUNDS} ${name}: p50 ${x.p50} ms p99 ${x.p99} ms, ${x.ok} ok, ${x.errors} errors`,
         );
       }
     }
+    return rounds;
+  };
+
+  // Added latency at fixed rates.
+  const latency = {};
+  for (const rate of RATES) {
+    await warmUp(rate, WARMUP_S);
+    latency[rate] = await measureRounds(rate, `${rate} req/s`);
   }
 
   // CPU and RSS at 1000 req/s: runs of one proxy at a time, long enough that a run's start (a new
@@ -164,19 +176,8 @@ try {
     }
   }
 
-  // Added latency: each round's subject percentiles minus the direct call's of the same round.
   const added = {};
-  for (const rate of RATES) {
-    added[rate] = {};
-    for (const name of names) {
-      if (name === "direct") continue;
-      const rounds = latency[rate][name].map((x, i) => ({
-        p50: x.p50 - latency[rate].direct[i].p50,
-        p99: x.p99 - latency[rate].direct[i].p99,
-      }));
-      added[rate][name] = { rounds, ...summarizeRounds(rounds) };
-    }
-  }
+  for (const rate of RATES) added[rate] = addedOver(latency[rate]);
 
   // Max throughput, closed loop.
   const throughput = Object.fromEntries(names.map((n) => [n, []]));
@@ -204,6 +205,28 @@ try {
     }
   }
 
+  // The proxy on a core of its own, last, so that no other part runs with the cores held.
+  let ownCore;
+  const cores = ownCoreCores();
+  if (typeof cores === "string") {
+    skipped.ownCore = cores;
+    console.log(`proxy on a core of its own: ${cores}`);
+  } else {
+    const proxyPids = names.flatMap((n) => subjects[n].pids);
+    const everyPid = [process.pid, ...upstream.pids, ...proxyPids];
+    try {
+      // The generator (a child of this process, started per run) and the upstream on one core,
+      // every proxy on the other.
+      for (const pid of [process.pid, ...upstream.pids]) holdTo(pid, cores.others);
+      for (const pid of proxyPids) holdTo(pid, cores.proxy);
+      await warmUp(OWN_CORE_RATE, OWN_CORE_WARMUP_S);
+      const rounds = await measureRounds(OWN_CORE_RATE, `${OWN_CORE_RATE} req/s, proxy on its own core,`);
+      ownCore = { latency: rounds, added: addedOver(rounds) };
+    } finally {
+      for (const pid of everyPid) holdTo(pid, cores.all);
+    }
+  }
+
   const summary = {
     latency: Object.fromEntries(
       RATES.map((rate) => [rate, Object.fromEntries(names.map((n) => [n, summarizeRounds(latency[rate][n])]))]),
@@ -216,6 +239,15 @@ try {
     ),
     throughput: Object.fromEntries(names.map((n) => [n, summarizeRounds(throughput[n].map((t) => t.rps))])),
     cpu: Object.fromEntries(proxies.map((n) => [n, summarizeRounds(cpu[n])])),
+    ...(ownCore === undefined
+      ? {}
+      : {
+          ownCore: {
+            rate: OWN_CORE_RATE,
+            latency: Object.fromEntries(names.map((n) => [n, summarizeRounds(ownCore.latency[n])])),
+            added: Object.fromEntries(Object.entries(ownCore.added).map(([n, a]) => [n, { p50: a.p50, p99: a.p99 }])),
+          },
+        }),
   };
   const file = writeResult("sidecar-hop", {
     method: {
@@ -244,12 +276,17 @@ try {
         "a Node process moving bytes between a socket in and a kept-alive socket out, reading only the request head's end and the answer's Content-Length: the floor of any Node process on the path, not a proxy",
       generator: "open loop in a child process, 32 keep-alive connections, latency from the scheduled send time",
       cpu: CPU_CLOCK,
+      ownCore: {
+        rate: OWN_CORE_RATE,
+        warmupSeconds: OWN_CORE_WARMUP_S,
+        cores: "the load generator and the upstream held to CPU 0 and each proxy to CPU 1 (`taskset`)",
+      },
     },
     baseline: "direct",
     skipped,
     peers: { daprVcpuPer1000: 0.48, istioVcpuPer1000: 0.35 },
     targets: { addedP99MsAt1000: 0.5, maxRatioToNginxAdded: 2 },
-    rounds: { latency, added, throughput, cpu },
+    rounds: { latency, added, throughput, cpu, ...(ownCore === undefined ? {} : { ownCore }) },
     summary,
   });
   for (const rate of RATES) {
@@ -272,6 +309,39 @@ try {
 } finally {
   for (const stop of stops.reverse()) await stop();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Each subject's added latency: its rounds' percentiles minus the direct call's of the same round. */
+function addedOver(latency) {
+  const added = {};
+  for (const name of Object.keys(latency)) {
+    if (name === "direct") continue;
+    const rounds = latency[name].map((x, i) => ({
+      p50: x.p50 - latency.direct[i].p50,
+      p99: x.p99 - latency.direct[i].p99,
+    }));
+    added[name] = { rounds, ...summarizeRounds(rounds) };
+  }
+  return added;
+}
+
+/**
+ * The cores to hold the processes to: the proxy's (CPU 1), the rest's (CPU 0) and all of them, or
+ * why the part is skipped (one core only, no `taskset`).
+ */
+function ownCoreCores() {
+  const count = availableParallelism();
+  if (count < 2) return `skipped: ${count} CPU, two are needed to give the proxy one of its own`;
+  const probe = spawnSync("taskset", ["-p", String(process.pid)], { encoding: "utf8" });
+  if (probe.error !== undefined || probe.status !== 0) return "skipped: taskset (util-linux) not installed";
+  return { proxy: "1", others: "0", all: `0-${count - 1}` };
+}
+
+/** Holds every thread of `pid` to `cpus` (a taskset list); throws with taskset's words when it cannot. */
+function holdTo(pid, cpus) {
+  const done = spawnSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { encoding: "utf8" });
+  if (done.status !== 0)
+    throw new Error(`taskset -a -p -c ${cpus} ${pid} failed (${done.status}): ${done.stderr.trim() || done.error}`);
 }
 
 /** One subject's part of a round: its slices' latencies in one histogram, and their counts. */

@@ -167,7 +167,7 @@ ${table(["req/s", "subject", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
 ${table(["proxy", "vCPU per 1000 req/s", "RSS MB at 1000 req/s", ...(anon ? ["of which anonymous MB"] : []), "max req/s, median (min..max)", "× direct"], cpuRows)}
 
 ![Maximum throughput](benchmarks/sidecar-hop-throughput.svg)
-
+${ownCoreSection(result)}
 Targets:
 
 - added p99 at most ${result.targets.addedP99MsAt1000} ms at 1000 req/s: ${verdict(p99Met)} (${num(tandemP99, 2)} ms${directSpread(s)});
@@ -180,7 +180,7 @@ Targets:
 **Where tandem loses:** ${losses.length === 0 ? "nowhere in this run." : `${losses.join("; ")}.`} The sidecar is one Node
 thread that reads the request (its own proxy front, not Node's HTTP server), runs the upstream's pipeline (policies, a CLIENT span, metrics)
 and sends the request again with its own HTTP/1.1 client: ${num(tandemCpu === undefined ? undefined : (tandemCpu * 1e6) / 1000, 0)} µs of CPU per request here, where nginx and HAProxy are C event loops built for exactly
-this hop.${nodeFloor(s, tandemCpu)}${socketsFloor(s)}${tailByCpu(s, proxies)}${noisy}
+this hop.${nodeFloor(s, tandemCpu)}${socketsFloor(s)}${ownCoreRatio(s)}${tailByCpu(s, proxies)}${noisy}
 `;
   const latencyChart = groupedBarChart({
     title: "Added p99 latency over a direct call (median of rounds)",
@@ -306,6 +306,59 @@ ${num(nginx, 3)} ms and the sidecar ${num(tandem, 3)} ms: ${
       ? "a Node process on the path can stay within 2× nginx at the median; what the sidecar adds beyond it is its own work per request (reading and checking the request, the pipeline, its client), which scenario 3b counts and docs/architecture.md times on the path"
       : "even a Node process that does nothing else adds more than twice nginx's at the median"
   }.${beyond}`;
+}
+
+/**
+ * The added latency with each proxy on a core of its own (`summary.ownCore`, runs since it was
+ * measured): its table and how it was made, or why it was not measured.
+ */
+function ownCoreSection(result) {
+  const own = result.summary.ownCore;
+  const why = result.skipped?.ownCore;
+  if (own === undefined)
+    return why === undefined ? "" : `\n**The proxy on a core of its own:** not measured in this run (${why}).\n`;
+  const method = result.method.ownCore;
+  const proxies = Object.keys(own.added);
+  const nginx = own.added[NGINX]?.p50.median;
+  const rows = ["direct", ...proxies].map((n) => {
+    const l = own.latency[n];
+    const a = own.added[n];
+    return [
+      n,
+      mmm(l.p50, 3),
+      mmm(l.p99, 2),
+      a ? num(a.p50.median, 3) : "baseline",
+      a ? num(a.p99.median, 2) : "baseline",
+      a && nginx !== undefined && nginx > 0 && a.p50.median > 0 ? times(a.p50.median / nginx) : "",
+    ];
+  });
+  return `
+**The proxy on a core of its own.** In the rounds above the load generator's polling holds one core, so a proxy and
+the upstream share the other and take turns on it: all a proxy does for a request, before its write upstream and
+after it, lies end to end with the upstream's work on the path. The same rounds again at ${own.rate} req/s with ${method.cores}
+(after ${method.warmupSeconds} s of warm-up per subject), as when the upstream runs on another host: a proxy's work after its
+write upstream then overlaps the upstream's, but every proxy now sleeps between requests on a core that has nothing
+else to run, and this machine wakes an idle virtual CPU slowly, so each adds more than above.
+
+${table(["subject", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "added p50 × nginx's"], rows)}
+`;
+}
+
+/** The sidecar's added p50 against nginx's with a core of its own, next to the same with a shared one. */
+function ownCoreRatio(s) {
+  const own = s.ownCore?.added;
+  const shared = s.added[String(s.ownCore?.rate)];
+  if (own === undefined || shared === undefined) return "";
+  const pair = (a) => [a[TANDEM]?.p50.median, a[NGINX]?.p50.median];
+  const [ownTandem, ownNginx] = pair(own);
+  const [sharedTandem, sharedNginx] = pair(shared);
+  if ([ownTandem, ownNginx, sharedTandem, sharedNginx].some((v) => v === undefined || v <= 0)) return "";
+  return ` With a core of its own the sidecar added ${num(ownTandem, 3)} ms at p50 at ${s.ownCore.rate} req/s against nginx's ${num(ownNginx, 3)} ms
+(${times(ownTandem / ownNginx)}), where sharing a core with the upstream it added ${num(sharedTandem, 3)} against ${num(sharedNginx, 3)} ms (${times(sharedTandem / sharedNginx)}): ${
+    ownTandem / ownNginx < sharedTandem / sharedNginx
+      ? "the distance narrows where its work no longer lies end to end with the upstream's, though every proxy adds more there, woken on an idle core; the target above is judged on the shared core"
+      : "its distance to nginx is not the core it shares with the upstream"
+  }.`;
 }
 
 /**

@@ -77,6 +77,36 @@ describe("the sidecar hop's verdicts", () => {
     s.added["500"][TANDEM].p50.median = s.added["500"].nginx.p50.median * 2.5;
     expect(ratioLine(renderHop(result).markdown)).toContain("**missed**");
   });
+
+  it("shows the proxy on a core of its own next to the shared core, and says why when it was not measured", () => {
+    const result = committed("sidecar-hop");
+    const s = result.summary;
+    const round = (median) => ({ median, min: median, max: median, n: 1 });
+    const subject = (p50, p99) => ({ p50: round(p50), p99: round(p99) });
+    result.method.ownCore = { rate: 1000, warmupSeconds: 2, cores: "the generator on CPU 0, each proxy on CPU 1" };
+    s.ownCore = {
+      rate: 1000,
+      latency: { direct: subject(0.1, 2), [TANDEM]: subject(0.25, 3), nginx: subject(0.2, 2.5) },
+      added: { [TANDEM]: subject(0.15, 1), nginx: subject(0.1, 0.5) },
+    };
+    s.added["1000"][TANDEM].p50.median = 0.12;
+    s.added["1000"].nginx.p50.median = 0.04;
+    const md = renderHop(result).markdown;
+    expect(md).toContain("**The proxy on a core of its own.**");
+    expect(md).toMatch(/\| tandem sidecar +\| 0\.250 +\| 3\.00 +\| 0\.150 +\| 1\.00 +\| 1\.50× +\|/);
+    expect(md).toContain("added 0.150 ms at p50 at 1000 req/s against nginx's 0.100 ms\n(1.50×)");
+    expect(md).toContain("it added 0.120 against 0.040 ms (3.00×): the distance narrows");
+    // The verdict stays the shared core's: 3× nginx there is a miss.
+    expect(md.split("\n- within 2× nginx")[1]?.split("\n- CPU")[0]).toContain("**missed**");
+    // No closer to nginx on a core of its own: the shared core is not what keeps it from nginx.
+    s.ownCore.added[TANDEM].p50.median = 0.4;
+    expect(renderHop(result).markdown).toContain("its distance to nginx is not the core it shares with the upstream");
+    delete s.ownCore;
+    result.skipped = { ownCore: "skipped: taskset (util-linux) not installed" };
+    const skipped = renderHop(result).markdown;
+    expect(skipped).toContain("**The proxy on a core of its own:** not measured in this run (skipped: taskset");
+    expect(skipped).not.toContain("With a core of its own");
+  });
 });
 
 describe("the flag evaluation line", () => {
