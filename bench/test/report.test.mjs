@@ -89,13 +89,14 @@ describe("the sidecar hop's verdicts", () => {
       latency: { direct: subject(0.1, 2), [TANDEM]: subject(0.25, 3), nginx: subject(0.2, 2.5) },
       added: { [TANDEM]: subject(0.15, 1), nginx: subject(0.1, 0.5) },
     };
-    s.added["1000"][TANDEM].p50.median = 0.12;
-    s.added["1000"].nginx.p50.median = 0.04;
+    // Above the direct call's spread over the rounds, so judged: 3× nginx's.
+    s.added["1000"][TANDEM].p50.median = 0.3;
+    s.added["1000"].nginx.p50.median = 0.1;
     const md = renderHop(result).markdown;
     expect(md).toContain("**The proxy on a core of its own.**");
     expect(md).toMatch(/\| tandem sidecar +\| 0\.250 +\| 3\.00 +\| 0\.150 +\| 1\.00 +\| 1\.50× +\|/);
     expect(md).toContain("added 0.150 ms at p50 at 1000 req/s against nginx's 0.100 ms\n(1.50×)");
-    expect(md).toContain("it added 0.120 against 0.040 ms (3.00×): the distance narrows");
+    expect(md).toContain("it added 0.300 against 0.100 ms (3.00×): the distance narrows");
     // The verdict stays the shared core's: 3× nginx there is a miss.
     expect(md.split("\n- within 2× nginx")[1]?.split("\n- CPU")[0]).toContain("**missed**");
     // No closer to nginx on a core of its own: the shared core is not what keeps it from nginx.
