@@ -14,7 +14,7 @@
 // Writes bench/results/sidecar-hop.json.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSidecar } from "@tandem/testkit";
 import autocannon from "autocannon";
@@ -31,6 +31,9 @@ import {
   summarizeRounds,
   writeResult,
 } from "./lib/stats.mjs";
+
+/** A process could not be held to a core: the part that needed it is not measured. */
+class AffinityError extends Error {}
 
 const RATES = [500, 1000, 2000];
 const NODE_PROXY = "bare Node proxy";
@@ -206,14 +209,14 @@ try {
   }
 
   // The proxy on a core of its own, last, so that no other part runs with the cores held.
+  // A failure to hold the processes to their cores loses this part only, never the run's results.
   let ownCore;
-  const cores = ownCoreCores();
+  const proxyPids = names.flatMap((n) => subjects[n].pids);
+  const cores = ownCoreCores([process.pid, ...upstream.pids, ...proxyPids]);
   if (typeof cores === "string") {
     skipped.ownCore = cores;
-    console.log(`proxy on a core of its own: ${cores}`);
+    console.log(`proxy on a core of its own, not measured: ${cores}`);
   } else {
-    const proxyPids = names.flatMap((n) => subjects[n].pids);
-    const everyPid = [process.pid, ...upstream.pids, ...proxyPids];
     try {
       // The generator (a child of this process, started per run) and the upstream on one core,
       // every proxy on the other.
@@ -222,8 +225,19 @@ try {
       await warmUp(OWN_CORE_RATE, OWN_CORE_WARMUP_S);
       const rounds = await measureRounds(OWN_CORE_RATE, `${OWN_CORE_RATE} req/s, proxy on its own core,`);
       ownCore = { latency: rounds, added: addedOver(rounds) };
+    } catch (error) {
+      if (!(error instanceof AffinityError)) throw error;
+      skipped.ownCore = error.message;
+      console.log(`proxy on a core of its own, not measured: ${error.message}`);
     } finally {
-      for (const pid of everyPid) holdTo(pid, cores.all);
+      // Each process back to the CPUs it had.
+      for (const [pid, cpus] of cores.original) {
+        try {
+          holdTo(pid, cpus);
+        } catch (error) {
+          console.warn(`could not give process ${pid} its CPUs (${cpus}) back: ${error.message}`);
+        }
+      }
     }
   }
 
@@ -326,22 +340,42 @@ function addedOver(latency) {
 }
 
 /**
- * The cores to hold the processes to: the proxy's (CPU 1), the rest's (CPU 0) and all of them, or
- * why the part is skipped (one core only, no `taskset`).
+ * The cores to hold the processes to, the first two this process may run on (the rest's and the
+ * proxy's), and the CPUs each of `pids` has now, to give back; or why the part is not measured
+ * (no `taskset`, fewer than two CPUs).
  */
-function ownCoreCores() {
-  const count = availableParallelism();
-  if (count < 2) return `skipped: ${count} CPU, two are needed to give the proxy one of its own`;
-  const probe = spawnSync("taskset", ["-p", String(process.pid)], { encoding: "utf8" });
-  if (probe.error !== undefined || probe.status !== 0) return "skipped: taskset (util-linux) not installed";
-  return { proxy: "1", others: "0", all: `0-${count - 1}` };
+function ownCoreCores(pids) {
+  const original = new Map();
+  for (const pid of pids) {
+    const shown = spawnSync("taskset", ["-p", "-c", String(pid)], { encoding: "utf8" });
+    if (shown.error !== undefined) return "taskset (util-linux) is not installed";
+    if (shown.status !== 0) return `taskset could not read the CPUs of process ${pid}: ${shown.stderr.trim()}`;
+    // "pid 42's current affinity list: 0,1"
+    original.set(pid, shown.stdout.trim().split(": ").pop());
+  }
+  const cpus = cpuList(original.get(process.pid) ?? "");
+  if (cpus.length < 2) return `${cpus.length} CPU to run on, where two are needed to give the proxy one of its own`;
+  return { others: String(cpus[0]), proxy: String(cpus[1]), original };
 }
 
-/** Holds every thread of `pid` to `cpus` (a taskset list); throws with taskset's words when it cannot. */
+/** The CPUs of a taskset list: "0-2,5" is [0, 1, 2, 5]. */
+function cpuList(list) {
+  const cpus = [];
+  for (const part of list.split(",")) {
+    const [from, to = from] = part.split("-").map(Number);
+    if (!Number.isInteger(from) || !Number.isInteger(to)) continue;
+    for (let cpu = from; cpu <= to; cpu++) cpus.push(cpu);
+  }
+  return cpus;
+}
+
+/** Holds every thread of `pid` to `cpus` (a taskset list); an `AffinityError` in taskset's words when it cannot. */
 function holdTo(pid, cpus) {
   const done = spawnSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { encoding: "utf8" });
   if (done.status !== 0)
-    throw new Error(`taskset -a -p -c ${cpus} ${pid} failed (${done.status}): ${done.stderr.trim() || done.error}`);
+    throw new AffinityError(
+      `taskset -a -p -c ${cpus} ${pid} failed (${done.status}): ${done.stderr?.trim() || done.error}`,
+    );
 }
 
 /** One subject's part of a round: its slices' latencies in one histogram, and their counts. */

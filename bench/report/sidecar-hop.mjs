@@ -69,7 +69,7 @@ export default function render(result) {
           : undefined;
   const p99Noise =
     p99Met === undefined && tandemP99 !== undefined
-      ? `: a spread of ${num(p99Band, 2)} ms, more than the ${num(Math.abs(tandemP99 - p99Limit), 2)} ms between the added p99 and the target, which a quieter machine decides`
+      ? `: a spread of ${num(p99Band, 2)} ms, against the ${num(Math.abs(tandemP99 - p99Limit), 2)} ms between the added p99 and the target, which a quieter machine decides`
       : "";
   // Older results name the limit maxRatioToNginxAddedP99.
   const ratioLimit = result.targets.maxRatioToNginxAdded ?? result.targets.maxRatioToNginxAddedP99;
@@ -126,7 +126,10 @@ a process that needs more CPU per request (the sidecar) waits longer for a core 
 difference of two p99s of several milliseconds: tenths of a millisecond are within the noise here, and a quiet machine
 measures the tail better. The p50s, the throughput and the CPU per request are steadier.`;
   }
-  const skipped = Object.entries(result.skipped ?? {}).map(([n, why]) => `${n}: ${why}`);
+  // The proxy on a core of its own says itself why it was not measured.
+  const skipped = Object.entries(result.skipped ?? {})
+    .filter(([n]) => n !== "ownCore")
+    .map(([n, why]) => `${n}: ${why}`);
 
   const markdown = `\`bench/sidecar-hop.mjs\`: the same GET traffic to one upstream (${m.upstream}) sent directly and
 through three proxies on the same machine, in the same run:
@@ -356,31 +359,51 @@ function ownCoreSection(result) {
   });
   return `
 **The proxy on a core of its own.** In the rounds above the load generator's polling holds one core, so a proxy and
-the upstream share the other and take turns on it: all a proxy does for a request, before its write upstream and
-after it, lies end to end with the upstream's work on the path. The same rounds again at ${own.rate} req/s with ${method.cores}
-(after ${method.warmupSeconds} s of warm-up per subject), as when the upstream runs on another host: a proxy's work after its
-write upstream then overlaps the upstream's, but every proxy now sleeps between requests on a core that has nothing
-else to run, and this machine wakes an idle virtual CPU slowly, so each adds more than above.
+the upstream mostly share the other and take turns on it: what a proxy does for a request, before its write upstream
+and after it, lies end to end with the upstream's work on the path. The same rounds again at ${own.rate} req/s with ${method.cores}
+(after ${method.warmupSeconds} s of warm-up per subject): the upstream is off the proxy's core, though not on a host of its own (it
+shares its core with the generator's polling, and so does the direct call), and a proxy's work after its write upstream
+can overlap the upstream's. Every proxy now sleeps between requests on a core with nothing else to run, which this
+machine is slow to wake (see above), and adds more at p50 than on the shared core.
 
 ${table(["subject", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "added p50 × nginx's"], rows)}
 `;
 }
 
-/** The sidecar's added p50 against nginx's with a core of its own, next to the same with a shared one. */
+/**
+ * The sidecar's distance to nginx at p50 (its added latency less nginx's) with a core of its own,
+ * next to the same on the shared core: said to change only when it moves by more than the noise,
+ * the larger spread of the direct call's p50 over the rounds of the two. Ratios alone would
+ * mislead: every proxy adds more on a core of its own, which brings any ratio nearer 1×.
+ */
 function ownCoreRatio(s) {
-  const own = s.ownCore?.added;
-  const shared = s.added[String(s.ownCore?.rate)];
+  const own = s.ownCore;
+  const shared = s.added[String(own?.rate)];
   if (own === undefined || shared === undefined) return "";
   const pair = (a) => [a[TANDEM]?.p50.median, a[NGINX]?.p50.median];
-  const [ownTandem, ownNginx] = pair(own);
+  const [ownTandem, ownNginx] = pair(own.added);
   const [sharedTandem, sharedNginx] = pair(shared);
-  if ([ownTandem, ownNginx, sharedTandem, sharedNginx].some((v) => v === undefined || v <= 0)) return "";
-  return ` With a core of its own the sidecar added ${num(ownTandem, 3)} ms at p50 at ${s.ownCore.rate} req/s against nginx's ${num(ownNginx, 3)} ms
-(${times(ownTandem / ownNginx)}), where sharing a core with the upstream it added ${num(sharedTandem, 3)} against ${num(sharedNginx, 3)} ms (${times(sharedTandem / sharedNginx)}): ${
-    ownTandem / ownNginx < sharedTandem / sharedNginx
-      ? "the distance narrows where its work no longer lies end to end with the upstream's, though every proxy adds more there, woken on an idle core; the target above is judged on the shared core"
-      : "its distance to nginx is not the core it shares with the upstream"
-  }.`;
+  if ([ownTandem, ownNginx, sharedTandem, sharedNginx].some((v) => v === undefined)) return "";
+  const ownGap = ownTandem - ownNginx;
+  const sharedGap = sharedTandem - sharedNginx;
+  const spread = (latency) => {
+    const d = latency?.direct?.p50;
+    return d?.max === undefined || d?.min === undefined ? 0 : d.max - d.min;
+  };
+  const band = Math.max(spread(s.latency[String(own.rate)]), spread(own.latency));
+  const ratios =
+    ownNginx > 0 && sharedNginx > 0 && ownTandem > 0 && sharedTandem > 0
+      ? ` (${times(ownTandem / ownNginx)} and ${times(sharedTandem / sharedNginx)} nginx's: every proxy adds more on a core of its own, which brings any ratio nearer 1×)`
+      : "";
+  const noise = `the direct call's p50 moved by up to ${num(band, 3)} ms over the rounds`;
+  const moved =
+    sharedGap - ownGap > band
+      ? `its distance to nginx shrinks on a core of its own by more than the noise (${noise}), so on the shared core part of it is its work lying end to end with the upstream's`
+      : ownGap - sharedGap > band
+        ? `its distance to nginx grows on a core of its own by more than the noise (${noise})`
+        : `the two differ by less than the noise (${noise}), so where the upstream runs does not measurably change the sidecar's distance to nginx`;
+  return ` On a core of its own the sidecar added ${num(ownTandem, 3)} ms at p50 at ${own.rate} req/s, ${num(ownGap, 3)} ms more than nginx; on the
+shared core ${num(sharedTandem, 3)} ms, ${num(sharedGap, 3)} ms more${ratios}: ${moved}. The target above is judged on the shared core.`;
 }
 
 /**
