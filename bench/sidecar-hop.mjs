@@ -10,7 +10,8 @@
 // - max throughput: autocannon, closed loop, 64 connections;
 // - CPU seconds and RSS of the proxy process(es) while serving 1000 req/s;
 // - added latency again at 1000 req/s with the proxy on a core of its own (the generator and the
-//   upstream held to the other one), as when the upstream runs on another host.
+//   upstream held to the other one), so that its work after its write upstream can overlap the
+//   upstream's.
 // Writes bench/results/sidecar-hop.json.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -245,12 +246,7 @@ try {
     latency: Object.fromEntries(
       RATES.map((rate) => [rate, Object.fromEntries(names.map((n) => [n, summarizeRounds(latency[rate][n])]))]),
     ),
-    added: Object.fromEntries(
-      RATES.map((rate) => [
-        rate,
-        Object.fromEntries(Object.entries(added[rate]).map(([n, a]) => [n, { p50: a.p50, p99: a.p99 }])),
-      ]),
-    ),
+    added: Object.fromEntries(RATES.map((rate) => [rate, addedSummary(added[rate])])),
     throughput: Object.fromEntries(names.map((n) => [n, summarizeRounds(throughput[n].map((t) => t.rps))])),
     cpu: Object.fromEntries(proxies.map((n) => [n, summarizeRounds(cpu[n])])),
     ...(ownCore === undefined
@@ -259,7 +255,7 @@ try {
           ownCore: {
             rate: OWN_CORE_RATE,
             latency: Object.fromEntries(names.map((n) => [n, summarizeRounds(ownCore.latency[n])])),
-            added: Object.fromEntries(Object.entries(ownCore.added).map(([n, a]) => [n, { p50: a.p50, p99: a.p99 }])),
+            added: addedSummary(ownCore.added),
           },
         }),
   };
@@ -337,6 +333,11 @@ function addedOver(latency) {
     added[name] = { rounds, ...summarizeRounds(rounds) };
   }
   return added;
+}
+
+/** `addedOver`'s summaries without the rounds, for the result's `summary`. */
+function addedSummary(added) {
+  return Object.fromEntries(Object.entries(added).map(([n, a]) => [n, { p50: a.p50, p99: a.p99 }]));
 }
 
 /**

@@ -58,7 +58,7 @@ export default function render(result) {
   const p99Limit = result.targets.addedP99MsAt1000;
   // Judged only when the added p99 is further from the limit than the noise: the spread of the
   // direct call's own p99 over the rounds, as the ratio to nginx is judged.
-  const p99Band = directBand(s);
+  const p99Band = directNoise(s.latency["1000"], "p99");
   const p99Met =
     tandemP99 === undefined
       ? undefined
@@ -82,8 +82,7 @@ export default function render(result) {
     const a = s.added[rate];
     const best = [...peers].sort((x, y) => a[x].p99.median - a[y].p99.median)[0];
     // A loss only by more than the noise: the spread of the direct call's p99 over the rounds.
-    const direct = s.latency[rate]?.direct?.p99;
-    const band = direct === undefined ? 0 : direct.max - direct.min;
+    const band = directNoise(s.latency[rate], "p99");
     if (best && a[TANDEM] && a[TANDEM].p99.median - a[best].p99.median > band) {
       const peer = a[best].p99.median > 0 ? `${num(a[best].p99.median, 2)} ms` : "nothing measurable";
       losses.push(`at ${rate} req/s tandem adds ${num(a[TANDEM].p99.median, 2)} ms at p99 where ${best} adds ${peer}`);
@@ -250,7 +249,7 @@ function nginxRatio(s, rates, limit) {
       const tandem = s.added[rate]?.[TANDEM]?.[q]?.median;
       const direct = s.latency[rate]?.direct?.[q];
       if (nginx === undefined || tandem === undefined || direct === undefined) continue;
-      if (nginx <= direct.max - direct.min) noise.push(`${q} at ${rate} req/s`);
+      if (nginx <= directNoise(s.latency[rate], q)) noise.push(`${q} at ${rate} req/s`);
       else judged.push({ rate, q, tandem, nginx, ratio: tandem / nginx });
     }
   }
@@ -278,13 +277,16 @@ function usageOf(s, name) {
   return s.cpu?.[name] ?? s.latency["1000"]?.[name];
 }
 
-/** The direct call's own p99 at 1000 req/s and its spread over the rounds: how finely the run measures a tail. */
-/** The spread (max - min) of the direct call's p99 at 1000 req/s over the rounds; 0 when unknown. */
-function directBand(s) {
-  const d = s.latency["1000"]?.direct?.p99;
+/**
+ * The noise a verdict allows for: the spread (max - min) of the direct call's percentile `q` over
+ * the rounds of `latency` (one rate's subjects); 0 when unknown.
+ */
+function directNoise(latency, q) {
+  const d = latency?.direct?.[q];
   return d?.max === undefined || d?.min === undefined ? 0 : d.max - d.min;
 }
 
+/** The direct call's own p99 at 1000 req/s and its spread over the rounds: how finely the run measures a tail. */
 function directSpread(s) {
   const d = s.latency["1000"]?.direct?.p99;
   if (d?.median === undefined || d.median === null) return "";
@@ -386,11 +388,7 @@ function ownCoreRatio(s) {
   if ([ownTandem, ownNginx, sharedTandem, sharedNginx].some((v) => v === undefined)) return "";
   const ownGap = ownTandem - ownNginx;
   const sharedGap = sharedTandem - sharedNginx;
-  const spread = (latency) => {
-    const d = latency?.direct?.p50;
-    return d?.max === undefined || d?.min === undefined ? 0 : d.max - d.min;
-  };
-  const band = Math.max(spread(s.latency[String(own.rate)]), spread(own.latency));
+  const band = Math.max(directNoise(s.latency[String(own.rate)], "p50"), directNoise(own.latency, "p50"));
   const ratios =
     ownNginx > 0 && sharedNginx > 0 && ownTandem > 0 && sharedTandem > 0
       ? ` (${times(ownTandem / ownNginx)} and ${times(sharedTandem / sharedNginx)} nginx's: every proxy adds more on a core of its own, which brings any ratio nearer 1×)`
