@@ -4,7 +4,8 @@
 // to calling the upstream directly, all in the same run against the same upstream; and a bare
 // Node proxy (node:http + undici, nothing else) as the floor of a hop written in Node, and bare
 // sockets both ways (no HTTP stack at all) as the floor of any process in Node on the path.
-// - added latency: p50 and p99 at fixed rates (open loop, measured from the scheduled send time)
+// - added latency: p50 and p99 at fixed rates (open loop, measured from the scheduled send time, by a
+//   generator in C: bench/lib/open-loop.c)
 //   minus the direct call's in the same round, each round made of short slices of every subject in
 //   turn, so that whatever else the machine does falls on every subject alike;
 // - max throughput: autocannon, closed loop, 64 connections;
@@ -19,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSidecar } from "@tandem/testkit";
 import autocannon from "autocannon";
+import { nativeOpenLoop, runNativeOpenLoop } from "./lib/native-open-loop.mjs";
 import { startNodeProxy } from "./lib/node-proxy.mjs";
 import { runOpenLoop } from "./lib/open-loop.mjs";
 import { CPU_CLOCK, processStats, startHaproxy, startNginx, startUpstream, ToolMissingError } from "./lib/proxies.mjs";
@@ -67,6 +69,18 @@ const hostPort = upstream.url.slice("http://".length);
 const dir = mkdtempSync(join(tmpdir(), "tandem-bench-hop-"));
 const stops = [upstream.stop];
 const skipped = {};
+// The load generator: the native one, which brings no collector, compiler or HTTP client of its own
+// into what it measures; the undici one on a machine without a C compiler, said in the results.
+let generate = runNativeOpenLoop;
+let generator = "native";
+try {
+  nativeOpenLoop();
+} catch (error) {
+  if (!(error instanceof ToolMissingError)) throw error;
+  generate = runOpenLoop;
+  generator = "undici";
+  console.log(`native open-loop generator ${error.message}: the undici generator measures instead`);
+}
 try {
   writeFileSync(join(dir, "tandem.yaml"), `upstreams:\n  upstream:\n    endpoints: [${upstream.url}]\n`);
   const sidecar = await startSidecar({ config: join(dir, "tandem.yaml"), env: { TANDEM_LOG_LEVEL: "warn" } });
@@ -105,7 +119,7 @@ try {
   const warmUp = async (rate, durationS) => {
     for (const name of names) {
       const s = subjects[name];
-      await runOpenLoop({ origin: s.origin, path: s.path, headers: s.headers, rate, durationS });
+      await generate({ origin: s.origin, path: s.path, headers: s.headers, rate, durationS });
     }
   };
   await warmUp(FIRST_WARMUP_RATE, FIRST_WARMUP_S);
@@ -119,7 +133,7 @@ try {
         const turn = r * SLICES + k;
         for (const name of rotated(names, turn)) {
           const s = subjects[name];
-          const run = await runOpenLoop({
+          const run = await generate({
             origin: s.origin,
             path: s.path,
             headers: s.headers,
@@ -156,7 +170,7 @@ try {
     for (const name of rotated(proxies, r)) {
       const s = subjects[name];
       const before = processStats(s.pids);
-      const run = await runOpenLoop({
+      const run = await generate({
         origin: s.origin,
         path: s.path,
         headers: s.headers,
@@ -284,7 +298,11 @@ try {
         "node:http server and one undici Pool (keep-alive), answer streamed back, nothing else: the floor of a hop in Node",
       sockets:
         "a Node process moving bytes between a socket in and a kept-alive socket out, reading only the request head's end and the answer's Content-Length: the floor of any Node process on the path, not a proxy",
-      generator: "open loop in a child process, 32 keep-alive connections, latency from the scheduled send time",
+      generator:
+        generator === "native"
+          ? "open loop in C (bench/lib/open-loop.c), a process of its own, 32 keep-alive connections, latency from the scheduled send time"
+          : "open loop on undici in a child process, 32 keep-alive connections, latency from the scheduled send time",
+      generatorKind: generator,
       cpu: CPU_CLOCK,
       ownCore: {
         rate: OWN_CORE_RATE,

@@ -98,7 +98,8 @@ median round with the fastest and slowest in brackets.${quick.length > 0 ? ` Sce
 
 **Reproduce:** \`pnpm bench\` builds the packages, runs every scenario and regenerates this page and its
 charts (about 45 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
-or scenario 3 records them as skipped; valgrind for scenarios 2b and 3b). \`BENCH_QUICK=1 pnpm bench\` is a smoke run of a few minutes. One
+or scenario 3 records them as skipped; a C compiler (\`cc\`) for scenario 3's load generator, or it measures with the
+undici one and says so; valgrind for scenarios 2b and 3b). \`BENCH_QUICK=1 pnpm bench\` is a smoke run of a few minutes. One
 scenario: \`pnpm --filter @tandem/bench <name>\` (${SCENARIOS.map((s) => `\`${s.name}\``).join(", ")}), then
 \`pnpm --filter @tandem/bench report\`. Raw results, every round included, are in \`bench/results/\`. Run on a
 quiet machine: other work on it shows up in the tails.

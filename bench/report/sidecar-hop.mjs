@@ -111,9 +111,10 @@ export default function render(result) {
   const directP50 = s.latency["1000"]?.direct?.p50?.median;
   const floorAddedP99 = s.added["1000"]?.[NODE_PROXY]?.p99.median;
   let noisy = "";
-  if (directP99 !== undefined && directP99 > NOISY_DIRECT_P99_MS) {
+  const quiet = QUIET_DIRECT_P99[m.generatorKind ?? "undici"];
+  if (directP99 !== undefined && directP99 > quiet.noisyAbove) {
     noisy = `\n\n**Noise:** the direct call's own p99 at 1000 req/s was ${num(directP99, 1)} ms (p50 ${num(directP50, 3)} ms) in this run, against
-~1-2 ms on a quiet run of this machine with this generator: other work on the machine, far above what a hop adds at the tail. Every process
+${quiet.text} on a quiet run of this machine with this generator: other work on the machine, far above what a hop adds at the tail. Every process
 on the path then pays the same slow wake-ups, which narrows the ratios between the proxies' added latencies.`;
     if (floorAddedP99 !== undefined && tandemP99 !== undefined && floorAddedP99 < 0.2 * tandemP99)
       noisy += ` The bare Node proxy added ${num(floorAddedP99, 2)} ms at p99 in the same rounds, so the tail is not only the machine's:
@@ -146,19 +147,7 @@ Latency at fixed rates: an open-loop generator (${m.generator}) sends ${rates.jo
 10-20 s at that rate to compile a Node proxy's hot path to its final form: rounds measured before that show a
 process starting up, with a p99 several times its steady one, not the steady state`
   }. **Added** latency is a
-subject's percentile minus the direct call's in the same round (negative: within the noise). Between sends the
-generator polls (\`setImmediate\`) to keep its send times exact, so it keeps one of the machine's cores busy; the
-subject and the upstream share the other. It keeps to that one core: it runs with V8's garbage collection and
-compilers on its own thread (\`--single-threaded\`) and a 1 MB young generation. With V8's helper threads, which run on
-any core, its collections took the subject's core for up to 7 ms at a time (\`perf sched\`) and the subject showed
-the stall in its latency. A generator that slept between sends instead (a worker thread waking it at
-each send time, ~6 % of a core) measured a worse direct call on this machine (one 6 s run each at 1000 req/s): p50 0.195 against 0.09 ms, p99 7.6
-against 2.6 ms. This machine is a small virtual machine that wakes an idle virtual CPU slowly (\`perf sched\` shows a woken process
-waiting up to 3.5 ms for a virtual CPU that was idle), and every process on the path that sleeps between requests pays
-that wake-up: the direct call's own p99, many times its p50, is this
-machine's, and so is much of every subject's. Holding the generator to one core and the subject and the upstream to the other
-(\`taskset\`) made every subject's p99 worse here (the direct call's 10-47 ms against 3-9 ms left free, four rounds each way at
-1000 req/s), so the processes are left to the scheduler. Maximum throughput:
+subject's percentile minus the direct call's in the same round (negative: within the noise). ${generatorText(m)} Maximum throughput:
 autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: ${
     m.cpu === "schedstat"
       ? "the CPU time of every thread of the proxy's processes (nginx's master and worker), in the scheduler's nanoseconds (`/proc/<pid>/task/<tid>/schedstat`),"
@@ -293,8 +282,14 @@ function directSpread(s) {
   return `; the direct call's own p99 ${num(d.median, 2)} ms, ${num(d.min, 2)}..${num(d.max, 2)} over the rounds`;
 }
 
-/** Above this p99 of the direct call at 1000 req/s (ms), the page warns that the machine was busy. */
-const NOISY_DIRECT_P99_MS = 4;
+/**
+ * The direct call's p99 at 1000 req/s on a quiet run of this machine, by generator, and above what
+ * (ms) the page warns that the machine was busy. Results without a generator's kind had the undici one.
+ */
+const QUIET_DIRECT_P99 = {
+  native: { text: "~0.1-0.5 ms", noisyAbove: 1 },
+  undici: { text: "~1-2 ms", noisyAbove: 4 },
+};
 
 /** What the bare Node proxy says about the part of the sidecar's cost that is Node's own. */
 function nodeFloor(s, tandemCpu) {
@@ -435,4 +430,35 @@ ${num(1e6 / tandem, 0)} µs per request and the bare Node proxy ${num(1e6 / bare
 times that (${num(tandemCpu * 1000, 0)} and ${num(floor * 1000, 0)} µs), because the process sleeps between requests and
 each one wakes it on cold caches, where the amount of code and data a request touches counts more than the
 instructions it runs.`;
+}
+
+/** How the generator keeps its send times, and what it brings into the measurement of its own. */
+function generatorText(m) {
+  if (m.generatorKind === "native")
+    return `Between sends the
+generator polls (\`epoll_wait\` without a timeout, from a millisecond before each send) to keep its send times exact, so it
+keeps one of the machine's cores busy; the subject and the upstream share the other. It is a small C program
+(\`bench/lib/open-loop.c\`): one thread, no garbage collector, no compiler, no HTTP client's work per request of its own.
+The undici generator this scenario used before (and still uses on a machine without a C compiler) measured the direct call
+to the same nginx at 1000 req/s, in three runs interleaved with this one's, at p50 0.10-0.15 ms and p99 2.8-3.6 ms, where
+this one measured 0.06-0.09 ms and 0.13-2.6 ms: most of the tail it reported was its own (collections, compilations, the
+client's work). What is left of the direct call's tail is this machine's: a small virtual machine that wakes an idle
+virtual CPU slowly and now and then runs a kernel thread (\`kdamond\`, memory monitoring) for ~20 ms. In a \`perf sched\`
+trace of 8 s at 1000 req/s through nginx and through the sidecar, nginx's worker and the sidecar's thread each waited
+more than 0.3 ms for a CPU 40 to 60 times, on a virtual CPU waking from idle or behind that kernel thread. A proxy is one
+more process to wake for every request, so its added p99 has those waits in it, whatever the proxy.`;
+  return `Between sends the
+generator polls (\`setImmediate\`) to keep its send times exact, so it keeps one of the machine's cores busy; the
+subject and the upstream share the other. It keeps to that one core: it runs with V8's garbage collection and
+compilers on its own thread (\`--single-threaded\`) and a 1 MB young generation. With V8's helper threads, which run on
+any core, its collections took the subject's core for up to 7 ms at a time (\`perf sched\`) and the subject showed
+the stall in its latency. A generator that slept between sends instead (a worker thread waking it at
+each send time, ~6 % of a core) measured a worse direct call on this machine (one 6 s run each at 1000 req/s): p50 0.195 against 0.09 ms, p99 7.6
+against 2.6 ms. This machine is a small virtual machine that wakes an idle virtual CPU slowly (\`perf sched\` shows a woken process
+waiting up to 3.5 ms for a virtual CPU that was idle), and every process on the path that sleeps between requests pays
+that wake-up: the direct call's own p99, many times its p50, is this
+machine's and the generator's (its collections, compilations and client: the C generator measures the same direct call's p99 at a
+fraction of it), and so is much of every subject's. Holding the generator to one core and the subject and the upstream to the other
+(\`taskset\`) made every subject's p99 worse here (the direct call's 10-47 ms against 3-9 ms left free, four rounds each way at
+1000 req/s), so the processes are left to the scheduler.`;
 }

@@ -1,0 +1,417 @@
+// A fixed-rate open-loop HTTP/1.1 load generator (wrk2-style), the native twin of open-loop.mjs:
+// request i is due at start + i / rate whether or not earlier answers came back, and its latency
+// is measured from that scheduled time (no coordinated omission). One thread, one epoll set,
+// CONNECTIONS keep-alive connections; a request due while every connection is busy waits in a
+// queue, and that wait is part of its latency, as in undici's Pool. Nothing is allocated, no
+// garbage collected and no code compiled while it measures, so what it reports of a local
+// subject's tail is the subject's and the machine's, not the generator's.
+//
+//   open-loop HOST PORT RATE DURATION_S WARMUP_S CONNECTIONS TIMEOUT_MS < request
+//
+// stdin: the request, head and body, exactly as each connection sends it. stdout: one JSON line
+// of counts, then one line per measured answer, "LATENCY_NS SERVICE_NS" (service: from the
+// actual send). Answers framed by Content-Length or chunked; anything else is an error. Exits 2
+// on bad arguments or when the first connections cannot be made.
+//
+// Between sends it sleeps in epoll_pwait2 until OPEN_LOOP_SPIN_US (default 1000) before the next
+// one, then polls: a virtual CPU woken from idle can be late by milliseconds, and the wake-up
+// would be in every latency it reports.
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CONNECTIONS 1024
+#define BUFFER 65536
+#define MAX_REQUEST 65536
+
+enum { E_TIMEOUT, E_CLOSED, E_READ, E_WRITE, E_PROTOCOL, E_CONNECT, ERROR_KINDS };
+static const char *ERROR_NAMES[ERROR_KINDS] = {"timeout", "closed", "read-error", "write-error", "protocol",
+                                               "connect-error"};
+
+struct conn {
+  int fd;  // -1: not connected
+  int busy;
+  uint64_t due;   // the request's scheduled time
+  uint64_t sent;  // when it was written
+  size_t len;
+  char buf[BUFFER];
+};
+
+static struct conn *conns;
+static int nconns;
+static int epfd;
+static struct sockaddr_storage addr;
+static socklen_t addr_len;
+static char request[MAX_REQUEST];
+static size_t request_len;
+
+static int *idle;  // a stack of idle, connected connections
+static int nidle;
+static uint64_t *pending;  // a ring of due times waiting for a connection
+static size_t pending_cap, pending_head, pending_len;
+
+static uint64_t *latencies, *services;
+static size_t recorded, record_cap;
+static int recording;
+static uint64_t completed, ok, errors, max_lag;
+static uint64_t status_counts[600];
+static uint64_t error_counts[ERROR_KINDS];
+
+static uint64_t spin = 1000000;  // poll from this long before a send (ns)
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void die(const char *what) {
+  fprintf(stderr, "open-loop: %s\n", what);
+  exit(2);
+}
+
+static int connect_one(struct conn *c) {
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&addr, addr_len) < 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(c - conns)};
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    close(fd);
+    return -1;
+  }
+  c->fd = fd;
+  c->busy = 0;
+  c->len = 0;
+  return 0;
+}
+
+static void release(struct conn *c, uint64_t now);
+
+static void fail(struct conn *c, int kind) {
+  if (c->busy) {
+    completed++;
+    errors++;
+    error_counts[kind]++;
+  }
+  if (c->fd >= 0) close(c->fd);  // close takes it out of the epoll set
+  c->fd = -1;
+  c->busy = 0;
+  c->len = 0;
+  // It is not on the idle stack when busy; when idle, take it off.
+  for (int i = 0; i < nidle; i++) {
+    if (&conns[idle[i]] == c) {
+      idle[i] = idle[--nidle];
+      break;
+    }
+  }
+  // A connection lost for good is counted once; the others carry the load.
+  if (connect_one(c) < 0) error_counts[E_CONNECT]++;
+  else release(c, now_ns());
+}
+
+static void send_on(struct conn *c, uint64_t due, uint64_t now) {
+  c->busy = 1;
+  c->due = due;
+  c->sent = now;
+  c->len = 0;
+  if (now - due > max_lag) max_lag = now - due;
+  ssize_t n = write(c->fd, request, request_len);
+  if (n != (ssize_t)request_len) fail(c, E_WRITE);
+}
+
+/** Request `due` goes out on an idle connection, or waits for one. */
+static void dispatch(uint64_t due, uint64_t now) {
+  if (nidle > 0) {
+    send_on(&conns[idle[--nidle]], due, now);
+    return;
+  }
+  if (pending_len == pending_cap) die("more requests waiting for a connection than were scheduled");
+  pending[(pending_head + pending_len++) % pending_cap] = due;
+}
+
+/** A connection is free again: the longest-waiting request goes out on it, or it waits. */
+static void release(struct conn *c, uint64_t now) {
+  c->busy = 0;
+  c->len = 0;
+  if (pending_len > 0) {
+    uint64_t due = pending[pending_head];
+    pending_head = (pending_head + 1) % pending_cap;
+    pending_len--;
+    send_on(c, due, now);
+  } else {
+    idle[nidle++] = (int)(c - conns);
+  }
+}
+
+/** Where "\r\n\r\n" starts in `b`, or -1. */
+static long head_end(const char *b, size_t len) {
+  for (size_t i = 0; i + 3 < len; i++)
+    if (b[i] == '\r' && b[i + 1] == '\n' && b[i + 2] == '\r' && b[i + 3] == '\n') return (long)i;
+  return -1;
+}
+
+/** The value of header `name` (lower case, with its colon) in the head `b[0..end)`, or NULL. */
+static const char *header(const char *b, size_t end, const char *name) {
+  size_t n = strlen(name);
+  for (const char *line = memchr(b, '\n', end); line != NULL && (size_t)(line - b) < end;) {
+    line++;
+    if ((size_t)(line - b) + n <= end && strncasecmp(line, name, n) == 0) {
+      const char *v = line + n;
+      while (*v == ' ' || *v == '\t') v++;
+      return v;
+    }
+    line = memchr(line, '\n', end - (size_t)(line - b));
+  }
+  return NULL;
+}
+
+/**
+ * Whether the chunked body at `b[from..len)` is whole; -1 if it is not chunked as it must be.
+ * Trailers are not expected (none of the subjects sends any).
+ */
+static int chunked_whole(const char *b, size_t from, size_t len) {
+  size_t at = from;
+  for (;;) {
+    const char *crlf = memmem(b + at, len - at, "\r\n", 2);
+    if (crlf == NULL) return 0;
+    char *end;
+    unsigned long size = strtoul(b + at, &end, 16);
+    if (end == b + at) return -1;
+    at = (size_t)(crlf - b) + 2;
+    if (size == 0) return len >= at + 2 ? 1 : 0;
+    at += size + 2;
+    if (at > len) return 0;
+  }
+}
+
+/** Whether `c`'s buffer holds a whole answer; on one, counts it. -1: not a valid answer. */
+static int answer(struct conn *c, uint64_t now) {
+  long end = head_end(c->buf, c->len);
+  if (end < 0) return c->len == BUFFER ? -1 : 0;
+  if (c->len < 12 || strncmp(c->buf, "HTTP/1.", 7) != 0) return -1;
+  int status = atoi(c->buf + 9);
+  size_t body = (size_t)end + 4;
+  const char *length = header(c->buf, (size_t)end, "content-length:");
+  int whole;
+  if (length != NULL) {
+    whole = c->len >= body + strtoul(length, NULL, 10);
+  } else {
+    const char *te = header(c->buf, (size_t)end, "transfer-encoding:");
+    if (te == NULL || strncasecmp(te, "chunked", 7) != 0) return -1;
+    whole = chunked_whole(c->buf, body, c->len);
+    if (whole < 0) return -1;
+  }
+  if (!whole) return c->len == BUFFER ? -1 : 0;
+  completed++;
+  if (status >= 100 && status < 600) status_counts[status]++;
+  if (status >= 200 && status < 400) ok++;
+  else errors++;
+  if (recording && recorded < record_cap) {
+    latencies[recorded] = now - c->due;
+    services[recorded] = now - c->sent;
+    recorded++;
+  }
+  return 1;
+}
+
+static void readable(struct conn *c) {
+  for (;;) {
+    ssize_t n = read(c->fd, c->buf + c->len, BUFFER - c->len);
+    if (n == 0) {
+      fail(c, E_CLOSED);
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR) continue;
+      fail(c, E_READ);
+      return;
+    }
+    if (!c->busy) {
+      fail(c, E_PROTOCOL);  // bytes nobody asked for
+      return;
+    }
+    c->len += (size_t)n;
+    uint64_t now = now_ns();
+    int done = answer(c, now);
+    if (done < 0) {
+      fail(c, E_PROTOCOL);
+      return;
+    }
+    if (done) {
+      release(c, now);
+      return;
+    }
+  }
+}
+
+static void expire(uint64_t now, uint64_t timeout) {
+  for (int i = 0; i < nconns; i++) {
+    struct conn *c = &conns[i];
+    if (c->fd >= 0 && c->busy && now - c->sent > timeout) fail(c, E_TIMEOUT);
+  }
+}
+
+/** One phase at `rate`: `total` requests, the first due now; returns when every one has ended. */
+static void phase(double rate, uint64_t total, uint64_t timeout) {
+  double interval = 1e9 / rate;
+  uint64_t start = now_ns();
+  uint64_t sent = 0;
+  uint64_t target = completed + total;
+  uint64_t last_expiry = start;
+  struct epoll_event events[64];
+  while (completed < target) {
+    uint64_t now = now_ns();
+    while (sent < total && start + (uint64_t)(sent * interval) <= now) {
+      dispatch(start + (uint64_t)(sent * interval), now);
+      sent++;
+    }
+    if (now - last_expiry > 1000000) {
+      expire(now, timeout);
+      last_expiry = now;
+      // Requests waiting while no connection is left at all: nothing will carry them.
+      if (nidle == 0 && pending_len > 0) {
+        int any = 0;
+        for (int i = 0; i < nconns; i++) any |= conns[i].fd >= 0;
+        if (!any) {
+          completed += pending_len;
+          errors += pending_len;
+          error_counts[E_CONNECT] += pending_len;
+          pending_len = 0;
+        }
+      }
+    }
+    // Sleep until `spin` before the next send, poll from there.
+    struct timespec sleep = {.tv_sec = 0, .tv_nsec = 10000000};
+    if (sent < total) {
+      double wait = (double)start + sent * interval - (double)now_ns() - (double)spin;
+      sleep.tv_nsec = wait > 0 ? (long)wait : 0;
+      if (sleep.tv_nsec >= 1000000000) sleep.tv_nsec = 999999999;
+    }
+    int n = epoll_pwait2(epfd, events, 64, &sleep, NULL);
+    for (int i = 0; i < n; i++) {
+      struct conn *c = &conns[events[i].data.u32];
+      if (c->fd < 0) continue;
+      if (events[i].events & (EPOLLERR | EPOLLHUP) && !(events[i].events & EPOLLIN)) fail(c, E_CLOSED);
+      else readable(c);
+    }
+  }
+}
+
+static double number(const char *text, const char *what) {
+  char *end;
+  double v = strtod(text, &end);
+  if (*text == '\0' || *end != '\0' || !(v >= 0)) {
+    fprintf(stderr, "open-loop: %s must be a number >= 0, got \"%s\"\n", what, text);
+    exit(2);
+  }
+  return v;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 8) die("usage: open-loop HOST PORT RATE DURATION_S WARMUP_S CONNECTIONS TIMEOUT_MS < request");
+  const char *host = argv[1];
+  int port = (int)number(argv[2], "PORT");
+  double rate = number(argv[3], "RATE");
+  double duration = number(argv[4], "DURATION_S");
+  double warmup = number(argv[5], "WARMUP_S");
+  nconns = (int)number(argv[6], "CONNECTIONS");
+  uint64_t timeout = (uint64_t)(number(argv[7], "TIMEOUT_MS") * 1e6);
+  if (rate <= 0 || duration <= 0) die("RATE and DURATION_S must be > 0");
+  if (nconns < 1 || nconns > MAX_CONNECTIONS) die("CONNECTIONS must be 1..1024");
+  if (getenv("OPEN_LOOP_SPIN_US") != NULL) spin = (uint64_t)(number(getenv("OPEN_LOOP_SPIN_US"), "OPEN_LOOP_SPIN_US") * 1000);
+
+  memset(&addr, 0, sizeof addr);
+  struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
+  if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    addr_len = sizeof *a4;
+  } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons((uint16_t)port);
+    addr_len = sizeof *a6;
+  } else {
+    die("HOST must be an IPv4 or IPv6 address");
+  }
+
+  size_t n;
+  while ((n = fread(request + request_len, 1, MAX_REQUEST - request_len, stdin)) > 0) request_len += n;
+  if (request_len == 0 || request_len == MAX_REQUEST) die("stdin must hold the request, under 64 KiB");
+
+  uint64_t measured = (uint64_t)(rate * duration + 0.5);
+  uint64_t warm = (uint64_t)(rate * warmup + 0.5);
+  if (measured < 1) measured = 1;
+  conns = calloc((size_t)nconns, sizeof *conns);
+  idle = calloc((size_t)nconns, sizeof *idle);
+  pending_cap = (size_t)(measured > warm ? measured : warm) + 1;
+  pending = calloc(pending_cap, sizeof *pending);
+  record_cap = (size_t)measured;
+  latencies = calloc(record_cap, sizeof *latencies);
+  services = calloc(record_cap, sizeof *services);
+  if (!conns || !idle || !pending || !latencies || !services) die("out of memory");
+  epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (epfd < 0) die("epoll_create1 failed");
+  for (int i = 0; i < nconns; i++) {
+    conns[i].fd = -1;
+    if (connect_one(&conns[i]) < 0) {
+      fprintf(stderr, "open-loop: cannot connect to %s port %d: %s\n", host, port, strerror(errno));
+      return 2;
+    }
+    idle[nidle++] = i;
+  }
+
+  uint64_t warm_completed = 0;
+  if (warm > 0) {
+    phase(rate, warm, timeout);
+    warm_completed = completed;
+  }
+  completed = ok = errors = max_lag = 0;
+  memset(status_counts, 0, sizeof status_counts);
+  memset(error_counts, 0, sizeof error_counts);
+  recording = 1;
+  uint64_t start = now_ns();
+  phase(rate, measured, timeout);
+  double elapsed = (double)(now_ns() - start) / 1e9;
+
+  printf("{\"sent\":%llu,\"completed\":%llu,\"ok\":%llu,\"errors\":%llu,\"warmupSent\":%llu,\"elapsedS\":%.6f,"
+         "\"maxSendLagMs\":%.3f,\"statusCodes\":{",
+         (unsigned long long)measured, (unsigned long long)completed, (unsigned long long)ok,
+         (unsigned long long)errors, (unsigned long long)warm_completed, elapsed, (double)max_lag / 1e6);
+  const char *sep = "";
+  for (int s = 0; s < 600; s++) {
+    if (status_counts[s] == 0) continue;
+    printf("%s\"%d\":%llu", sep, s, (unsigned long long)status_counts[s]);
+    sep = ",";
+  }
+  printf("},\"errorCodes\":{");
+  sep = "";
+  for (int e = 0; e < ERROR_KINDS; e++) {
+    if (error_counts[e] == 0) continue;
+    printf("%s\"%s\":%llu", sep, ERROR_NAMES[e], (unsigned long long)error_counts[e]);
+    sep = ",";
+  }
+  printf("}}\n");
+  for (size_t i = 0; i < recorded; i++)
+    printf("%llu %llu\n", (unsigned long long)latencies[i], (unsigned long long)services[i]);
+  return 0;
+}
