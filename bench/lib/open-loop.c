@@ -10,8 +10,9 @@
 //
 // stdin: the request, head and body, exactly as each connection sends it. stdout: one JSON line
 // of counts, then one line per measured answer, "LATENCY_NS SERVICE_NS" (service: from the
-// actual send). Answers framed by Content-Length or chunked; anything else is an error. Exits 2
-// on bad arguments or when the first connections cannot be made.
+// actual send). Answers framed by Content-Length or chunked (or without a body: 204, 304);
+// anything else is an error. After an answer with Connection: close a new connection takes the
+// old one's place. Exits 2 on bad arguments or when the first connections cannot be made.
 //
 // Between sends it sleeps in epoll_pwait2 until OPEN_LOOP_SPIN_US (default 1000) before the next
 // one, then polls: a virtual CPU woken from idle can be late by milliseconds, and the wake-up
@@ -43,6 +44,7 @@ static const char *ERROR_NAMES[ERROR_KINDS] = {"timeout", "closed", "read-error"
 struct conn {
   int fd;  // -1: not connected
   int busy;
+  int closing;  // the answer said Connection: close
   uint64_t due;   // the request's scheduled time
   uint64_t sent;  // when it was written
   size_t len;
@@ -99,6 +101,7 @@ static int connect_one(struct conn *c) {
   }
   c->fd = fd;
   c->busy = 0;
+  c->closing = 0;
   c->len = 0;
   return 0;
 }
@@ -211,7 +214,9 @@ static int answer(struct conn *c, uint64_t now) {
   size_t body = (size_t)end + 4;
   const char *length = header(c->buf, (size_t)end, "content-length:");
   int whole;
-  if (length != NULL) {
+  if (status == 204 || status == 304) {
+    whole = 1;  // no body, whatever the head says (RFC 9112 section 6.3)
+  } else if (length != NULL) {
     whole = c->len >= body + strtoul(length, NULL, 10);
   } else {
     const char *te = header(c->buf, (size_t)end, "transfer-encoding:");
@@ -220,6 +225,8 @@ static int answer(struct conn *c, uint64_t now) {
     if (whole < 0) return -1;
   }
   if (!whole) return c->len == BUFFER ? -1 : 0;
+  const char *connection = header(c->buf, (size_t)end, "connection:");
+  c->closing = connection != NULL && strncasecmp(connection, "close", 5) == 0;
   completed++;
   if (status >= 100 && status < 600) status_counts[status]++;
   if (status >= 200 && status < 400) ok++;
@@ -257,7 +264,13 @@ static void readable(struct conn *c) {
       return;
     }
     if (done) {
-      release(c, now);
+      if (c->closing) {
+        // Answered: a new connection in its place, as a client does after Connection: close.
+        c->busy = 0;
+        fail(c, E_CLOSED);
+      } else {
+        release(c, now);
+      }
       return;
     }
   }

@@ -71,6 +71,21 @@ describe.skipIf(!hasCompiler)(`native open-loop generator (needs a C compiler: $
     expect(run).toMatchObject({ completed: 20, ok: 10, errors: 10, statusCodes: { 200: 10, 503: 10 } });
   });
 
+  it("reads answers without a body, and connects again after Connection: close", async () => {
+    let connections = 0;
+    const server = createServer((_req, res) => {
+      res.statusCode = 204;
+      res.setHeader("connection", "close");
+      res.end();
+    });
+    server.on("connection", () => connections++);
+    const origin = await listen(server);
+    const run = await runNativeOpenLoop({ origin, rate: 100, durationS: 0.2, connections: 2 });
+    expect(run).toMatchObject({ completed: 20, ok: 20, errors: 0, statusCodes: { 204: 20 } });
+    // The two it starts with, and one in place of each one closed.
+    expect(connections).toBe(22);
+  });
+
   it("counts a connection closed before its answer, and a request that outlives its timeout", async () => {
     let n = 0;
     const origin = await listen(
