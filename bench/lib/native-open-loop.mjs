@@ -9,34 +9,43 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { validate } from "./open-loop.mjs";
 import { ToolMissingError } from "./proxies.mjs";
 import { createLatencyHistogram, encodeHistogram, histogramSummary, recordMs } from "./stats.mjs";
 
 const SOURCE = fileURLToPath(new URL("./open-loop.c", import.meta.url));
 const COMPILER = process.env.CC ?? "cc";
+const FLAGS = ["-O2", "-std=gnu11"];
+// In the bench package's own node_modules: the user's, not a directory others can write to.
+const CACHE = fileURLToPath(new URL("../node_modules/.cache/open-loop/", import.meta.url));
+/** The request the generator sends is read whole into a buffer of this size. */
+const MAX_REQUEST_BYTES = 65536;
 
 let built;
 
 /**
- * The generator's binary, compiled from open-loop.c on first use (kept in the temporary directory
- * under a name made of the source's hash, so an edited source is compiled again). Throws
- * `ToolMissingError` naming the compiler when there is none.
+ * The generator's binary, compiled from open-loop.c on first use and kept under a name made of the
+ * hash of the source, the compiler and its flags, so that a change to any is compiled again.
+ * Throws `ToolMissingError` naming the compiler when there is none, and an error with the
+ * compiler's message when it cannot compile the source (a C library older than glibc 2.35 has no
+ * `epoll_pwait2`).
  */
 export function nativeOpenLoop() {
   if (built !== undefined) return built;
-  const source = readFileSync(SOURCE);
-  const hash = createHash("sha256").update(source).digest("hex").slice(0, 16);
-  const dir = join(tmpdir(), "tandem-bench");
-  const binary = join(dir, `open-loop-${hash}`);
+  const hash = createHash("sha256")
+    .update(readFileSync(SOURCE))
+    .update(JSON.stringify([COMPILER, FLAGS]))
+    .digest("hex")
+    .slice(0, 16);
+  const binary = `${CACHE}open-loop-${hash}`;
   if (!existsSync(binary)) {
     const probe = spawnSync(COMPILER, ["--version"], { stdio: "ignore" });
     if (probe.error !== undefined || probe.status !== 0) throw new ToolMissingError(`${COMPILER} (a C compiler)`);
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(CACHE, { recursive: true });
+    // Two processes compiling at once each write a file of their own; the last rename wins.
     const partial = `${binary}.${process.pid}`;
-    const compiled = spawnSync(COMPILER, ["-O2", "-o", partial, SOURCE], { encoding: "utf8" });
+    const compiled = spawnSync(COMPILER, [...FLAGS, "-o", partial, SOURCE], { encoding: "utf8" });
     if (compiled.status !== 0)
       throw new Error(`${COMPILER} could not compile ${SOURCE}:\n${compiled.stderr || compiled.error}`);
     renameSync(partial, binary);
@@ -53,6 +62,7 @@ export function nativeOpenLoop() {
  * @returns {Promise<object>} counts, status codes, achieved rate and latency percentiles in ms
  */
 export async function runNativeOpenLoop(o) {
+  validate(o, "runNativeOpenLoop");
   const { host, port, hostHeader } = target(o.origin);
   const binary = nativeOpenLoop();
   const body = o.body === undefined ? undefined : Buffer.from(o.body);
@@ -60,6 +70,10 @@ export async function runNativeOpenLoop(o) {
   for (const [name, value] of Object.entries(o.headers ?? {})) lines.push(`${name}: ${value}`);
   if (body !== undefined) lines.push(`content-length: ${body.length}`);
   const request = Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), body ?? Buffer.alloc(0)]);
+  if (request.length >= MAX_REQUEST_BYTES)
+    throw new RangeError(
+      `runNativeOpenLoop: the request is ${request.length} bytes, over the ${MAX_REQUEST_BYTES - 1} it sends`,
+    );
   const timeoutMs = o.timeoutMs ?? 5000;
   const args = [host, port, o.rate, o.durationS, o.warmupS ?? 0, o.connections ?? 32, timeoutMs].map(String);
   const limitMs = ((o.warmupS ?? 0) + o.durationS) * 1000 + timeoutMs + 15_000;
@@ -82,24 +96,33 @@ function run(binary, args, request, limitMs) {
     const child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] });
     const out = [];
     let err = "";
+    let overdue = false;
     child.stdout.on("data", (chunk) => out.push(chunk));
     child.stderr.on("data", (chunk) => {
       err += chunk;
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
+    // A generator that exits before reading its request (bad arguments) says why on stderr.
+    child.stdin.on("error", () => {});
+    const timer = setTimeout(() => {
+      overdue = true;
+      child.kill("SIGKILL");
+    }, limitMs);
     child.once("error", (error) => {
       clearTimeout(timer);
       reject(error);
     });
     child.once("close", (code, signal) => {
       clearTimeout(timer);
-      if (code === 0) resolve(Buffer.concat(out).toString("latin1"));
-      else
-        reject(
-          new Error(
-            `the native open-loop generator ${signal === null ? `exited with ${code}` : `was killed (${signal}) after ${limitMs} ms`}: ${err.trim()}`,
-          ),
-        );
+      if (code === 0) {
+        resolve(Buffer.concat(out).toString("latin1"));
+        return;
+      }
+      const how = overdue
+        ? `was killed after ${limitMs} ms, its time`
+        : signal === null
+          ? `exited with ${code}`
+          : `was killed by ${signal}`;
+      reject(new Error(`the native open-loop generator ${how}: ${err.trim()}`));
     });
     child.stdin.end(request);
   });
@@ -132,5 +155,6 @@ function result(o, out) {
     service: histogramSummary(service),
     histogram: encodeHistogram(latency),
     warmupSent: counts.warmupSent,
+    reconnectFailures: counts.reconnectFailures,
   };
 }

@@ -10,9 +10,11 @@
 //
 // stdin: the request, head and body, exactly as each connection sends it. stdout: one JSON line
 // of counts, then one line per measured answer, "LATENCY_NS SERVICE_NS" (service: from the
-// actual send). Answers framed by Content-Length or chunked (or without a body: 204, 304);
-// anything else is an error. After an answer with Connection: close a new connection takes the
-// old one's place. Exits 2 on bad arguments or when the first connections cannot be made.
+// actual send). Answers framed by Content-Length or chunked, or without a body (to a HEAD, 204,
+// 304), with a head under 64 KiB; anything else is an error. After an answer with Connection:
+// close a new connection takes the old one's place; a connection that cannot be made again is
+// tried again every millisecond ("reconnectFailures" counts the tries that failed). Exits 2 on bad
+// arguments, when the first connections cannot be made, or when epoll fails.
 //
 // Between sends it sleeps in epoll_pwait2 until OPEN_LOOP_SPIN_US (default 1000) before the next
 // one, then polls: a virtual CPU woken from idle can be late by milliseconds, and the wake-up
@@ -41,13 +43,21 @@ enum { E_TIMEOUT, E_CLOSED, E_READ, E_WRITE, E_PROTOCOL, E_CONNECT, ERROR_KINDS 
 static const char *ERROR_NAMES[ERROR_KINDS] = {"timeout", "closed", "read-error", "write-error", "protocol",
                                                "connect-error"};
 
+/** Where a connection's answer stands. */
+enum { S_HEAD, S_LENGTH, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_CRLF, S_TRAILERS, S_DONE };
+
 struct conn {
   int fd;  // -1: not connected
   int busy;
   int closing;  // the answer said Connection: close
-  uint64_t due;   // the request's scheduled time
-  uint64_t sent;  // when it was written
-  size_t len;
+  int state;
+  int status;
+  uint64_t due;        // the request's scheduled time
+  uint64_t sent;       // when it was written
+  uint64_t remaining;  // body bytes still due (S_LENGTH, S_CHUNK_DATA)
+  size_t line_len;     // of `line`, a chunk-size, chunk-end or trailer line being read
+  char line[256];
+  size_t len;  // of the head read so far (S_HEAD)
   char buf[BUFFER];
 };
 
@@ -68,6 +78,8 @@ static uint64_t *latencies, *services;
 static size_t recorded, record_cap;
 static int recording;
 static uint64_t completed, ok, errors, max_lag;
+static uint64_t reconnect_failures;  // over the whole run, warm-up included
+static int head_request;             // the request is a HEAD: its answers have no body
 static uint64_t status_counts[600];
 static uint64_t error_counts[ERROR_KINDS];
 
@@ -103,6 +115,7 @@ static int connect_one(struct conn *c) {
   c->busy = 0;
   c->closing = 0;
   c->len = 0;
+  c->state = S_HEAD;
   return 0;
 }
 
@@ -125,8 +138,9 @@ static void fail(struct conn *c, int kind) {
       break;
     }
   }
-  // A connection lost for good is counted once; the others carry the load.
-  if (connect_one(c) < 0) error_counts[E_CONNECT]++;
+  // One that cannot connect again is tried again every millisecond (`phase`); the others carry
+  // the load meanwhile.
+  if (connect_one(c) < 0) reconnect_failures++;
   else release(c, now_ns());
 }
 
@@ -135,13 +149,16 @@ static void send_on(struct conn *c, uint64_t due, uint64_t now) {
   c->due = due;
   c->sent = now;
   c->len = 0;
-  if (now - due > max_lag) max_lag = now - due;
+  c->line_len = 0;
+  c->state = S_HEAD;
   ssize_t n = write(c->fd, request, request_len);
   if (n != (ssize_t)request_len) fail(c, E_WRITE);
 }
 
 /** Request `due` goes out on an idle connection, or waits for one. */
 static void dispatch(uint64_t due, uint64_t now) {
+  // As open-loop.mjs measures it: from the send time to the hand-over to the connections.
+  if (now - due > max_lag) max_lag = now - due;
   if (nidle > 0) {
     send_on(&conns[idle[--nidle]], due, now);
     return;
@@ -186,62 +203,138 @@ static const char *header(const char *b, size_t end, const char *name) {
   return NULL;
 }
 
-/**
- * Whether the chunked body at `b[from..len)` is whole; -1 if it is not chunked as it must be.
- * Trailers are not expected (none of the subjects sends any).
- */
-static int chunked_whole(const char *b, size_t from, size_t len) {
-  size_t at = from;
-  for (;;) {
-    const char *crlf = memmem(b + at, len - at, "\r\n", 2);
-    if (crlf == NULL) return 0;
-    char *end;
-    unsigned long size = strtoul(b + at, &end, 16);
-    if (end == b + at) return -1;
-    at = (size_t)(crlf - b) + 2;
-    if (size == 0) return len >= at + 2 ? 1 : 0;
-    at += size + 2;
-    if (at > len) return 0;
+/** `text[0..len)` as a decimal number with nothing else but spaces after it; -1 if it is not one. */
+static int64_t decimal(const char *text, size_t len) {
+  size_t i = 0;
+  int64_t n = 0;
+  for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
+    if (n > (INT64_MAX - 9) / 10) return -1;
+    n = n * 10 + (text[i] - '0');
   }
+  if (i == 0) return -1;
+  for (; i < len; i++)
+    if (text[i] != ' ' && text[i] != '\t') return -1;
+  return n;
 }
 
-/** Whether `c`'s buffer holds a whole answer; on one, counts it. -1: not a valid answer. */
-static int answer(struct conn *c, uint64_t now) {
-  long end = head_end(c->buf, c->len);
-  if (end < 0) return c->len == BUFFER ? -1 : 0;
-  if (c->len < 12 || strncmp(c->buf, "HTTP/1.", 7) != 0) return -1;
-  int status = atoi(c->buf + 9);
-  size_t body = (size_t)end + 4;
-  const char *length = header(c->buf, (size_t)end, "content-length:");
-  int whole;
-  if (status == 204 || status == 304) {
-    whole = 1;  // no body, whatever the head says (RFC 9112 section 6.3)
-  } else if (length != NULL) {
-    whole = c->len >= body + strtoul(length, NULL, 10);
-  } else {
-    const char *te = header(c->buf, (size_t)end, "transfer-encoding:");
-    if (te == NULL || strncasecmp(te, "chunked", 7) != 0) return -1;
-    whole = chunked_whole(c->buf, body, c->len);
-    if (whole < 0) return -1;
-  }
-  if (!whole) return c->len == BUFFER ? -1 : 0;
-  const char *connection = header(c->buf, (size_t)end, "connection:");
+/** The length of the header value at `v` (up to its CR). */
+static size_t value_len(const char *v) {
+  const char *cr = strchr(v, '\r');
+  return cr == NULL ? strlen(v) : (size_t)(cr - v);
+}
+
+/**
+ * Reads the status line and framing of the head in `c->buf[0..end)`: where the body's bytes go
+ * next. -1: not an answer this reads (a status line that is not HTTP/1.x, a 1xx, a Content-Length
+ * that is not a number, a body framed by neither).
+ */
+static int start_body(struct conn *c, size_t end) {
+  const char *b = c->buf;
+  if (end < 12 || strncmp(b, "HTTP/1.", 7) != 0 || b[8] != ' ') return -1;
+  for (int i = 9; i < 12; i++)
+    if (b[i] < '0' || b[i] > '9') return -1;
+  c->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+  if (c->status < 200 || c->status > 599) return -1;
+  const char *connection = header(b, end, "connection:");
   c->closing = connection != NULL && strncasecmp(connection, "close", 5) == 0;
+  c->line_len = 0;
+  if (head_request || c->status == 204 || c->status == 304) {
+    c->state = S_DONE;  // no body, whatever the head says (RFC 9112 section 6.3)
+    return 0;
+  }
+  const char *te = header(b, end, "transfer-encoding:");
+  if (te != NULL) {
+    if (strncasecmp(te, "chunked", 7) != 0 || value_len(te) != 7) return -1;
+    c->state = S_CHUNK_SIZE;
+    return 0;
+  }
+  const char *length = header(b, end, "content-length:");
+  if (length == NULL) return -1;
+  int64_t n = decimal(length, value_len(length));
+  if (n < 0) return -1;
+  c->remaining = (uint64_t)n;
+  c->state = n == 0 ? S_DONE : S_LENGTH;
+  return 0;
+}
+
+static int hex(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+/** A whole line in `c->line` (its CRLF taken off, `len` long) for the chunked body's state. */
+static int chunk_line(struct conn *c, size_t len) {
+  if (c->state == S_CHUNK_CRLF) {
+    if (len != 0) return -1;
+    c->state = S_CHUNK_SIZE;
+  } else if (c->state == S_CHUNK_SIZE) {
+    uint64_t size = 0;
+    size_t i = 0;
+    for (; i < len && hex(c->line[i]) >= 0; i++) {
+      if (size >> 59) return -1;
+      size = size * 16 + (uint64_t)hex(c->line[i]);
+    }
+    if (i == 0 || (i < len && c->line[i] != ';')) return -1;
+    c->remaining = size;
+    c->state = size == 0 ? S_TRAILERS : S_CHUNK_DATA;
+  } else if (len == 0) {
+    c->state = S_DONE;  // the empty line after the trailers, if any
+  }
+  return 0;
+}
+
+/**
+ * Reads `n` bytes of `c`'s answer body from `p`, keeping none of them. 1: the answer is whole
+ * with the last of them; 0: more is due; -1: not a valid body, or bytes after the answer's end.
+ */
+static int body(struct conn *c, const char *p, size_t n) {
+  size_t i = 0;
+  while (i < n && c->state != S_DONE) {
+    if (c->state == S_LENGTH || c->state == S_CHUNK_DATA) {
+      size_t take = (uint64_t)(n - i) < c->remaining ? n - i : (size_t)c->remaining;
+      i += take;
+      c->remaining -= take;
+      if (c->remaining == 0) c->state = c->state == S_LENGTH ? S_DONE : S_CHUNK_CRLF;
+      continue;
+    }
+    char ch = p[i++];
+    if (c->line_len == sizeof c->line) return -1;
+    c->line[c->line_len++] = ch;
+    if (ch != '\n') continue;
+    if (c->line_len < 2 || c->line[c->line_len - 2] != '\r') return -1;
+    size_t len = c->line_len - 2;
+    c->line_len = 0;
+    if (chunk_line(c, len) < 0) return -1;
+  }
+  if (c->state != S_DONE) return 0;
+  return i == n ? 1 : -1;
+}
+
+/** Counts `c`'s whole answer. */
+static void answered(struct conn *c, uint64_t now) {
   completed++;
-  if (status >= 100 && status < 600) status_counts[status]++;
-  if (status >= 200 && status < 400) ok++;
+  status_counts[c->status]++;
+  if (c->status >= 200 && c->status < 400) ok++;
   else errors++;
   if (recording && recorded < record_cap) {
     latencies[recorded] = now - c->due;
     services[recorded] = now - c->sent;
     recorded++;
   }
-  return 1;
 }
 
 static void readable(struct conn *c) {
   for (;;) {
-    ssize_t n = read(c->fd, c->buf + c->len, BUFFER - c->len);
+    // The head is gathered in the buffer; body bytes are read into it and let go.
+    char *into = c->state == S_HEAD ? c->buf + c->len : c->buf;
+    size_t room = c->state == S_HEAD ? BUFFER - c->len : BUFFER;
+    if (room == 0) {
+      fail(c, E_PROTOCOL);  // a head of 64 KiB and more
+      return;
+    }
+    ssize_t n = read(c->fd, into, room);
     if (n == 0) {
       fail(c, E_CLOSED);
       return;
@@ -256,16 +349,30 @@ static void readable(struct conn *c) {
       fail(c, E_PROTOCOL);  // bytes nobody asked for
       return;
     }
-    c->len += (size_t)n;
-    uint64_t now = now_ns();
-    int done = answer(c, now);
+    int done;
+    if (c->state == S_HEAD) {
+      size_t from = c->len > 3 ? c->len - 3 : 0;
+      c->len += (size_t)n;
+      long end = head_end(c->buf + from, c->len - from);
+      if (end < 0) continue;
+      size_t head = from + (size_t)end;
+      if (start_body(c, head) < 0) {
+        fail(c, E_PROTOCOL);
+        return;
+      }
+      done = body(c, c->buf + head + 4, c->len - head - 4);
+    } else {
+      done = body(c, c->buf, (size_t)n);
+    }
     if (done < 0) {
       fail(c, E_PROTOCOL);
       return;
     }
     if (done) {
+      uint64_t now = now_ns();
+      answered(c, now);
       if (c->closing) {
-        // Answered: a new connection in its place, as a client does after Connection: close.
+        // A new connection in its place, as a client does after Connection: close.
         c->busy = 0;
         fail(c, E_CLOSED);
       } else {
@@ -300,6 +407,11 @@ static void phase(double rate, uint64_t total, uint64_t timeout) {
     if (now - last_expiry > 1000000) {
       expire(now, timeout);
       last_expiry = now;
+      for (int i = 0; i < nconns; i++) {
+        if (conns[i].fd >= 0) continue;
+        if (connect_one(&conns[i]) < 0) reconnect_failures++;
+        else release(&conns[i], now);
+      }
       // Requests waiting while no connection is left at all: nothing will carry them.
       if (nidle == 0 && pending_len > 0) {
         int any = 0;
@@ -320,6 +432,11 @@ static void phase(double rate, uint64_t total, uint64_t timeout) {
       if (sleep.tv_nsec >= 1000000000) sleep.tv_nsec = 999999999;
     }
     int n = epoll_pwait2(epfd, events, 64, &sleep, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fprintf(stderr, "open-loop: epoll_pwait2 failed: %s\n", strerror(errno));
+      exit(2);
+    }
     for (int i = 0; i < n; i++) {
       struct conn *c = &conns[events[i].data.u32];
       if (c->fd < 0) continue;
@@ -370,6 +487,7 @@ int main(int argc, char **argv) {
   size_t n;
   while ((n = fread(request + request_len, 1, MAX_REQUEST - request_len, stdin)) > 0) request_len += n;
   if (request_len == 0 || request_len == MAX_REQUEST) die("stdin must hold the request, under 64 KiB");
+  head_request = strncmp(request, "HEAD ", 5) == 0;
 
   uint64_t measured = (uint64_t)(rate * duration + 0.5);
   uint64_t warm = (uint64_t)(rate * warmup + 0.5);
@@ -401,15 +519,16 @@ int main(int argc, char **argv) {
   completed = ok = errors = max_lag = 0;
   memset(status_counts, 0, sizeof status_counts);
   memset(error_counts, 0, sizeof error_counts);
-  recording = 1;
+  recording = 1;  // reconnect_failures goes on counting: a connection lost in the warm-up is still lost
   uint64_t start = now_ns();
   phase(rate, measured, timeout);
   double elapsed = (double)(now_ns() - start) / 1e9;
 
   printf("{\"sent\":%llu,\"completed\":%llu,\"ok\":%llu,\"errors\":%llu,\"warmupSent\":%llu,\"elapsedS\":%.6f,"
-         "\"maxSendLagMs\":%.3f,\"statusCodes\":{",
+         "\"maxSendLagMs\":%.3f,\"reconnectFailures\":%llu,\"statusCodes\":{",
          (unsigned long long)measured, (unsigned long long)completed, (unsigned long long)ok,
-         (unsigned long long)errors, (unsigned long long)warm_completed, elapsed, (double)max_lag / 1e6);
+         (unsigned long long)errors, (unsigned long long)warm_completed, elapsed, (double)max_lag / 1e6,
+         (unsigned long long)reconnect_failures);
   const char *sep = "";
   for (int s = 0; s < 600; s++) {
     if (status_counts[s] == 0) continue;

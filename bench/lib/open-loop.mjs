@@ -49,12 +49,19 @@ export function runOpenLoop(o) {
   });
 }
 
-function validate(o) {
-  if (!o || typeof o !== "object") throw new TypeError("runOpenLoop: options required");
+/** Throws, naming the option and `who`, when `o` is not a generator's options. */
+export function validate(o, who = "runOpenLoop") {
+  if (!o || typeof o !== "object") throw new TypeError(`${who}: options required`);
   if (typeof o.origin !== "string" || !/^http:\/\//.test(o.origin))
-    throw new TypeError(`runOpenLoop: origin must be an http:// URL, got ${JSON.stringify(o.origin)}`);
-  if (!(o.rate > 0)) throw new RangeError(`runOpenLoop: rate must be > 0, got ${o.rate}`);
-  if (!(o.durationS > 0)) throw new RangeError(`runOpenLoop: durationS must be > 0, got ${o.durationS}`);
+    throw new TypeError(`${who}: origin must be an http:// URL, got ${JSON.stringify(o.origin)}`);
+  if (!(o.rate > 0)) throw new RangeError(`${who}: rate must be > 0, got ${o.rate}`);
+  if (!(o.durationS > 0)) throw new RangeError(`${who}: durationS must be > 0, got ${o.durationS}`);
+  if (o.warmupS !== undefined && !(o.warmupS >= 0))
+    throw new RangeError(`${who}: warmupS must be >= 0, got ${o.warmupS}`);
+  if (o.connections !== undefined && !(Number.isInteger(o.connections) && o.connections >= 1 && o.connections <= 1024))
+    throw new RangeError(`${who}: connections must be an integer from 1 to 1024, got ${o.connections}`);
+  if (o.timeoutMs !== undefined && !(o.timeoutMs > 0))
+    throw new RangeError(`${who}: timeoutMs must be > 0, got ${o.timeoutMs}`);
 }
 
 async function generate(o) {

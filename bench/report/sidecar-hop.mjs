@@ -436,7 +436,7 @@ instructions it runs.`;
 function generatorText(m) {
   if (m.generatorKind === "native")
     return `Between sends the
-generator polls (\`epoll_wait\` without a timeout, from a millisecond before each send) to keep its send times exact, so it
+generator polls (\`epoll_pwait2\` with a zero timeout, from a millisecond before each send) to keep its send times exact, so it
 keeps one of the machine's cores busy; the subject and the upstream share the other. It is a small C program
 (\`bench/lib/open-loop.c\`): one thread, no garbage collector, no compiler, no HTTP client's work per request of its own.
 The undici generator this scenario used before (and still uses on a machine without a C compiler) measured the direct call

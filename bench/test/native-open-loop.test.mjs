@@ -53,9 +53,27 @@ describe.skipIf(!hasCompiler)(`native open-loop generator (needs a C compiler: $
       headers: { host: origin.slice("http://".length), "proxy-authorization": "Bearer t" },
     });
     expect(decodeHistogram(run.histogram).totalCount).toBe(100);
-    expect(run.latency.p50).toBeGreaterThan(0);
-    // 100 requests at 200 req/s take half a second, however fast the answers are.
-    expect(run.achievedRate).toBeLessThanOrEqual(200);
+    // The same fields as the undici generator's result.
+    for (const key of ["rate", "durationS", "achievedRate", "maxSendLagMs", "latency", "service", "errorCodes"])
+      expect(run).toHaveProperty(key);
+  });
+
+  it("measures from each request's send time, a wait for a busy connection included", async () => {
+    let n = 0;
+    const origin = await listen(
+      createServer((_req, res) => {
+        // The fifth answer, 40 ms in, takes 300 ms; the one connection is busy meanwhile.
+        if (++n === 5) setTimeout(() => res.end("ok"), 300);
+        else res.end("ok");
+      }),
+    );
+    const run = await runNativeOpenLoop({ origin, rate: 100, durationS: 0.5, connections: 1 });
+    expect(run).toMatchObject({ completed: 50, ok: 50 });
+    // ~29 requests fell due during the stall and waited for it: measured from when they were
+    // sent, they would take well under a millisecond each.
+    expect(run.latency.max).toBeGreaterThanOrEqual(290);
+    expect(run.latency.p50).toBeGreaterThanOrEqual(10);
+    expect(run.service.p50).toBeLessThan(run.latency.p50);
   });
 
   it("reads chunked answers, and counts a status over 399 as an error", async () => {
@@ -100,6 +118,36 @@ describe.skipIf(!hasCompiler)(`native open-loop generator (needs a C compiler: $
     expect(run.completed).toBe(4);
     expect(run.errors).toBe(4);
     expect(run.errorCodes).toEqual({ closed: 1, timeout: 3 });
+  });
+
+  it("reads answers to HEAD, bodies larger than its buffer, and fails a chunk size that is not hex", async () => {
+    const origin = await listen(
+      createServer((req, res) => {
+        if (req.url === "/big") return res.end("x".repeat(200_000));
+        if (req.url === "/bad") {
+          // A chunk size a signed parse would take as -6.
+          res.socket.end("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n-6\r\nabc\r\n0\r\n\r\n");
+          return;
+        }
+        res.setHeader("content-length", "100");
+        res.end(req.method === "HEAD" ? undefined : "y".repeat(100));
+      }),
+    );
+    const head = await runNativeOpenLoop({ origin, method: "HEAD", rate: 100, durationS: 0.1 });
+    expect(head).toMatchObject({ completed: 10, ok: 10, errors: 0 });
+    const big = await runNativeOpenLoop({ origin, path: "/big", rate: 100, durationS: 0.1 });
+    expect(big).toMatchObject({ completed: 10, ok: 10, errors: 0 });
+    const bad = await runNativeOpenLoop({ origin, path: "/bad", rate: 100, durationS: 0.1, connections: 1 });
+    expect(bad).toMatchObject({ completed: 10, ok: 0, errors: 10, errorCodes: { protocol: 10 } });
+  });
+
+  it("rejects options out of range before it starts, naming the option", async () => {
+    const origin = "http://127.0.0.1:1";
+    await expect(runNativeOpenLoop({ origin, rate: 0, durationS: 1 })).rejects.toThrow(/rate must be > 0, got 0/);
+    await expect(runNativeOpenLoop({ origin, rate: 1 })).rejects.toThrow(/durationS must be > 0/);
+    await expect(runNativeOpenLoop({ origin, rate: 1, durationS: 1, connections: 5000 })).rejects.toThrow(
+      /connections must be an integer from 1 to 1024, got 5000/,
+    );
   });
 
   it("rejects an origin that is not an IP address, and says why", async () => {
