@@ -123,7 +123,7 @@ a process that needs more CPU per request (the sidecar) waits longer for a core 
       m.sliceSeconds === undefined
         ? " Judge the added p99 from a quiet machine; the p50s, the throughput and the CPU per request are steadier."
         : ` The slices put that work on every subject alike, so the added p99s still compare the subjects, but each is the
-difference of two p99s of several milliseconds: tenths of a millisecond are within the noise here, and a quiet machine
+difference of two p99s of a millisecond or more: tenths of a millisecond are within the noise here, and a quiet machine
 measures the tail better. The p50s, the throughput and the CPU per request are steadier.`;
   }
   // The proxy on a core of its own says itself why it was not measured.
