@@ -4,10 +4,10 @@
 // to calling the upstream directly, all in the same run against the same upstream; and a bare
 // Node proxy (node:http + undici, nothing else) as the floor of a hop written in Node, and bare
 // sockets both ways (no HTTP stack at all) as the floor of any process in Node on the path.
-// - added latency: p50 and p99 at fixed rates (open loop, measured from the scheduled send time, by a
-//   generator in C: bench/lib/open-loop.c)
-//   minus the direct call's in the same round, each round made of short slices of every subject in
-//   turn, so that whatever else the machine does falls on every subject alike;
+// - added latency: p50 and p99 at fixed rates (open loop, measured from the scheduled send time by
+//   a generator in C, bench/lib/open-loop.c) minus the direct call's in the same round, each round
+//   made of short slices of every subject in turn, so that whatever else the machine does falls on
+//   every subject alike;
 // - max throughput: autocannon, closed loop, 64 connections;
 // - CPU seconds and RSS of the proxy process(es) while serving 1000 req/s;
 // - added latency again at 1000 req/s with the proxy on a core of its own (the generator and the
