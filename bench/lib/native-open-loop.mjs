@@ -10,9 +10,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { validate } from "./open-loop.mjs";
+import { phaseResult, validate } from "./open-loop.mjs";
 import { ToolMissingError } from "./proxies.mjs";
-import { createLatencyHistogram, encodeHistogram, histogramSummary, recordMs } from "./stats.mjs";
+import { createLatencyHistogram, recordMs } from "./stats.mjs";
 
 const SOURCE = fileURLToPath(new URL("./open-loop.c", import.meta.url));
 const COMPILER = process.env.CC ?? "cc";
@@ -81,10 +81,9 @@ export async function runNativeOpenLoop(o) {
   return result(o, out);
 }
 
-/** The address to connect to and the Host header, from an `http://IP:PORT` origin. */
+/** The address to connect to and the Host header, from an `http://IP:PORT` origin (`validate`d). */
 function target(origin) {
   const url = new URL(origin);
-  if (url.protocol !== "http:") throw new TypeError(`runNativeOpenLoop: origin must be an http:// URL, got ${origin}`);
   const host = url.hostname.replace(/^\[|\]$/g, "");
   if (!/^[\d.]+$/.test(host) && !host.includes(":"))
     throw new TypeError(`runNativeOpenLoop: origin must name an IP address, got ${JSON.stringify(origin)}`);
@@ -141,19 +140,7 @@ function result(o, out) {
     recordMs(service, Number(line.slice(space + 1)) / 1e6);
   }
   return {
-    rate: o.rate,
-    durationS: o.durationS,
-    sent: counts.sent,
-    completed: counts.completed,
-    ok: counts.ok,
-    errors: counts.errors,
-    statusCodes: counts.statusCodes,
-    errorCodes: counts.errorCodes,
-    achievedRate: Math.round((counts.completed / Math.max(counts.elapsedS, o.durationS)) * 10) / 10,
-    maxSendLagMs: counts.maxSendLagMs,
-    latency: histogramSummary(latency),
-    service: histogramSummary(service),
-    histogram: encodeHistogram(latency),
+    ...phaseResult({ ...counts, rate: o.rate, durationS: o.durationS, latency, service }),
     warmupSent: counts.warmupSent,
     reconnectFailures: counts.reconnectFailures,
   };

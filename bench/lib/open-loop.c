@@ -121,16 +121,20 @@ static int connect_one(struct conn *c) {
 
 static void release(struct conn *c, uint64_t now);
 
-static void fail(struct conn *c, int kind) {
-  if (c->busy) {
-    completed++;
-    errors++;
-    error_counts[kind]++;
-  }
+/**
+ * A new connection in `c`'s place, free for the next request. One that cannot be made is tried
+ * again every millisecond (`phase`); the others carry the load meanwhile.
+ */
+static void reconnect(struct conn *c, uint64_t now) {
+  if (connect_one(c) < 0) reconnect_failures++;
+  else release(c, now);
+}
+
+/** Closes `c`'s connection (its request, if any, already counted) and opens another. */
+static void reopen(struct conn *c) {
   if (c->fd >= 0) close(c->fd);  // close takes it out of the epoll set
   c->fd = -1;
   c->busy = 0;
-  c->len = 0;
   // It is not on the idle stack when busy; when idle, take it off.
   for (int i = 0; i < nidle; i++) {
     if (&conns[idle[i]] == c) {
@@ -138,10 +142,17 @@ static void fail(struct conn *c, int kind) {
       break;
     }
   }
-  // One that cannot connect again is tried again every millisecond (`phase`); the others carry
-  // the load meanwhile.
-  if (connect_one(c) < 0) reconnect_failures++;
-  else release(c, now_ns());
+  reconnect(c, now_ns());
+}
+
+/** `c`'s request, if it has one, failed as `kind`; its connection is replaced. */
+static void fail(struct conn *c, int kind) {
+  if (c->busy) {
+    completed++;
+    errors++;
+    error_counts[kind]++;
+  }
+  reopen(c);
 }
 
 static void send_on(struct conn *c, uint64_t due, uint64_t now) {
@@ -170,7 +181,6 @@ static void dispatch(uint64_t due, uint64_t now) {
 /** A connection is free again: the longest-waiting request goes out on it, or it waits. */
 static void release(struct conn *c, uint64_t now) {
   c->busy = 0;
-  c->len = 0;
   if (pending_len > 0) {
     uint64_t due = pending[pending_head];
     pending_head = (pending_head + 1) % pending_cap;
@@ -237,7 +247,6 @@ static int start_body(struct conn *c, size_t end) {
   if (c->status < 200 || c->status > 599) return -1;
   const char *connection = header(b, end, "connection:");
   c->closing = connection != NULL && strncasecmp(connection, "close", 5) == 0;
-  c->line_len = 0;
   if (head_request || c->status == 204 || c->status == 304) {
     c->state = S_DONE;  // no body, whatever the head says (RFC 9112 section 6.3)
     return 0;
@@ -371,13 +380,9 @@ static void readable(struct conn *c) {
     if (done) {
       uint64_t now = now_ns();
       answered(c, now);
-      if (c->closing) {
-        // A new connection in its place, as a client does after Connection: close.
-        c->busy = 0;
-        fail(c, E_CLOSED);
-      } else {
-        release(c, now);
-      }
+      // After Connection: close, a new connection in its place, as a client does.
+      if (c->closing) reopen(c);
+      else release(c, now);
       return;
     }
   }
@@ -407,11 +412,8 @@ static void phase(double rate, uint64_t total, uint64_t timeout) {
     if (now - last_expiry > 1000000) {
       expire(now, timeout);
       last_expiry = now;
-      for (int i = 0; i < nconns; i++) {
-        if (conns[i].fd >= 0) continue;
-        if (connect_one(&conns[i]) < 0) reconnect_failures++;
-        else release(&conns[i], now);
-      }
+      for (int i = 0; i < nconns; i++)
+        if (conns[i].fd < 0) reconnect(&conns[i], now);
       // Requests waiting while no connection is left at all: nothing will carry them.
       if (nidle == 0 && pending_len > 0) {
         int any = 0;

@@ -64,6 +64,29 @@ export function validate(o, who = "runOpenLoop") {
     throw new RangeError(`${who}: timeoutMs must be > 0, got ${o.timeoutMs}`);
 }
 
+/**
+ * A measured phase's result, as both generators give it: its counts, the rate achieved over it (at
+ * least its length), the send lag, and its latencies and service times (microsecond histograms)
+ * in ms, the latencies' histogram encoded too.
+ */
+export function phaseResult(p) {
+  return {
+    rate: p.rate,
+    durationS: p.durationS,
+    sent: p.sent,
+    completed: p.completed,
+    ok: p.ok,
+    errors: p.errors,
+    statusCodes: p.statusCodes,
+    errorCodes: p.errorCodes,
+    achievedRate: Math.round((p.completed / Math.max(p.elapsedS, p.durationS)) * 10) / 10,
+    maxSendLagMs: Math.round(p.maxSendLagMs * 1000) / 1000,
+    latency: histogramSummary(p.latency),
+    service: histogramSummary(p.service),
+    histogram: encodeHistogram(p.latency),
+  };
+}
+
 async function generate(o) {
   const pool = new Pool(o.origin, {
     connections: o.connections ?? 32,
@@ -99,22 +122,22 @@ function phase(pool, o, seconds, record) {
 
   return new Promise((resolve) => {
     const finish = () => {
-      const elapsedS = (lastEnd - start) / 1000;
-      resolve({
-        rate: o.rate,
-        durationS: seconds,
-        sent,
-        completed: done,
-        ok,
-        errors,
-        statusCodes,
-        errorCodes,
-        achievedRate: Math.round((done / Math.max(elapsedS, seconds)) * 10) / 10,
-        maxSendLagMs: Math.round(maxLagMs * 1000) / 1000,
-        latency: histogramSummary(latency),
-        service: histogramSummary(service),
-        histogram: encodeHistogram(latency),
-      });
+      resolve(
+        phaseResult({
+          rate: o.rate,
+          durationS: seconds,
+          elapsedS: (lastEnd - start) / 1000,
+          sent,
+          completed: done,
+          ok,
+          errors,
+          statusCodes,
+          errorCodes,
+          maxSendLagMs: maxLagMs,
+          latency,
+          service,
+        }),
+      );
     };
     const one = (scheduled) => {
       const sentAt = performance.now();
