@@ -12,7 +12,9 @@
 // - CPU seconds and RSS of the proxy process(es) while serving 1000 req/s;
 // - added latency again at 1000 req/s with the proxy on a core of its own (the generator and the
 //   upstream held to the other one), so that its work after its write upstream can overlap the
-//   upstream's.
+//   upstream's;
+// - the machine's own stalls at 1000 req/s: a real-time canary on each CPU (bench/lib/canary.c)
+//   notes when it could not run, and each subject's slow requests are set beside those moments.
 // Writes bench/results/sidecar-hop.json.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -20,6 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startSidecar } from "@tandem/testkit";
 import autocannon from "autocannon";
+import { allowedCpus, CanaryUnavailableError, cpuList, stallOverlap, stalls, startCanaries } from "./lib/canary.mjs";
 import { nativeOpenLoop, runNativeOpenLoop } from "./lib/native-open-loop.mjs";
 import { startNodeProxy } from "./lib/node-proxy.mjs";
 import { runOpenLoop } from "./lib/open-loop.mjs";
@@ -63,6 +66,15 @@ const THROUGHPUT_CONNECTIONS = 64;
 // The proxy on a core of its own: one rate, the same rounds and slices.
 const OWN_CORE_RATE = 1000;
 const OWN_CORE_WARMUP_S = pick(2, 1);
+// The machine's stalls: slices of every subject in turn at this rate, with a canary on each CPU
+// (at most STALL_CPUS) waking every STALL_PERIOD_US and noting a wake-up later than
+// STALL_THRESHOLD_US; a request is slow past STALL_SLOW_MS.
+const STALL_RATE = 1000;
+const STALL_SLICES = pick(8, 2);
+const STALL_PERIOD_US = 1000;
+const STALL_THRESHOLD_US = 100;
+const STALL_SLOW_MS = 0.5;
+const STALL_CPUS = 8;
 
 const upstream = await startUpstream();
 const hostPort = upstream.url.slice("http://".length);
@@ -156,11 +168,91 @@ try {
     return rounds;
   };
 
+  /**
+   * `STALL_SLICES` slices of every subject in turn at `STALL_RATE`, a canary on each CPU meanwhile:
+   * per subject its percentiles and how many of its slow requests were in flight during a stall;
+   * per CPU how often, and for how long, its canary was kept waiting.
+   */
+  const measureStalls = async () => {
+    const cpus = allowedCpus().slice(0, STALL_CPUS);
+    const canaries = await startCanaries(cpus, {
+      periodUs: STALL_PERIOD_US,
+      thresholdUs: STALL_THRESHOLD_US,
+      maxS: 900,
+    });
+    const round = Object.fromEntries(names.map((n) => [n, newRound()]));
+    const windows = Object.fromEntries(names.map((n) => [n, []]));
+    const started = performance.now();
+    let seen;
+    try {
+      for (let k = 0; k < STALL_SLICES; k++) {
+        for (const name of rotated(names, k)) {
+          const s = subjects[name];
+          const run = await generate({
+            origin: s.origin,
+            path: s.path,
+            headers: s.headers,
+            rate: STALL_RATE,
+            durationS: SLICE_S,
+            warmupS: SLICE_WARMUP_S,
+            windows: true,
+          });
+          addSlice(round[name], run);
+          windows[name].push(...run.windows);
+        }
+      }
+    } finally {
+      seen = await canaries.stop();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const all = stalls(seen);
+    const subjectsSeen = {};
+    for (const name of names) {
+      const x = roundResult(round[name]);
+      const overlap = stallOverlap(Float64Array.from(windows[name]), all, { slowNs: STALL_SLOW_MS * 1e6 });
+      subjectsSeen[name] = { p50: x.p50, p99: x.p99, errors: x.errors, ...overlap };
+      console.log(
+        `stalls ${name}: p99 ${x.p99} ms, ${overlap.slow} of ${overlap.requests} over ${STALL_SLOW_MS} ms, ${overlap.inStall} during a stall (${overlap.byChance} by chance)`,
+      );
+    }
+    const cpusSeen = seen.map((c) => {
+      let stalledNs = 0;
+      for (let i = 0; i < c.stalls.length; i += 2) stalledNs += c.stalls[i + 1] - c.stalls[i];
+      return {
+        cpu: c.cpu,
+        wakes: c.wakes,
+        lateUs: c.lateUs,
+        stallsPerS: c.stalls.length / 2 / seconds,
+        stalledMsPerS: stalledNs / 1e6 / seconds,
+      };
+    });
+    for (const c of cpusSeen)
+      console.log(
+        `stalls CPU ${c.cpu}: ${c.stallsPerS.toFixed(1)} a second over ${STALL_THRESHOLD_US} µs, ${c.stalledMsPerS.toFixed(2)} ms a second`,
+      );
+    return { seconds, subjects: subjectsSeen, cpus: cpusSeen };
+  };
+
   // Added latency at fixed rates.
   const latency = {};
   for (const rate of RATES) {
     await warmUp(rate, WARMUP_S);
     latency[rate] = await measureRounds(rate, `${rate} req/s`);
+  }
+
+  // The machine's own stalls, beside each subject's slow requests. Not with the undici generator,
+  // whose own pauses would be in every slow request, and which gives no request's times.
+  let stallPart;
+  if (generator !== "native") {
+    skipped.stalls = "needs the load generator in C, which gives each request's times";
+  } else {
+    try {
+      stallPart = await measureStalls();
+    } catch (error) {
+      if (!(error instanceof CanaryUnavailableError)) throw error;
+      skipped.stalls = `the canary cannot run: ${error.message}`;
+      console.log(`the machine's stalls, not measured: ${error.message}`);
+    }
   }
 
   // CPU and RSS at 1000 req/s: runs of one proxy at a time, long enough that a run's start (a new
@@ -264,6 +356,7 @@ try {
     added: Object.fromEntries(RATES.map((rate) => [rate, addedSummary(added[rate])])),
     throughput: Object.fromEntries(names.map((n) => [n, summarizeRounds(throughput[n].map((t) => t.rps))])),
     cpu: Object.fromEntries(proxies.map((n) => [n, summarizeRounds(cpu[n])])),
+    ...(stallPart === undefined ? {} : { stalls: stallPart }),
     ...(ownCore === undefined
       ? {}
       : {
@@ -309,6 +402,16 @@ try {
         rate: OWN_CORE_RATE,
         warmupSeconds: OWN_CORE_WARMUP_S,
         cores: "the load generator and the upstream held to CPU 0 and each proxy to CPU 1 (`taskset`)",
+      },
+      stalls: {
+        rate: STALL_RATE,
+        slices: STALL_SLICES,
+        sliceSeconds: SLICE_S,
+        slowMs: STALL_SLOW_MS,
+        periodUs: STALL_PERIOD_US,
+        thresholdUs: STALL_THRESHOLD_US,
+        canary:
+          "bench/lib/canary.c: a SCHED_FIFO thread held to one CPU, waking every periodUs on an absolute deadline; a wake-up later than thresholdUs is a stall from its deadline to when it ran",
       },
     },
     baseline: "direct",
@@ -376,17 +479,6 @@ function ownCoreCores(pids) {
   const cpus = cpuList(original.get(process.pid) ?? "");
   if (cpus.length < 2) return `${cpus.length} CPU to run on, where two are needed to give the proxy one of its own`;
   return { others: String(cpus[0]), proxy: String(cpus[1]), original };
-}
-
-/** The CPUs of a taskset list: "0-2,5" is [0, 1, 2, 5]. */
-function cpuList(list) {
-  const cpus = [];
-  for (const part of list.split(",")) {
-    const [from, to = from] = part.split("-").map(Number);
-    if (!Number.isInteger(from) || !Number.isInteger(to)) continue;
-    for (let cpu = from; cpu <= to; cpu++) cpus.push(cpu);
-  }
-  return cpus;
 }
 
 /** Holds every thread of `pid` to `cpus` (a taskset list); an `AffinityError` in taskset's words when it cannot. */

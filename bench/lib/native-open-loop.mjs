@@ -14,51 +14,59 @@ import { phaseResult, validate } from "./open-loop.mjs";
 import { ToolMissingError } from "./proxies.mjs";
 import { createLatencyHistogram, recordMs } from "./stats.mjs";
 
-const SOURCE = fileURLToPath(new URL("./open-loop.c", import.meta.url));
 const COMPILER = process.env.CC ?? "cc";
 const FLAGS = ["-O2", "-std=gnu11"];
 // In the bench package's own node_modules: the user's, not a directory others can write to.
-const CACHE = fileURLToPath(new URL("../node_modules/.cache/open-loop/", import.meta.url));
+const CACHE = fileURLToPath(new URL("../node_modules/.cache/native/", import.meta.url));
 /** The request the generator sends is read whole into a buffer of this size. */
 const MAX_REQUEST_BYTES = 65536;
 
-let built;
+const built = new Map();
 
 /**
- * The generator's binary, compiled from open-loop.c on first use and kept under a name made of the
- * hash of the source, the compiler and its flags, so that a change to any is compiled again.
- * Throws `ToolMissingError` naming the compiler when there is none, and an error with the
- * compiler's message when it cannot compile the source (a C library older than glibc 2.35 has no
- * `epoll_pwait2`).
+ * The binary of the C program `file` (a source next to this module: "open-loop.c", "canary.c"),
+ * compiled on first use and kept under a name made of the hash of the source, the compiler and
+ * its flags, so that a change to any is compiled again. Throws `ToolMissingError` naming the
+ * compiler when there is none, and an error with the compiler's message when it cannot compile
+ * the source (a C library older than glibc 2.35 has no `epoll_pwait2`).
  */
-export function nativeOpenLoop() {
-  if (built !== undefined) return built;
+export function compiledC(file) {
+  const known = built.get(file);
+  if (known !== undefined) return known;
+  const source = fileURLToPath(new URL(`./${file}`, import.meta.url));
   const hash = createHash("sha256")
-    .update(readFileSync(SOURCE))
+    .update(readFileSync(source))
     .update(JSON.stringify([COMPILER, FLAGS]))
     .digest("hex")
     .slice(0, 16);
-  const binary = `${CACHE}open-loop-${hash}`;
+  const binary = `${CACHE}${file.replace(/\.c$/, "")}-${hash}`;
   if (!existsSync(binary)) {
     const probe = spawnSync(COMPILER, ["--version"], { stdio: "ignore" });
     if (probe.error !== undefined || probe.status !== 0) throw new ToolMissingError(`${COMPILER} (a C compiler)`);
     mkdirSync(CACHE, { recursive: true });
     // Two processes compiling at once each write a file of their own; the last rename wins.
     const partial = `${binary}.${process.pid}`;
-    const compiled = spawnSync(COMPILER, [...FLAGS, "-o", partial, SOURCE], { encoding: "utf8" });
+    const compiled = spawnSync(COMPILER, [...FLAGS, "-o", partial, source], { encoding: "utf8" });
     if (compiled.status !== 0)
-      throw new Error(`${COMPILER} could not compile ${SOURCE}:\n${compiled.stderr || compiled.error}`);
+      throw new Error(`${COMPILER} could not compile ${source}:\n${compiled.stderr || compiled.error}`);
     renameSync(partial, binary);
   }
-  built = binary;
+  built.set(file, binary);
   return binary;
+}
+
+/** The generator's binary (`compiledC`). */
+export function nativeOpenLoop() {
+  return compiledC("open-loop.c");
 }
 
 /**
  * Runs the native generator: the options and the result of `runOpenLoop` (open-loop.mjs), for an
- * origin given as an IP address.
+ * origin given as an IP address. With `windows: true` the result also has each measured request's
+ * span, `windows`: a Float64Array of [due, end] pairs in ns on CLOCK_MONOTONIC (due: when it was
+ * to be sent; end: when its answer was whole), to set beside other clocks of the machine.
  *
- * @param {object} o  as for `runOpenLoop`
+ * @param {object} o  as for `runOpenLoop`, and `windows`
  * @returns {Promise<object>} counts, status codes, achieved rate and latency percentiles in ms
  */
 export async function runNativeOpenLoop(o) {
@@ -127,21 +135,27 @@ function run(binary, args, request, limitMs) {
   });
 }
 
-/** `runOpenLoop`'s result from the generator's output: a JSON line of counts, then "LATENCY_NS SERVICE_NS" lines. */
+/**
+ * `runOpenLoop`'s result from the generator's output: a JSON line of counts, then
+ * "LATENCY_NS SERVICE_NS END_NS" lines.
+ */
 function result(o, out) {
   const newline = out.indexOf("\n");
   const counts = JSON.parse(out.slice(0, newline));
   const latency = createLatencyHistogram();
   const service = createLatencyHistogram();
+  const windows = o.windows === true ? [] : undefined;
   for (const line of out.slice(newline + 1).split("\n")) {
     if (line === "") continue;
-    const space = line.indexOf(" ");
-    recordMs(latency, Number(line.slice(0, space)) / 1e6);
-    recordMs(service, Number(line.slice(space + 1)) / 1e6);
+    const [latencyNs, serviceNs, endNs] = line.split(" ").map(Number);
+    recordMs(latency, latencyNs / 1e6);
+    recordMs(service, serviceNs / 1e6);
+    windows?.push(endNs - latencyNs, endNs);
   }
   return {
     ...phaseResult({ ...counts, rate: o.rate, durationS: o.durationS, latency, service }),
     warmupSent: counts.warmupSent,
     reconnectFailures: counts.reconnectFailures,
+    ...(windows === undefined ? {} : { windows: Float64Array.from(windows) }),
   };
 }

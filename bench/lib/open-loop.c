@@ -9,12 +9,13 @@
 //   open-loop HOST PORT RATE DURATION_S WARMUP_S CONNECTIONS TIMEOUT_MS < request
 //
 // stdin: the request, head and body, exactly as each connection sends it. stdout: one JSON line
-// of counts, then one line per measured answer, "LATENCY_NS SERVICE_NS" (service: from the
-// actual send). Answers framed by Content-Length or chunked, or without a body (to a HEAD, 204,
-// 304), with a head under 64 KiB; anything else is an error. After an answer with Connection:
-// close a new connection takes the old one's place; a connection that cannot be made again is
-// tried again every millisecond ("reconnectFailures" counts the tries that failed). Exits 2 on bad
-// arguments, when the first connections cannot be made, or when epoll fails.
+// of counts, then one line per measured answer, "LATENCY_NS SERVICE_NS END_NS" (service: from
+// the actual send; end: when the answer was whole, on CLOCK_MONOTONIC). Answers framed by
+// Content-Length or chunked, or without a body (to a HEAD, 204, 304), with a head under 64 KiB;
+// anything else is an error. After an answer with Connection: close a new connection takes the
+// old one's place; a connection that cannot be made again is tried again every millisecond
+// ("reconnectFailures" counts the tries that failed). Exits 2 on bad arguments, when the first
+// connections cannot be made, or when epoll fails.
 //
 // Between sends it sleeps in epoll_pwait2 until OPEN_LOOP_SPIN_US (default 1000) before the next
 // one, then polls: a virtual CPU woken from idle can be late by milliseconds, and the wake-up
@@ -74,7 +75,7 @@ static int nidle;
 static uint64_t *pending;  // a ring of due times waiting for a connection
 static size_t pending_cap, pending_head, pending_len;
 
-static uint64_t *latencies, *services;
+static uint64_t *latencies, *services, *ends;
 static size_t recorded, record_cap;
 static int recording;
 static uint64_t completed, ok, errors, max_lag;
@@ -330,6 +331,7 @@ static void answered(struct conn *c, uint64_t now) {
   if (recording && recorded < record_cap) {
     latencies[recorded] = now - c->due;
     services[recorded] = now - c->sent;
+    ends[recorded] = now;
     recorded++;
   }
 }
@@ -501,7 +503,8 @@ int main(int argc, char **argv) {
   record_cap = (size_t)measured;
   latencies = calloc(record_cap, sizeof *latencies);
   services = calloc(record_cap, sizeof *services);
-  if (!conns || !idle || !pending || !latencies || !services) die("out of memory");
+  ends = calloc(record_cap, sizeof *ends);
+  if (!conns || !idle || !pending || !latencies || !services || !ends) die("out of memory");
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (epfd < 0) die("epoll_create1 failed");
   for (int i = 0; i < nconns; i++) {
@@ -546,6 +549,7 @@ int main(int argc, char **argv) {
   }
   printf("}}\n");
   for (size_t i = 0; i < recorded; i++)
-    printf("%llu %llu\n", (unsigned long long)latencies[i], (unsigned long long)services[i]);
+    printf("%llu %llu %llu\n", (unsigned long long)latencies[i], (unsigned long long)services[i],
+           (unsigned long long)ends[i]);
   return 0;
 }

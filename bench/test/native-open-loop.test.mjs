@@ -76,6 +76,45 @@ describe.skipIf(!hasCompiler)(`native open-loop generator (needs a C compiler: $
     expect(run.service.p50).toBeLessThan(run.latency.p50);
   });
 
+  it("gives each measured request's due and answered times when asked, on the machine's monotonic clock", async () => {
+    let n = 0;
+    const origin = await listen(
+      createServer((_req, res) => {
+        // The 11th answer after the 10 of the warm-up takes 50 ms.
+        if (++n === 21) setTimeout(() => res.end("ok"), 50);
+        else res.end("ok");
+      }),
+    );
+    const before = Number(process.hrtime.bigint());
+    const run = await runNativeOpenLoop({
+      origin,
+      rate: 100,
+      durationS: 0.3,
+      warmupS: 0.1,
+      connections: 4,
+      windows: true,
+    });
+    const after = Number(process.hrtime.bigint());
+    expect(run.completed).toBe(30);
+    expect(run.windows).toBeInstanceOf(Float64Array);
+    expect(run.windows).toHaveLength(60);
+    const spans = [];
+    for (let i = 0; i < 60; i += 2) {
+      const [due, end] = [run.windows[i], run.windows[i + 1]];
+      // process.hrtime is CLOCK_MONOTONIC too: every time falls within the call.
+      expect(due).toBeGreaterThan(before);
+      expect(end).toBeLessThan(after);
+      expect(end).toBeGreaterThan(due);
+      spans.push({ due, took: end - due });
+    }
+    spans.sort((a, b) => a.due - b.due);
+    // Due 10 ms apart, as the rate says; the slow one took its 50 ms.
+    for (let i = 1; i < spans.length; i++) expect(spans[i].due - spans[i - 1].due).toBeCloseTo(10e6, -3);
+    expect(Math.max(...spans.map((x) => x.took))).toBeGreaterThanOrEqual(50e6);
+    // Without the option, none.
+    expect(await runNativeOpenLoop({ origin, rate: 100, durationS: 0.1 })).not.toHaveProperty("windows");
+  });
+
   it("reads chunked answers, and counts a status over 399 as an error", async () => {
     let n = 0;
     const origin = await listen(

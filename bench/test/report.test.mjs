@@ -41,8 +41,11 @@ describe("the sidecar hop's verdicts", () => {
     const result = committed("sidecar-hop");
     const direct = result.summary.latency["1000"].direct.p99;
     const added = result.summary.added["1000"][TANDEM].p99;
-    // The direct call's p99 the same in every round: no noise to allow for.
+    // The direct call's p99 the same in every round: no noise to allow for; tandem's rounds on
+    // both sides of the target, so that they decide nothing.
     direct.min = direct.max = direct.median;
+    added.min = 0.1;
+    added.max = 2;
     added.median = 0.62;
     expect(p99Line(renderHop(result).markdown)).toContain("**missed** (0.62 ms;");
     added.median = 0.41;
@@ -60,8 +63,33 @@ describe("the sidecar hop's verdicts", () => {
     }
     added.median = 0.62;
     expect(p99Line(renderHop(result).markdown)).toContain(
-      "a spread of 0.30 ms, against the 0.12 ms between the added p99 and the target",
+      "a spread of 0.30 ms, against the 0.12 ms between the added p99 and the target, and tandem's added p99 0.10..2.00 ms over the rounds, on both sides of it",
     );
+  });
+
+  it("also judges the p99 target where every round's added p99 is on the same side of it", () => {
+    const result = committed("sidecar-hop");
+    const direct = result.summary.latency["1000"].direct.p99;
+    const added = result.summary.added["1000"][TANDEM].p99;
+    // A noisy run: the direct call's p99 moved by 1 ms over the rounds, so the median alone decides nothing.
+    direct.max = direct.min + 1;
+    added.n = 3;
+    for (const [median, min, max, said] of [
+      [0.9, 0.55, 1.4, "**missed** (0.90 ms;"],
+      [0.9, 0.45, 1.4, "**not judged** (0.90 ms;"],
+      [0.3, 0.1, 0.48, "**met** (0.30 ms;"],
+      [0.3, 0.1, 0.52, "**not judged** (0.30 ms;"],
+    ]) {
+      Object.assign(added, { median, min, max });
+      expect(p99Line(renderHop(result).markdown), `${median} ${min}..${max}`).toContain(said);
+    }
+    Object.assign(added, { median: 0.9, min: 0.55, max: 1.4 });
+    expect(p99Line(renderHop(result).markdown)).toContain(
+      "tandem's added p99 0.55..1.40 ms over the rounds, over the target in every round",
+    );
+    // One round says nothing of how the rounds spread.
+    Object.assign(added, { n: 1, min: 0.9, max: 0.9 });
+    expect(p99Line(renderHop(result).markdown)).toContain("**not judged** (0.90 ms;");
   });
 
   it("judges the ratio to nginx only where nginx's added latency is above the direct call's spread", () => {
@@ -161,5 +189,53 @@ describe("the flag evaluation line", () => {
     expect(flagLine(renderTelemetry(result).markdown)).toMatch(/^- \*\*Where tandem loses:\*\* .* costs 1\.7×/);
     result.ratios["flag tandem/flagd-core"] = 1.2;
     expect(flagLine(renderTelemetry(result).markdown)).toMatch(/^- A flag evaluation through `rt\.flags` costs 1\.2×/);
+  });
+});
+
+describe("the sidecar hop's stalls", () => {
+  const TANDEM = "tandem sidecar";
+
+  it("sets each subject's slow requests beside the machine's stalls, or says why they were not measured", () => {
+    const result = committed("sidecar-hop");
+    result.method.stalls = { rate: 1000, slices: 8, sliceSeconds: 1, slowMs: 0.5, periodUs: 1000, thresholdUs: 100 };
+    const counts = (slow, inStall, byChance) => ({
+      p50: 0.1,
+      p99: 0.9,
+      errors: 0,
+      requests: 8000,
+      slow,
+      inStall,
+      byChance,
+    });
+    result.summary.stalls = {
+      seconds: 60,
+      subjects: { direct: counts(40, 30, 4), [TANDEM]: counts(240, 120, 20), nginx: counts(80, 48, 8) },
+      cpus: [
+        {
+          cpu: 0,
+          wakes: 60000,
+          lateUs: { "<50": 59000, "<1000": 500, "<5000": 100 },
+          stallsPerS: 30,
+          stalledMsPerS: 9,
+        },
+      ],
+    };
+    delete result.skipped.stalls;
+    const md = renderHop(result).markdown;
+    const section = md.split("**The machine's own stalls.**")[1]?.split("Targets:")[0] ?? "";
+    expect(section).toContain(
+      "CPU 0 30.0 times a second, 9.00 ms a second in all, 1.0 % of its wake-ups 0.5 ms or more late",
+    );
+    expect(section).toMatch(
+      /\| tandem sidecar +\| 0\.100 +\| 0\.90 +\| 240 \(3\.0 %\) +\| 120 \(50\.0 %\) +\| 20 \(8\.3 %\) +\| 1\.5 % +\|/,
+    );
+    expect(section).toContain(
+      "Outside the stalls the canaries saw, 1.5 % of tandem sidecar's, 0.4 % of nginx's and 0.1 % of the direct call's requests took over 0.5 ms.",
+    );
+    delete result.summary.stalls;
+    result.skipped.stalls = "the canary cannot run: no CAP_SYS_NICE";
+    expect(renderHop(result).markdown).toContain(
+      "**The machine's own stalls:** not measured in this run (the canary cannot run: no CAP_SYS_NICE).",
+    );
   });
 });
