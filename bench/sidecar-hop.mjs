@@ -40,6 +40,8 @@ import {
 
 /** A process could not be held to a core: the part that needed it is not measured. */
 class AffinityError extends Error {}
+/** The canaries could not run or stop as they should: the machine's stalls are not measured. */
+class StallsNotMeasured extends Error {}
 
 const RATES = [500, 1000, 2000];
 const NODE_PROXY = "bare Node proxy";
@@ -75,6 +77,8 @@ const STALL_PERIOD_US = 1000;
 const STALL_THRESHOLD_US = 100;
 const STALL_SLOW_MS = 0.5;
 const STALL_CPUS = 8;
+// The requests' windows moved by this much (wrapped round within the pass) say what chance gives.
+const STALL_SHIFT_MS = 437;
 
 const upstream = await startUpstream();
 const hostPort = upstream.url.slice("http://".length);
@@ -175,15 +179,18 @@ try {
    */
   const measureStalls = async () => {
     const cpus = allowedCpus().slice(0, STALL_CPUS);
-    const canaries = await startCanaries(cpus, {
-      periodUs: STALL_PERIOD_US,
-      thresholdUs: STALL_THRESHOLD_US,
-      maxS: 900,
-    });
+    if (cpus.length === 0) throw new StallsNotMeasured("no CPU list to put the canaries on (/proc/self/status)");
+    let canaries;
+    try {
+      canaries = await startCanaries(cpus, { periodUs: STALL_PERIOD_US, thresholdUs: STALL_THRESHOLD_US, maxS: 900 });
+    } catch (error) {
+      throw new StallsNotMeasured(
+        error instanceof CanaryUnavailableError ? `the canary cannot run: ${error.message}` : error.message,
+      );
+    }
     const round = Object.fromEntries(names.map((n) => [n, newRound()]));
     const windows = Object.fromEntries(names.map((n) => [n, []]));
     const started = performance.now();
-    let seen;
     try {
       for (let k = 0; k < STALL_SLICES; k++) {
         for (const name of rotated(names, k)) {
@@ -201,15 +208,26 @@ try {
           windows[name].push(...run.windows);
         }
       }
-    } finally {
+    } catch (error) {
+      // The subject's failure is the one to report; the canaries only need to stop.
+      await canaries.stop().catch(() => {});
+      throw error;
+    }
+    let seen;
+    try {
       seen = await canaries.stop();
+    } catch (error) {
+      throw new StallsNotMeasured(error.message);
     }
     const seconds = (performance.now() - started) / 1000;
     const all = stalls(seen);
     const subjectsSeen = {};
     for (const name of names) {
       const x = roundResult(round[name]);
-      const overlap = stallOverlap(Float64Array.from(windows[name]), all, { slowNs: STALL_SLOW_MS * 1e6 });
+      const overlap = stallOverlap(Float64Array.from(windows[name]), all, {
+        slowNs: STALL_SLOW_MS * 1e6,
+        shiftNs: STALL_SHIFT_MS * 1e6,
+      });
       subjectsSeen[name] = { p50: x.p50, p99: x.p99, errors: x.errors, ...overlap };
       console.log(
         `stalls ${name}: p99 ${x.p99} ms, ${overlap.slow} of ${overlap.requests} over ${STALL_SLOW_MS} ms, ${overlap.inStall} during a stall (${overlap.byChance} by chance)`,
@@ -249,8 +267,9 @@ try {
     try {
       stallPart = await measureStalls();
     } catch (error) {
-      if (!(error instanceof CanaryUnavailableError)) throw error;
-      skipped.stalls = `the canary cannot run: ${error.message}`;
+      // The canaries' failures lose this part only; a subject's failure is the run's.
+      if (!(error instanceof StallsNotMeasured)) throw error;
+      skipped.stalls = error.message;
       console.log(`the machine's stalls, not measured: ${error.message}`);
     }
   }
@@ -410,6 +429,7 @@ try {
         slowMs: STALL_SLOW_MS,
         periodUs: STALL_PERIOD_US,
         thresholdUs: STALL_THRESHOLD_US,
+        shiftMs: STALL_SHIFT_MS,
         canary:
           "bench/lib/canary.c: a SCHED_FIFO thread held to one CPU, waking every periodUs on an absolute deadline; a wake-up later than thresholdUs is a stall from its deadline to when it ran",
       },

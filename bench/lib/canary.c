@@ -7,7 +7,7 @@
 //
 //   canary CPU PERIOD_US THRESHOLD_US MAX_S
 //
-// Runs until SIGTERM or SIGINT, or MAX_S seconds. stdout: "ready" once it runs as a real-time
+// Runs until SIGTERM or SIGINT, MAX_S seconds, or the end of the process that started it. stdout: "ready" once it runs as a real-time
 // thread, one line per wake-up later than THRESHOLD_US, "DEADLINE_NS LATE_NS", then one JSON line
 // of counts: wake-ups, and how many were
 // late by less than 20, 50, 100, 200 and 500 us, 1 and 5 ms, and by more. Exits 2 on bad
@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop;
 
@@ -66,12 +68,17 @@ int main(int argc, char **argv) {
     fprintf(stderr, "canary: cannot run as a real-time thread (SCHED_FIFO): %s\n", strerror(errno));
     return 3;
   }
-  printf("ready\n");
-  fflush(stdout);
-  // No SA_RESTART: a signal ends the sleep it comes in.
+  // No SA_RESTART: a signal ends the sleep it comes in. Set before "ready", so that a stop sent
+  // once it is ready always ends it with its counts.
   struct sigaction action = {.sa_handler = on_signal};
   sigaction(SIGTERM, &action, NULL);
   sigaction(SIGINT, &action, NULL);
+  // It stops with the process that started it, rather than at MAX_S.
+  pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) stop = 1;
+  printf("ready\n");
+  fflush(stdout);
 
   static const uint64_t BOUNDS[] = {20000, 50000, 100000, 200000, 500000, 1000000, 5000000};
   uint64_t counts[8] = {0};

@@ -129,7 +129,10 @@ export function stallOverlap(windows, stallPairs, { slowNs, shiftNs = 437e6 }) {
     if (end - due <= slowNs) continue;
     slow++;
     if (overlaps(due, end)) inStall++;
-    const moved = span > 0 ? first + ((due - first + shiftNs) % span) : due;
+    // Moved, and wrapped round whole: a window that would run past the span's end starts over
+    // from its start instead, so that it meets only stalls within the requests' span.
+    let moved = span > 0 ? first + ((due - first + shiftNs) % span) : due;
+    if (moved + (end - due) > last) moved = first + (moved + (end - due) - last);
     if (overlaps(moved, moved + (end - due))) byChance++;
   }
   return { requests, slow, inStall, byChance };

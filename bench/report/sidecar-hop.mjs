@@ -224,8 +224,8 @@ the other it fell on one subject's run and set its p99 (a subject's "added" p99 
  */
 function p99Verdict(added, band, limit) {
   const median = added?.median;
-  if (median === undefined) return { met: undefined, text: "" };
-  const rounds = added.min !== undefined && added.max !== undefined && (added.n ?? 2) > 1;
+  if (median === undefined || median === null) return { met: undefined, text: "" };
+  const rounds = typeof added.min === "number" && typeof added.max === "number" && added.n > 1;
   const spread = rounds ? ` ${num(added.min, 2)}..${num(added.max, 2)} ms over the rounds` : "";
   if (median + band <= limit) return { met: true, text: "" };
   if (median - band > limit) return { met: false, text: "" };
@@ -235,7 +235,7 @@ function p99Verdict(added, band, limit) {
     return { met: false, text: `; tandem's added p99${spread}, over the target in every round` };
   return {
     met: undefined,
-    text: `: a spread of ${num(band, 2)} ms, against the ${num(Math.abs(median - limit), 2)} ms between the added p99 and the target, and tandem's added p99${spread}, on both sides of it: which a quieter machine decides`,
+    text: `: a spread of ${num(band, 2)} ms, against the ${num(Math.abs(median - limit), 2)} ms between the added p99 and the target${rounds ? `, and tandem's added p99${spread}, on both sides of it:` : ","} which a quieter machine decides`,
   };
 }
 
@@ -423,11 +423,12 @@ function stallsSection(result) {
       : ` Outside the stalls the canaries saw, ${named.slice(0, -1).join(", ")} and ${named.at(-1)} requests took over ${m.slowMs} ms.`;
   return `
 **The machine's own stalls.** The subjects again at ${m.rate} req/s (${m.slices} slices of ${m.sliceSeconds} s each, in turn), with a
-canary on each CPU (\`bench/lib/canary.c\`, as cyclictest: a real-time thread that wakes every ${m.periodUs} µs and notes how late it
-woke). No process of the machine can keep it waiting, so a wake-up later than ${m.thresholdUs} µs is a stall: time in which that CPU
-ran none of them (the hypervisor ran something else on it, or woke it late from idle). The canaries were held off: ${cpus}.
+canary on each of ${st.cpus.length === 1 ? "the one CPU" : `${st.cpus.length} CPUs`} the benchmark may use (\`bench/lib/canary.c\`, as cyclictest: a real-time thread that wakes every ${m.periodUs} µs and notes how late it
+woke). No ordinary process can keep it waiting, so a wake-up later than ${m.thresholdUs} µs is a stall: time in which that CPU
+ran none of them (the hypervisor ran something else on it or woke it late from idle, or the kernel ran with interrupts or
+preemption off). The canaries were held off: ${cpus}.
 A request counts as in flight during a stall when one overlaps it, from the time it was due to its answer; the same
-requests moved by 437 ms within the run overlap one by chance in the column after. A canary sees a stall only when one
+requests moved by ${m.shiftMs ?? 437} ms within the run overlap one by chance in the column after. A canary sees a stall only when one
 of its wake-ups falls in it, so a slow request outside the stalls seen may still have met one.${compared}
 
 ${table(["subject", "p50 ms", "p99 ms", `requests over ${m.slowMs} ms`, "of which during a stall", "the same moved: by chance", `over ${m.slowMs} ms outside a stall, of all`], rows)}
