@@ -141,6 +141,20 @@ try {
   };
   await warmUp(FIRST_WARMUP_RATE, FIRST_WARMUP_S);
 
+  /** One slice of `name` at `rate`: `SLICE_S` s measured after `SLICE_WARMUP_S` s not recorded. */
+  const runSlice = (name, rate, options = {}) => {
+    const s = subjects[name];
+    return generate({
+      origin: s.origin,
+      path: s.path,
+      headers: s.headers,
+      rate,
+      durationS: SLICE_S,
+      warmupS: SLICE_WARMUP_S,
+      ...options,
+    });
+  };
+
   /** `ROUNDS` rounds at `rate`, each of `SLICES` slices of every subject in turn: each subject's rounds. */
   const measureRounds = async (rate, label) => {
     const rounds = Object.fromEntries(names.map((n) => [n, []]));
@@ -149,16 +163,7 @@ try {
       for (let k = 0; k < SLICES; k++) {
         const turn = r * SLICES + k;
         for (const name of rotated(names, turn)) {
-          const s = subjects[name];
-          const run = await generate({
-            origin: s.origin,
-            path: s.path,
-            headers: s.headers,
-            rate,
-            durationS: SLICE_S,
-            warmupS: SLICE_WARMUP_S,
-          });
-          addSlice(round[name], run);
+          addSlice(round[name], await runSlice(name, rate));
         }
       }
       for (const name of names) {
@@ -194,16 +199,7 @@ try {
     try {
       for (let k = 0; k < STALL_SLICES; k++) {
         for (const name of rotated(names, k)) {
-          const s = subjects[name];
-          const run = await generate({
-            origin: s.origin,
-            path: s.path,
-            headers: s.headers,
-            rate: STALL_RATE,
-            durationS: SLICE_S,
-            warmupS: SLICE_WARMUP_S,
-            windows: true,
-          });
+          const run = await runSlice(name, STALL_RATE, { windows: true });
           addSlice(round[name], run);
           windows[name].push(...run.windows);
         }
