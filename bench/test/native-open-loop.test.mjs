@@ -26,6 +26,15 @@ async function listen(server) {
   return `http://127.0.0.1:${server.address().port}`;
 }
 
+/** A server that answers "ok" at once, but the `nth` request after `ms`. */
+function answerLate(nth, ms) {
+  let n = 0;
+  return createServer((_req, res) => {
+    if (++n === nth) setTimeout(() => res.end("ok"), ms);
+    else res.end("ok");
+  });
+}
+
 describe.skipIf(!hasCompiler)(`native open-loop generator (needs a C compiler: ${compiler})`, () => {
   it("sends the request as given at the rate given, and records every answer", async () => {
     const seen = [];
@@ -59,14 +68,8 @@ describe.skipIf(!hasCompiler)(`native open-loop generator (needs a C compiler: $
   });
 
   it("measures from each request's send time, a wait for a busy connection included", async () => {
-    let n = 0;
-    const origin = await listen(
-      createServer((_req, res) => {
-        // The fifth answer, 40 ms in, takes 300 ms; the one connection is busy meanwhile.
-        if (++n === 5) setTimeout(() => res.end("ok"), 300);
-        else res.end("ok");
-      }),
-    );
+    // The fifth answer, 40 ms in, takes 300 ms; the one connection is busy meanwhile.
+    const origin = await listen(answerLate(5, 300));
     const run = await runNativeOpenLoop({ origin, rate: 100, durationS: 0.5, connections: 1 });
     expect(run).toMatchObject({ completed: 50, ok: 50 });
     // ~29 requests fell due during the stall and waited for it: measured from when they were
@@ -77,14 +80,8 @@ describe.skipIf(!hasCompiler)(`native open-loop generator (needs a C compiler: $
   });
 
   it("gives each measured request's due and answered times when asked, on the machine's monotonic clock", async () => {
-    let n = 0;
-    const origin = await listen(
-      createServer((_req, res) => {
-        // The 11th answer after the 10 of the warm-up takes 50 ms.
-        if (++n === 21) setTimeout(() => res.end("ok"), 50);
-        else res.end("ok");
-      }),
-    );
+    // The 11th answer after the 10 of the warm-up takes 50 ms.
+    const origin = await listen(answerLate(21, 50));
     const before = Number(process.hrtime.bigint());
     const run = await runNativeOpenLoop({
       origin,
