@@ -168,7 +168,7 @@ Targets:
 
 - added p99 at most ${p99Limit} ms at 1000 req/s, judged where the added p99 is further from it than the noise
   (the spread of the direct call's p99 over the rounds), or where every round's added p99 is on the same side of it
-  (each round's is the difference of two p99s measured in that round${m.sliceSeconds === undefined ? "" : ", their slices interleaved"}): ${verdict(p99Met)} (${num(tandemP99, 2)} ms${directSpread(s)}${p99Text});
+  (each round's is the difference of two p99s measured in that round${m.sliceSeconds === undefined ? "" : ", their slices interleaved"}): ${verdict(p99Met)} (${num(tandemP99, 2)} ms${directSpread(s)}${p99Text})${peersOverLine(s, peers, p99Limit)};
 - within ${ratioLimit}× nginx's added latency, at p50 and p99 at each rate where nginx's is above the
   noise (the spread of the direct call's percentile over the rounds): ${verdict(nginxMet)} (${nginxText});
 - CPU per 1000 req/s well under Dapr's published ${dapr} vCPU and Istio's ${istio} vCPU (here: at most
@@ -299,6 +299,32 @@ function directSpread(s) {
 }
 
 /**
+ * Where else in the run the peers' own added p99 crosses the p99 target's line (the other rates,
+ * a core of their own): what the line means on this machine. Empty when no peer crosses it.
+ */
+function peersOverLine(s, peers, limit) {
+  const over = [];
+  for (const peer of peers) {
+    const where = [];
+    for (const rate of Object.keys(s.added).filter((r) => r !== "1000")) {
+      const p99 = s.added[rate]?.[peer]?.p99?.median;
+      if (p99 !== undefined && p99 > limit) where.push(`at ${rate} req/s (${num(p99, 2)} ms)`);
+    }
+    const own = s.ownCore?.added?.[peer]?.p99?.median;
+    if (own !== undefined && own > limit) where.push(`on a core of its own (${num(own, 2)} ms)`);
+    if (where.length > 0) over.push(`${peer} ${listed(where)}`);
+  }
+  return over.length === 0
+    ? ""
+    : `; elsewhere in this run the peers' added p99 crosses the same line too: ${over.join("; ")}`;
+}
+
+/** "a", "a and b", "a, b and c". */
+function listed(items) {
+  return items.length < 2 ? (items[0] ?? "") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
+}
+
+/**
  * The direct call's p99 at 1000 req/s on a quiet run of this machine, by generator, and above what
  * (ms) the page warns that the machine was busy. Results without a generator's kind had the undici one.
  */
@@ -418,9 +444,7 @@ function stallsSection(result) {
   };
   const named = [TANDEM, NGINX, "direct"].filter((n) => st.subjects[n] !== undefined).map(outside);
   const compared =
-    named.length < 2
-      ? ""
-      : ` Outside the stalls the canaries saw, ${named.slice(0, -1).join(", ")} and ${named.at(-1)} requests took over ${m.slowMs} ms.`;
+    named.length < 2 ? "" : ` Outside the stalls the canaries saw, ${listed(named)} requests took over ${m.slowMs} ms.`;
   return `
 **The machine's own stalls.** The subjects again at ${m.rate} req/s (${m.slices} slices of ${m.sliceSeconds} s each, in turn), with a
 canary on each of ${st.cpus.length === 1 ? "the one CPU" : `${st.cpus.length} CPUs`} the benchmark may use (\`bench/lib/canary.c\`, as cyclictest: a real-time thread that wakes every ${m.periodUs} µs and notes how late it

@@ -92,6 +92,32 @@ describe("the sidecar hop's verdicts", () => {
     expect(p99Line(renderHop(result).markdown)).toContain("**not judged** (0.90 ms;");
   });
 
+  it("says where else in the run the peers' own added p99 crosses the target's line, and nothing when none does", () => {
+    const result = committed("sidecar-hop");
+    const s = result.summary;
+    const peers = ["nginx", "HAProxy"];
+    const setP99 = (table, name, value) => {
+      table[name].p99.median = value;
+    };
+    for (const rate of ["500", "2000"]) for (const peer of peers) setP99(s.added[rate], peer, 0.3);
+    for (const peer of peers) setP99(s.ownCore.added, peer, 0.4);
+    // tandem and the yardsticks over the line elsewhere are not the peers.
+    setP99(s.added["500"], TANDEM, 2);
+    setP99(s.added["500"], "bare Node proxy", 3);
+    const quiet = p99Line(renderHop(result).markdown);
+    expect(quiet).toContain("**missed** (0.78 ms;");
+    expect(quiet).not.toContain("crosses the same line");
+    setP99(s.added["500"], "nginx", 0.9);
+    setP99(s.ownCore.added, "HAProxy", 3);
+    setP99(s.added["2000"], "HAProxy", 0.6);
+    expect(p99Line(renderHop(result).markdown)).toContain(
+      "; elsewhere in this run the peers' added p99 crosses the same line too: nginx at 500 req/s (0.90 ms); HAProxy at 2000 req/s (0.60 ms) and on a core of its own (3.00 ms);",
+    );
+    // At 1000 req/s on the shared core, where the target is judged, a peer over the line is in the tables, not here.
+    setP99(s.added["1000"], "nginx", 0.7);
+    expect(p99Line(renderHop(result).markdown)).not.toContain("nginx at 1000 req/s");
+  });
+
   it("judges the ratio to nginx only where nginx's added latency is above the direct call's spread", () => {
     const result = committed("sidecar-hop");
     const s = result.summary;
