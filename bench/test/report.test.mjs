@@ -115,7 +115,9 @@ describe("the sidecar hop's verdicts", () => {
     );
     // At 1000 req/s on the shared core, where the target is judged, a peer over the line is in the tables, not here.
     setP99(s.added["1000"], "nginx", 0.7);
-    expect(p99Line(renderHop(result).markdown)).not.toContain("nginx at 1000 req/s");
+    const judgedHere = p99Line(renderHop(result).markdown);
+    expect(judgedHere).toContain("crosses the same line too: nginx at 500 req/s");
+    expect(judgedHere).not.toContain("nginx at 1000 req/s");
   });
 
   it("judges the ratio to nginx only where nginx's added latency is above the direct call's spread", () => {
@@ -215,6 +217,24 @@ describe("the flag evaluation line", () => {
     expect(flagLine(renderTelemetry(result).markdown)).toMatch(/^- \*\*Where tandem loses:\*\* .* costs 1\.7×/);
     result.ratios["flag tandem/flagd-core"] = 1.2;
     expect(flagLine(renderTelemetry(result).markdown)).toMatch(/^- A flag evaluation through `rt\.flags` costs 1\.2×/);
+  });
+});
+
+describe("the telemetry page's sidecar mode", () => {
+  it("says each round's flush is timed with the calls, and what a flush costs alone, when the run measured it", () => {
+    const result = committed("telemetry");
+    delete result.results["flush to the sidecar (ms)"];
+    const before = renderTelemetry(result).markdown;
+    expect(before).toContain("flushes to a\nreal sidecar every second");
+    expect(before).not.toContain("A flush alone took");
+    result.results["flush to the sidecar (ms)"] = { medianMs: 2, minMs: 1.5, maxMs: 3 };
+    const md = renderTelemetry(result).markdown;
+    expect(md).toContain("each of its rounds ends with the flush of\nwhat it recorded to a real sidecar");
+    expect(md).toContain("A flush alone took 2.0 ms (1.5..3.0 ms)");
+    expect(md).toContain("at 10 000\n  calls a second, 200 ns per call");
+    expect(md).toMatch(
+      /\| one flush to the sidecar alone \(a counter and a histogram series\) +\| 2\.0 ms +\| 1\.5\.\.3\.0 ms +\|/,
+    );
   });
 });
 
