@@ -169,12 +169,17 @@ function verdict(names, s) {
     const amp = v.amplification?.median;
     const betterSuccess = peers.filter((p) => s(p).successRate?.median > success);
     const betterP99 = peers.filter((p) => s(p).p99?.median < p99);
+    // A tie is no win: said as one.
+    const tied = (key, format) => {
+      const even = peers.filter((p) => s(p)[key]?.median === v[key]?.median);
+      return even.length === 0 ? "" : `; tied with ${even.join(", ")} at ${format(v[key].median)}`;
+    };
     const checks = [
       betterSuccess.length === 0
-        ? `success ${pct(success)}: **met** (no peer higher)`
+        ? `success ${pct(success)}: **met** (no peer higher${tied("successRate", pct)})`
         : `success ${pct(success)}: **missed**, below ${betterSuccess.map((p) => `${p} (${pct(s(p).successRate.median)})`).join(", ")}`,
       betterP99.length === 0
-        ? `p99 ${ms(p99)} ms: **met** (no peer lower)`
+        ? `p99 ${ms(p99)} ms: **met** (no peer lower${tied("p99", (v) => `${ms(v)} ms`)})`
         : `p99 ${ms(p99)} ms: **missed**, above ${betterP99.map((p) => `${p} (${ms(s(p).p99.median)} ms)`).join(", ")}`,
       amp < AMPLIFICATION_TARGET
         ? `amplification ${x(amp)}: **met**`
@@ -190,6 +195,15 @@ function verdict(names, s) {
         `- ${t}'s slowest round (p99 ${ms(worst)} ms) was slower than the slowest round of ${steadier.map((p) => `${p} (${ms(s(p).p99.max)} ms)`).join(", ")}: the medians hide a spread that is wider for tandem.`,
       );
     }
+  }
+  // Outside the target: a typical request through tandem against the peers'.
+  const slowerP50 = tandems
+    .map((t) => [t, peers.filter((p) => s(p).p50?.median < s(t).p50?.median)])
+    .filter(([, faster]) => faster.length > 0);
+  if (slowerP50.length > 0) {
+    out.push(
+      `- **Where tandem loses:** at p50, ${slowerP50.map(([t, faster]) => `${t}'s ${ms(s(t).p50.median)} ms is above ${faster.map((p) => `${p}'s ${ms(s(p).p50.median)}`).join(", ")}`).join("; ")}: the typical request under these faults, which the target does not measure; a proxy in front of the instances, the sidecar does more per request than nginx and HAProxy (scenario 3).`,
+    );
   }
   const lowerAmp = peers.filter((p) => tandems.every((t) => s(p).amplification?.median < s(t).amplification?.median));
   if (lowerAmp.length > 0) {

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { buildReport, SCENARIOS } from "../lib/report-page.mjs";
+import renderFaults from "../report/faults.mjs";
 import renderHop from "../report/sidecar-hop.mjs";
 import renderTelemetry from "../report/telemetry.mjs";
 
@@ -283,5 +284,27 @@ describe("the sidecar hop's stalls", () => {
     expect(renderHop(result).markdown).toContain(
       "**The machine's own stalls:** not measured in this run (the canary cannot run: no CAP_SYS_NICE).",
     );
+  });
+});
+
+describe("the faults verdict", () => {
+  it("says a tie is a tie, and states tandem's p50 as a loss where a peer's is lower", () => {
+    const result = committed("faults");
+    const s = (name) => result.results[name].summary;
+    for (const name of Object.keys(result.results)) {
+      s(name).successRate.median = name === "nginx" ? 1 : 0.9;
+      s(name).p50.median = 1.3;
+    }
+    s("tandem library").successRate.median = 1;
+    s("tandem sidecar").successRate.median = 1;
+    const even = renderFaults(result).markdown;
+    expect(even).toContain("- tandem library: success 100.00 %: **met** (no peer higher; tied with nginx at 100.00 %)");
+    expect(even).not.toContain("**Where tandem loses:** at p50");
+    s("nginx").successRate.median = 0.95;
+    s("tandem sidecar").p50.median = 1.6;
+    const md = renderFaults(result).markdown;
+    expect(md).toContain("- tandem sidecar: success 100.00 %: **met** (no peer higher);");
+    expect(md).toMatch(/\*\*Where tandem loses:\*\* at p50, tandem sidecar's 1\.6 ms is above .*nginx's 1\.3/);
+    expect(md).not.toMatch(/tandem library's [0-9.]+ ms is above/);
   });
 });
