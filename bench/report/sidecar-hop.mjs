@@ -28,8 +28,8 @@ export default function render(result) {
         n,
         mmm(l.p50, 3),
         mmm(l.p99, 2),
-        a ? num(a.p50.median, 3) : "baseline",
-        a ? num(a.p99.median, 2) : "baseline",
+        a ? mmm(a.p50, 3) : "baseline",
+        a ? mmm(a.p99, 2) : "baseline",
         num(l.achievedRate?.median, 0),
         num(l.errors?.median ?? 0, 0),
       ]);
@@ -96,6 +96,15 @@ export default function render(result) {
     .sort((x, y) => x[1] - y[1])[0];
   if (cpuPeer && tandemCpu !== undefined && tandemCpu > cpuPeer[1])
     losses.push(`it spends ${times(tandemCpu / cpuPeer[1], 1)} the CPU of ${cpuPeer[0]} per request`);
+  const tandemRss = usage(TANDEM)?.rssMB?.median;
+  const rssPeer = peers
+    .map((n) => [n, usage(n)?.rssMB?.median])
+    .filter(([, v]) => v !== undefined)
+    .sort((x, y) => x[1] - y[1])[0];
+  if (rssPeer && tandemRss !== undefined && tandemRss > rssPeer[1])
+    losses.push(
+      `it holds ${num(tandemRss, 1)} MB resident at 1000 req/s against ${rssPeer[0]}'s ${num(rssPeer[1], 1)} MB (${times(tandemRss / rssPeer[1], 1)}; a Node process starts from ~45 MB, scenario 5)`,
+    );
   // When the direct call's own tail is far above a proxy hop's cost, the machine's noise decides the p99s.
   const directP99 = s.latency["1000"]?.direct?.p99?.median;
   const directP50 = s.latency["1000"]?.direct?.p50?.median;
@@ -137,7 +146,7 @@ Latency at fixed rates: an open-loop generator (${m.generator}) sends ${rates.jo
 10-20 s at that rate to compile a Node proxy's hot path to its final form: rounds measured before that show a
 process starting up, with a p99 several times its steady one, not the steady state`
   }. **Added** latency is a
-subject's percentile minus the direct call's in the same round (negative: within the noise). ${generatorText(m)} Maximum throughput:
+subject's percentile minus the direct call's in the same round (negative: within the noise), the median of the rounds' with their min..max. ${generatorText(m)} Maximum throughput:
 autocannon, ${m.throughputConnections} connections, ${m.throughputSeconds} s per round. CPU: ${
     m.cpu === "schedstat"
       ? "the CPU time of every thread of the proxy's processes (nginx's master and worker), in the scheduler's nanoseconds (`/proc/<pid>/task/<tid>/schedstat`),"
@@ -163,7 +172,7 @@ ${table(["req/s", "subject", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
 ${table(["proxy", "vCPU per 1000 req/s", "RSS MB at 1000 req/s", ...(anon ? ["of which anonymous MB"] : []), "max req/s, median (min..max)", "× direct"], cpuRows)}
 
 ![Maximum throughput](benchmarks/sidecar-hop-throughput.svg)
-${ownCoreSection(result)}${stallsSection(result)}
+${throughputCeiling(s, proxies)}${ownCoreSection(result)}${stallsSection(result)}
 Targets:
 
 - added p99 at most ${p99Limit} ms at 1000 req/s, judged where the added p99 is further from it than the noise
@@ -296,6 +305,24 @@ function directSpread(s) {
   const d = s.latency["1000"]?.direct?.p99;
   if (d?.median === undefined || d.median === null) return "";
   return `; the direct call's own p99 ${num(d.median, 2)} ms, ${num(d.min, 2)}..${num(d.max, 2)} over the rounds`;
+}
+
+/**
+ * When a proxy's maximum comes near the direct call's, the load generator (autocannon, in the
+ * benchmark's own process, on the cores the proxy and the upstream use) is at its limit too, and
+ * the maxima are its as much as the proxies': said, with who came near.
+ */
+function throughputCeiling(s, proxies) {
+  const direct = s.throughput.direct?.median;
+  if (direct === undefined) return "";
+  const near = proxies.filter((n) => s.throughput[n]?.median >= 0.9 * direct);
+  if (near.length === 0) return "";
+  const reached = near.map((n) => `${n} (${times(s.throughput[n].median / direct)})`);
+  return `
+${listed(reached)} came near the direct call's maximum: there the load generator (autocannon, in the benchmark's own Node
+process, on the same cores as the proxy and the upstream) is the limit as much as the proxy is, so ${near.length === 1 ? "that figure is" : "those figures are"} a floor
+of what ${near.length === 1 ? "that proxy does" : "those proxies do"}, and tandem's ratio to ${near.length === 1 ? "it" : "them"} is, if anything, kinder to tandem than the proxies alone would be.
+`;
 }
 
 /**

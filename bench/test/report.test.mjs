@@ -204,6 +204,38 @@ describe("the sidecar hop's verdicts", () => {
   });
 });
 
+describe("the sidecar hop's losses and ceiling", () => {
+  const TANDEM = "tandem sidecar";
+  const losses = (md) => md.split("**Where tandem loses:**")[1]?.split("\n\n")[0] ?? "";
+
+  it("counts the sidecar's resident memory among its losses when a peer holds less", () => {
+    const result = committed("sidecar-hop");
+    const cpu = result.summary.cpu;
+    cpu[TANDEM].rssMB.median = 80;
+    cpu.nginx.rssMB.median = 10;
+    cpu.HAProxy.rssMB.median = 20;
+    expect(losses(renderHop(result).markdown)).toContain(
+      "it holds 80.0 MB resident at 1000 req/s against nginx's 10.0 MB (8.0×",
+    );
+    cpu[TANDEM].rssMB.median = 9;
+    const none = losses(renderHop(result).markdown);
+    expect(none).toContain("tandem adds");
+    expect(none).not.toContain("resident");
+  });
+
+  it("says when a proxy's maximum throughput came near the direct call's, where the generator limits it too", () => {
+    const result = committed("sidecar-hop");
+    const t = result.summary.throughput;
+    t.direct.median = 20_000;
+    for (const name of Object.keys(t)) if (name !== "direct") t[name].median = 10_000;
+    expect(renderHop(result).markdown).not.toContain("came near the direct call's maximum");
+    t.HAProxy.median = 19_800;
+    expect(renderHop(result).markdown).toContain(
+      "HAProxy (0.99×) came near the direct call's maximum: there the load generator",
+    );
+  });
+});
+
 describe("the flag evaluation line", () => {
   it("states a loss when rt.flags costs more than 1.5x flagd's evaluator alone, and not otherwise", () => {
     const result = committed("telemetry");
