@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { buildReport, SCENARIOS } from "../lib/report-page.mjs";
 import renderFaults from "../report/faults.mjs";
+import renderPolicy from "../report/policy-overhead.mjs";
 import renderHop from "../report/sidecar-hop.mjs";
 import renderTelemetry from "../report/telemetry.mjs";
 
@@ -338,5 +339,27 @@ describe("the faults verdict", () => {
     expect(md).toContain("- tandem sidecar: success 100.00 %: **met** (no peer higher);");
     expect(md).toMatch(/\*\*Where tandem loses:\*\* at p50, tandem sidecar's 1\.6 ms is above .*nginx's 1\.3/);
     expect(md).not.toMatch(/tandem library's [0-9.]+ ms is above/);
+  });
+});
+
+describe("the policy overhead verdicts", () => {
+  it("judges tandem as an application calls it when the run timed that, and says whether it beat both peers", () => {
+    const result = committed("policy-overhead");
+    const r = result.results;
+    const ns = (medianNs) => ({ medianNs, minNs: medianNs, maxNs: medianNs });
+    r["bare call"] = ns(50);
+    r["tandem (timeout+retry+breaker+bulkhead)"] = ns(300);
+    r["cockatiel wrap (bulkhead+retry+breaker+timeout)"] = ns(9000);
+    r["opossum fire (breaker+timeout)"] = ns(700);
+    const policyOnly = renderPolicy(result).markdown;
+    expect(policyOnly).toContain("**met**\n(250 ns");
+    expect(policyOnly).toContain("and faster than both peers: **met**");
+    r["tandem rt.resilience.execute (timeout+retry+breaker+bulkhead)"] = ns(1100);
+    result.method = { cockatielBreaker: "new SamplingBreaker({ threshold: 0.5, duration: 10_000, minimumRps: 2 })" };
+    const api = renderPolicy(result).markdown;
+    expect(api).toContain("**missed**\n(1 050 ns");
+    expect(api).toContain("and faster than both peers: **missed**");
+    expect(api).toContain("breaker:\n  new SamplingBreaker({ threshold: 0.5, duration: 10_000, minimumRps: 2 }) })");
+    expect(api).toContain('`rt.resilience.execute("bench", fn)`');
   });
 });
