@@ -71,6 +71,18 @@ export async function buildReport(resultsDir) {
       machines.set(machineLine(result.machine), (machines.get(machineLine(result.machine)) ?? []).concat(s.n));
   }
 
+  // The versions measured, as the newest run that recorded them found them.
+  const newest = Object.values(all)
+    .filter((r) => r.machine?.software !== undefined)
+    .sort((a, b) => String(b.date).localeCompare(String(a.date)))[0];
+  const softwareText =
+    newest === undefined
+      ? ""
+      : `\n\n**Software** (as the run of ${String(newest.date).slice(0, 10)} found it): ${Object.entries(
+          newest.machine.software,
+        )
+          .map(([name, version]) => `${name} ${version}`)
+          .join(", ")}.`;
   const quick = SCENARIOS.filter((s) => all[s.name]?.quick).map((s) => s.n);
   const machineText =
     machines.size === 0
@@ -89,7 +101,7 @@ a direct call); absolute numbers depend on the machine. No number here gates CI.
 
 **Machine:**
 
-${machineText}
+${machineText}${softwareText}
 
 Each scenario says when it ran and, since runs record it, which revision of tandem it measured
 (\`+changes\`: with changes to the packages not yet committed); scenarios run at different times
