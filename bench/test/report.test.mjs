@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
 import { buildReport, SCENARIOS } from "../lib/report-page.mjs";
 import renderFaults from "../report/faults.mjs";
+import renderFootprint from "../report/footprint.mjs";
 import renderPolicy from "../report/policy-overhead.mjs";
 import renderHop from "../report/sidecar-hop.mjs";
 import renderTelemetry from "../report/telemetry.mjs";
@@ -361,5 +362,26 @@ describe("the policy overhead verdicts", () => {
     expect(api).toContain("and faster than both peers: **missed**");
     expect(api).toContain("breaker:\n  new SamplingBreaker({ threshold: 0.5, duration: 10_000, minimumRps: 2 }) })");
     expect(api).toContain('`rt.resilience.execute("bench", fn)`');
+  });
+});
+
+describe("the footprint's losses", () => {
+  it("sets the sidecar's memory beside its leanest peer's, and says when the long run ended at its peak", () => {
+    const result = committed("footprint");
+    const hop = committed("sidecar-hop");
+    const all = { "sidecar-hop": hop, footprint: result };
+    const s = result.summary;
+    Object.assign(s, { underLoadRssMB: 80, endRssMB: 84, peakRssMB: 84, growthMB: 3 });
+    hop.summary.cpu.nginx.rssMB.median = 10;
+    hop.summary.cpu.HAProxy.rssMB.median = 20;
+    const md = renderFootprint(result, all).markdown;
+    expect(md).toContain("against its peers, it holds 8.0× what nginx holds at the same rate (scenario 3)");
+    expect(md).toContain("The RSS was still at its peak at the end of the long run (+3.0 MB from");
+    s.peakRssMB = 86;
+    hop.summary.cpu.nginx.rssMB.median = 90;
+    hop.summary.cpu.HAProxy.rssMB.median = 95;
+    const lean = renderFootprint(result, all).markdown;
+    expect(lean).toContain("**Where tandem loses:** nowhere against these targets.");
+    expect(lean).not.toContain("still at its peak");
   });
 });
