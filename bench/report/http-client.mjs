@@ -27,7 +27,8 @@ export default function render(result) {
   );
   const ratioOf = (setting) => setting.throughputRatios[tandem];
   const verdicts = settings.map(
-    (s) => `with ${label(s)}: ${verdict(ratioOf(s) >= target.minThroughputRatio)} (${times(ratioOf(s))})`,
+    (s) =>
+      `with ${label(s)}: ${verdict(ratioOf(s) >= target.minThroughputRatio)} (${times(ratioOf(s))}${paired(s, tandem, result.baseline, target.minThroughputRatio)})`,
   );
   const fetchName = names.find((n) => n === "fetch");
   const hedgedName = names.find((n) => n.includes("hedging"));
@@ -128,4 +129,18 @@ which costs about 1 KB and half a microsecond in Node), a hedge deadline on the 
 /** How the text names a client setting. */
 function label(setting) {
   return setting.flags.length === 0 ? setting.name : `\`${setting.flags.join(" ")}\``;
+}
+
+/**
+ * The ratio of `subject`'s throughput to the baseline's round by round (the two ran in the same
+ * round, one after the other): its spread, and how many rounds fell below `limit`. Empty for
+ * results without the rounds.
+ */
+function paired(setting, subject, baseline, limit) {
+  const ours = setting.rounds?.[subject];
+  const theirs = setting.rounds?.[baseline];
+  if (!Array.isArray(ours) || !Array.isArray(theirs) || ours.length !== theirs.length || ours.length < 2) return "";
+  const ratios = ours.map((round, i) => round.rps / theirs[i].rps).sort((a, b) => a - b);
+  const below = ratios.filter((x) => x < limit).length;
+  return `; round by round ${times(ratios[0])}..${times(ratios.at(-1))}, ${below} of ${ratios.length} rounds below ${times(limit)}`;
 }

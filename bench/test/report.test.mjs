@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { buildReport, SCENARIOS } from "../lib/report-page.mjs";
 import renderFaults from "../report/faults.mjs";
 import renderFootprint from "../report/footprint.mjs";
+import renderClient from "../report/http-client.mjs";
 import renderPolicy from "../report/policy-overhead.mjs";
 import renderHop from "../report/sidecar-hop.mjs";
 import renderTelemetry from "../report/telemetry.mjs";
@@ -383,5 +384,18 @@ describe("the footprint's losses", () => {
     const lean = renderFootprint(result, all).markdown;
     expect(lean).toContain("**Where tandem loses:** nowhere against these targets.");
     expect(lean).not.toContain("still at its peak");
+  });
+});
+
+describe("the HTTP client verdict", () => {
+  it("gives the ratio to raw undici round by round beside the ratio of the medians", () => {
+    const result = committed("http-client");
+    const setting = result.settings[0];
+    const tandem = result.target.subject;
+    setting.rounds[tandem] = [900, 1000, 800].map((rps) => ({ rps }));
+    setting.rounds[result.baseline] = [1000, 1000, 1000].map((rps) => ({ rps }));
+    expect(renderClient(result).markdown).toContain("; round by round 0.80×..1.00×, 1 of 3 rounds below 0.90×)");
+    delete setting.rounds;
+    expect(renderClient(result).markdown).not.toContain("round by round 0.80×");
   });
 });
