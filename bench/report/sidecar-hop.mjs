@@ -362,15 +362,26 @@ const QUIET_DIRECT_P99 = {
 
 /** What the bare Node proxy says about the part of the sidecar's cost that is Node's own. */
 function nodeFloor(s, tandemCpu) {
-  const floor = usageOf(s, NODE_PROXY)?.vcpuPer1000?.median;
+  const floorRounds = usageOf(s, NODE_PROXY)?.vcpuPer1000;
+  const tandemRounds = usageOf(s, TANDEM)?.vcpuPer1000;
+  const floor = floorRounds?.median;
   if (floor === undefined || tandemCpu === undefined) return "";
   const us = (v) => (v * 1e6) / 1000;
   const share = Math.max(0, (tandemCpu - floor) / tandemCpu);
   const tp = s.throughput[NODE_PROXY]?.median;
   const head = ` A bare Node proxy (node:http and undici, nothing else) costs ${num(us(floor), 0)} µs per request${tp === undefined ? "" : ` and reaches ${num(tp, 0)} req/s`}: the
 floor of a proxy written with Node's HTTP server and undici.`;
-  const body =
-    tandemCpu >= floor
+  // Rounds of the two that overlap say no difference either way.
+  const overlap =
+    tandemRounds?.min !== undefined &&
+    floorRounds?.min !== undefined &&
+    tandemRounds.min <= floorRounds.max &&
+    floorRounds.min <= tandemRounds.max;
+  const body = overlap
+    ? ` The sidecar spends about as much, ${num(us(tandemCpu), 0)} µs per request (its rounds and the bare proxy's overlap), pipeline included (the
+token check, header filtering, the upstream's policies, the CLIENT span, metrics): what its own request reader and HTTP/1.1 client
+save on Node's HTTP server and undici, the pipeline spends`
+    : tandemCpu >= floor
       ? ` The sidecar spends ${num(us(tandemCpu - floor), 0)} µs more per request, ${Math.round(share * 100)} % of its CPU per request, for its
 pipeline on top (the token check, header filtering, the upstream's policies, the CLIENT span, metrics, and the garbage
 they make)`

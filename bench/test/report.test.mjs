@@ -103,6 +103,10 @@ describe("the sidecar hop's verdicts", () => {
     const setP99 = (table, name, value) => {
       table[name].p99.median = value;
     };
+    // tandem's own verdict fixed: over the target in every round, the direct call steady.
+    const direct = s.latency["1000"].direct.p99;
+    direct.min = direct.max = direct.median;
+    Object.assign(s.added["1000"][TANDEM].p99, { median: 0.78, min: 0.6, max: 0.9, n: 3 });
     for (const rate of ["500", "2000"]) for (const peer of peers) setP99(s.added[rate], peer, 0.3);
     for (const peer of peers) setP99(s.ownCore.added, peer, 0.4);
     // tandem and the yardsticks over the line elsewhere are not the peers.
@@ -224,6 +228,21 @@ describe("the sidecar hop's losses and ceiling", () => {
     const none = losses(renderHop(result).markdown);
     expect(none).toContain("tandem adds");
     expect(none).not.toContain("resident");
+  });
+
+  it("sets the sidecar's CPU beside the bare Node proxy's, and says so when their rounds overlap", () => {
+    const result = committed("sidecar-hop");
+    const cpu = result.summary.cpu;
+    const rounds = (median, min, max) => ({ median, min, max, n: 3 });
+    cpu[TANDEM].vcpuPer1000 = rounds(0.09, 0.085, 0.095);
+    cpu["bare Node proxy"].vcpuPer1000 = rounds(0.17, 0.16, 0.18);
+    expect(renderHop(result).markdown).toContain("The sidecar spends 80 µs less per request, pipeline included");
+    cpu["bare Node proxy"].vcpuPer1000 = rounds(0.092, 0.09, 0.1);
+    expect(renderHop(result).markdown).toContain(
+      "The sidecar spends about as much, 90 µs per request (its rounds and the bare proxy's overlap)",
+    );
+    cpu["bare Node proxy"].vcpuPer1000 = rounds(0.05, 0.04, 0.06);
+    expect(renderHop(result).markdown).toContain("The sidecar spends 40 µs more per request");
   });
 
   it("says when a proxy's maximum throughput came near the direct call's, where the generator limits it too", () => {
@@ -349,6 +368,7 @@ describe("the policy overhead verdicts", () => {
     const result = committed("policy-overhead");
     const r = result.results;
     const ns = (medianNs) => ({ medianNs, minNs: medianNs, maxNs: medianNs });
+    delete r["tandem rt.resilience.execute (timeout+retry+breaker+bulkhead)"];
     r["bare call"] = ns(50);
     r["tandem (timeout+retry+breaker+bulkhead)"] = ns(300);
     r["cockatiel wrap (bulkhead+retry+breaker+timeout)"] = ns(9000);
