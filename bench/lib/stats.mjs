@@ -3,7 +3,8 @@
 // the writer of bench/results/<name>.json.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import * as hdr from "hdr-histogram-js";
 import { describeMachine } from "./machine.mjs";
 
@@ -109,10 +110,17 @@ function measuredRevision() {
   }
 }
 
-/** Writes `bench/results/<name>.json` with the date, the revision and the machine, and returns the path. */
+/**
+ * Writes `bench/results/<name>.json` (or into `BENCH_RESULTS_DIR`, as the harness's smoke test
+ * does) with the date, the revision and the machine, and returns the path.
+ */
 export function writeResult(name, data) {
   if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`writeResult: bad result name ${JSON.stringify(name)}`);
-  const dir = new URL("../results/", import.meta.url);
+  const elsewhere = process.env.BENCH_RESULTS_DIR;
+  const dir =
+    elsewhere === undefined || elsewhere === ""
+      ? new URL("../results/", import.meta.url)
+      : pathToFileURL(`${resolve(elsewhere)}/`);
   mkdirSync(dir, { recursive: true });
   const file = new URL(`${name}.json`, dir);
   const body = {
