@@ -20,34 +20,34 @@ import { QUICK, summarize, writeResult } from "./lib/stats.mjs";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 3 : 7));
 const CALLS = Number(process.env.BENCH_CALLS ?? (QUICK ? 1_000_000 / 10 : 1_000_000));
 
-function measure(fn) {
-  fn(); // warm up
-  const samples = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const start = process.hrtime.bigint();
-    fn();
-    samples.push(Number(process.hrtime.bigint() - start) / CALLS);
-  }
-  samples.sort((a, b) => a - b);
-  return { medianNs: samples[Math.floor(samples.length / 2)], minNs: samples[0], maxNs: samples.at(-1) };
+/** A summary of per-call nanoseconds over the rounds. */
+function nsSummary(xs) {
+  const { median, min, max } = summarize(xs);
+  return { medianNs: median, minNs: min, maxNs: max };
+}
+
+/** A summary of milliseconds over the rounds. */
+function msSummary(xs) {
+  const { median, min, max } = summarize(xs);
+  return { medianMs: median, minMs: min, maxMs: max };
 }
 
 /**
- * `measure` for sidecar mode: each round ends with the flush of what it recorded to the sidecar,
- * timed with the calls (one flush per round, as a process making CALLS calls a second has one).
+ * Times `fn` (CALLS calls) over the rounds after a warm-up. With `flush` (sidecar mode) each
+ * round ends with the flush of what it recorded to the sidecar, timed with the calls: one flush
+ * per round, as a process making CALLS calls a second has one.
  */
-async function measureWithFlush(fn, flush) {
+async function measure(fn, flush) {
   fn();
-  await flush();
+  await flush?.();
   const samples = [];
   for (let r = 0; r < ROUNDS; r++) {
     const start = process.hrtime.bigint();
     fn();
-    await flush();
+    await flush?.();
     samples.push(Number(process.hrtime.bigint() - start) / CALLS);
   }
-  samples.sort((a, b) => a - b);
-  return { medianNs: samples[Math.floor(samples.length / 2)], minNs: samples[0], maxNs: samples.at(-1) };
+  return nsSummary(samples);
 }
 
 /** The value of the sample `name` in a Prometheus text exposition, summed over its series. */
@@ -66,10 +66,10 @@ const results = {};
 const local = new PodMetrics({ self: "bench" }).ownMetrics();
 const lc = local.counter("bench_requests_total", { labelNames: ["route"] });
 const lh = local.histogram("bench_duration_seconds", { labelNames: ["route"] });
-results["counter.inc, library"] = measure(() => {
+results["counter.inc, library"] = await measure(() => {
   for (let i = 0; i < CALLS; i++) lc.inc({ route: "/orders" });
 });
-results["histogram.observe, library"] = measure(() => {
+results["histogram.observe, library"] = await measure(() => {
   for (let i = 0; i < CALLS; i++) lh.observe({ route: "/orders" }, 0.012);
 });
 
@@ -80,10 +80,10 @@ const remote = new RemoteMetrics({ client, logger: pino({ level: "silent" }), pr
 const rc = remote.counter("bench_requests_total", { labelNames: ["route"] });
 const rh = remote.histogram("bench_duration_seconds", { labelNames: ["route"] });
 const flush = () => remote.flush();
-results["counter.inc, sidecar mode"] = await measureWithFlush(() => {
+results["counter.inc, sidecar mode"] = await measure(() => {
   for (let i = 0; i < CALLS; i++) rc.inc({ route: "/orders" });
 }, flush);
-results["histogram.observe, sidecar mode"] = await measureWithFlush(() => {
+results["histogram.observe, sidecar mode"] = await measure(() => {
   for (let i = 0; i < CALLS; i++) rh.observe({ route: "/orders" }, 0.012);
 }, flush);
 // What one flush costs by itself: a counter and a histogram series changed since the last.
@@ -95,12 +95,7 @@ for (let r = 0; r < ROUNDS; r++) {
   await flush();
   flushRounds.push(Number(process.hrtime.bigint() - start) / 1e6);
 }
-flushRounds.sort((a, b) => a - b);
-results["flush to the sidecar (ms)"] = {
-  medianMs: flushRounds[Math.floor(ROUNDS / 2)],
-  minMs: flushRounds[0],
-  maxMs: flushRounds.at(-1),
-};
+results["flush to the sidecar (ms)"] = msSummary(flushRounds);
 // The sidecar holds every call recorded: the flushes timed above carried them.
 const recorded = (ROUNDS + 1) * CALLS + ROUNDS;
 const exposed = (await remote.expose()).body;
@@ -116,10 +111,10 @@ await sidecar.stop();
 const registry = new Registry();
 const pc = new Counter({ name: "peer_requests_total", help: "h", labelNames: ["route"], registers: [registry] });
 const ph = new Histogram({ name: "peer_duration_seconds", help: "h", labelNames: ["route"], registers: [registry] });
-results["counter.inc, prom-client"] = measure(() => {
+results["counter.inc, prom-client"] = await measure(() => {
   for (let i = 0; i < CALLS; i++) pc.inc({ route: "/orders" });
 });
-results["histogram.observe, prom-client"] = measure(() => {
+results["histogram.observe, prom-client"] = await measure(() => {
   for (let i = 0; i < CALLS; i++) ph.observe({ route: "/orders" }, 0.012);
 });
 
@@ -133,12 +128,7 @@ for (let r = 0; r < ROUNDS; r++) {
   pod.text(false);
   scrapeRounds.push(Number(process.hrtime.bigint() - start) / 1e6);
 }
-scrapeRounds.sort((a, b) => a - b);
-results["render 10 000 series (ms)"] = {
-  medianMs: scrapeRounds[Math.floor(ROUNDS / 2)],
-  minMs: scrapeRounds[0],
-  maxMs: scrapeRounds.at(-1),
-};
+results["render 10 000 series (ms)"] = msSummary(scrapeRounds);
 
 // Flags: tandem's OpenFeature client against flagd-core alone.
 const definitions = JSON.stringify({
@@ -169,10 +159,6 @@ const flagRounds = async (subjects) => {
     }
   }
   return samples;
-};
-const nsSummary = (xs) => {
-  const { median, min, max } = summarize(xs);
-  return { medianNs: median, minNs: min, maxNs: max };
 };
 // rt.flags itself, from a runtime reading the same definitions from its flags file.
 const flagDir = mkdtempSync(join(tmpdir(), "tandem-bench-flags-"));
