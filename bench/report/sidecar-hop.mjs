@@ -42,8 +42,8 @@ export default function render(result) {
     return [
       n,
       mmm(at?.vcpuPer1000, 3),
-      num(at?.rssMB?.median, 1),
-      ...(anon ? [num(at?.rssAnonMB?.median, 1)] : []),
+      at?.rssMB?.min === undefined ? num(at?.rssMB?.median, 1) : mmm(at.rssMB, 1),
+      ...(anon ? [at?.rssAnonMB?.min === undefined ? num(at?.rssAnonMB?.median, 1) : mmm(at.rssAnonMB, 1)] : []),
       mmm(s.throughput[n], 0),
       times(s.throughput[n].median / s.throughput.direct.median),
     ];
