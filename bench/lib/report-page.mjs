@@ -109,7 +109,7 @@ measure the code of their time. Where a scenario has several entries per subject
 median round with the fastest and slowest in brackets.${quick.length > 0 ? ` Scenario${quick.length > 1 ? "s" : ""} ${quick.join(", ")} come${quick.length > 1 ? "" : "s"} from a quick run (\`BENCH_QUICK=1\`): short rounds on a shared machine, indicative only.` : ""}
 
 **Reproduce:** \`pnpm bench\` builds the packages, runs every scenario and regenerates this page and its
-charts (about 45 minutes; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
+charts (about an hour on 2 cores; nginx and HAProxy from the distribution, e.g. \`apt-get install nginx haproxy\`,
 or scenario 3 records them as skipped; a C compiler (\`cc\`) for scenario 3's load generator, or it measures with the
 undici one and says so; valgrind for scenarios 2b and 3b). \`BENCH_QUICK=1 pnpm bench\` is a smoke run of a few minutes. One
 scenario: \`pnpm --filter @tandem/bench <name>\` (${SCENARIOS.map((s) => `\`${s.name}\``).join(", ")}), then
