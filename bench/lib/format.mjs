@@ -1,4 +1,5 @@
-// Formatting helpers for the report renderers (bench/report/*.mjs): numbers, tables, verdicts.
+// Helpers for the report renderers (bench/report/*.mjs): numbers, tables, verdicts, and the
+// subject with the lowest figure.
 
 /** A number with a sensible number of digits; thin groups of three for large values. */
 export function num(v, digits) {
@@ -46,4 +47,12 @@ export function runLine(result, file) {
     : "";
   const of = result.revision ? ` of tandem ${result.revision}` : "";
   return `Run of ${when}${of}, Node ${m.node ?? "?"}, ${m.cpu ?? "unknown CPU"}, ${m.cores ?? "?"} cores (\`bench/results/${file}\`).${quick}`;
+}
+
+/** The name of `names` whose `value` is lowest, with that value (`[name, value]`); undefined when none has one. */
+export function lowest(names, value) {
+  return names
+    .map((n) => [n, value(n)])
+    .filter(([, v]) => v !== undefined && v !== null)
+    .sort((x, y) => x[1] - y[1])[0];
 }

@@ -1,5 +1,5 @@
 // Scenario 5: the sidecar's footprint (bench/footprint.mjs).
-import { mmm, num, runLine, table, times, verdict } from "../lib/format.mjs";
+import { lowest, mmm, num, runLine, table, times, verdict } from "../lib/format.mjs";
 import { barChart } from "../lib/svg.mjs";
 
 // "No growth": the last four fifths of the long run may add at most this share of the RSS under load.
@@ -140,7 +140,6 @@ ${num(s.underLoadAnonMB, 0)} MB at load. It runs from the CLI bundle, one module
 `;
 }
 
-/** What nginx and HAProxy held at 1000 req/s in scenario 3, when it ran. */
 /** When the long run ended at its peak after growing, a longer one decides whether it levels off: said. */
 function stillRising(s, l) {
   if (!(s.growthMB > 0) || s.endRssMB < s.peakRssMB) return "";
@@ -152,19 +151,21 @@ tolerance above, but a longer run would tell whether it levels off.
 
 /** The peer of scenario 3 that held the least at the same rate, when it held less than the sidecar here. */
 function leanerPeer(all, s) {
-  const hop = all["sidecar-hop"]?.summary;
-  const at = hop?.cpu ?? hop?.latency?.["1000"];
-  const leanest = ["nginx", "HAProxy"]
-    .map((n) => [n, at?.[n]?.rssMB?.median])
-    .filter(([, mb]) => mb !== undefined)
-    .sort((a, b) => a[1] - b[1])[0];
+  const at = hopUsage(all);
+  const leanest = lowest(["nginx", "HAProxy"], (n) => at?.[n]?.rssMB?.median);
   if (leanest === undefined || !(leanest[1] < s.underLoadRssMB)) return "";
   return `; against its peers, it holds ${times(s.underLoadRssMB / leanest[1], 1)} what ${leanest[0]} holds at the same rate (scenario 3)`;
 }
 
-function peerRss(all) {
+/** Scenario 3's CPU and memory per subject at 1000 req/s, when it ran. */
+function hopUsage(all) {
   const hop = all["sidecar-hop"]?.summary;
-  const at = hop?.cpu ?? hop?.latency?.["1000"];
+  return hop?.cpu ?? hop?.latency?.["1000"];
+}
+
+/** What nginx and HAProxy held at 1000 req/s in scenario 3, when it ran. */
+function peerRss(all) {
+  const at = hopUsage(all);
   if (at === undefined) return "";
   const peers = ["nginx", "HAProxy"].filter((n) => at[n]?.rssMB?.median !== undefined);
   const bare = at["bare Node proxy"]?.rssMB?.median;

@@ -1,5 +1,5 @@
 // Scenario 3: the sidecar hop against nginx and HAProxy (bench/sidecar-hop.mjs).
-import { mmm, num, runLine, table, times, verdict } from "../lib/format.mjs";
+import { lowest, mmm, num, runLine, table, times, verdict } from "../lib/format.mjs";
 import { groupedBarChart } from "../lib/svg.mjs";
 
 const TANDEM = "tandem sidecar";
@@ -42,8 +42,8 @@ export default function render(result) {
     return [
       n,
       mmm(at?.vcpuPer1000, 3),
-      at?.rssMB?.min === undefined ? num(at?.rssMB?.median, 1) : mmm(at.rssMB, 1),
-      ...(anon ? [at?.rssAnonMB?.min === undefined ? num(at?.rssAnonMB?.median, 1) : mmm(at.rssAnonMB, 1)] : []),
+      mmm(at?.rssMB, 1),
+      ...(anon ? [mmm(at?.rssAnonMB, 1)] : []),
       mmm(s.throughput[n], 0),
       times(s.throughput[n].median / s.throughput.direct.median),
     ];
@@ -90,17 +90,11 @@ export default function render(result) {
     losses.push(
       `its maximum throughput is ${times(s.throughput[TANDEM].median / s.throughput[fastest].median)} ${fastest}'s (${num(s.throughput[TANDEM].median, 0)} against ${num(s.throughput[fastest].median, 0)} req/s)`,
     );
-  const cpuPeer = peers
-    .map((n) => [n, usage(n)?.vcpuPer1000?.median])
-    .filter(([, v]) => v !== undefined)
-    .sort((x, y) => x[1] - y[1])[0];
+  const cpuPeer = lowest(peers, (n) => usage(n)?.vcpuPer1000?.median);
   if (cpuPeer && tandemCpu !== undefined && tandemCpu > cpuPeer[1])
     losses.push(`it spends ${times(tandemCpu / cpuPeer[1], 1)} the CPU of ${cpuPeer[0]} per request`);
   const tandemRss = usage(TANDEM)?.rssMB?.median;
-  const rssPeer = peers
-    .map((n) => [n, usage(n)?.rssMB?.median])
-    .filter(([, v]) => v !== undefined)
-    .sort((x, y) => x[1] - y[1])[0];
+  const rssPeer = lowest(peers, (n) => usage(n)?.rssMB?.median);
   if (rssPeer && tandemRss !== undefined && tandemRss > rssPeer[1])
     losses.push(
       `it holds ${num(tandemRss, 1)} MB resident at 1000 req/s against ${rssPeer[0]}'s ${num(rssPeer[1], 1)} MB (${times(tandemRss / rssPeer[1], 1)}; a Node process starts from ~45 MB, scenario 5)`,
